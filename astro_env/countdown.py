@@ -1,0 +1,505 @@
+"""Countdown: reach a target from given numbers with + - * /, each number used exactly once.
+
+The embedded default task: seeded, guaranteed solvable by construction, verified exactly
+(a restricted recursive-descent parser over `Fraction`; model text is never evaluated).
+
+Step grammar (shared by the generator's solutions, the symbolic policy and the search):
+
+- A *pool item* is `(expr, value)`; an original number has `expr` = its digits.
+- Combining items i, j with op in `+ - * /` gives `("(" + e_i + op + e_j + ")", value)`;
+  the step text is `f"{e_i}{op}{e_j}={value}"`, e.g. `"5*7=35"` then `"(5*7)-3=32"`.
+  Legal combinations: every ordered pair (i != j) and op, with subtraction only when the
+  result is non-negative and division only when it is exact (an integer, divisor != 0).
+  The two items leave the pool; the new one is appended at the end.
+- When one item remains the only legal step boxes its expression without the outer
+  parentheses: `"\\boxed{(5*7)-3}"`. Any `\\boxed{EXPR}` step ends an episode.
+
+Correct iff the (last) boxed expression parses, uses the problem's numbers exactly once each
+(multiset equality) and equals the target exactly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Sequence
+
+from astro_env.problem import Problem
+
+Pool = tuple[tuple[str, Fraction], ...]
+"""The items still available: `(expr, value)` pairs in a fixed order."""
+
+OPS = ("+", "-", "*", "/")
+MAX_EXPR_CHARS = 256
+"""Longest expression the parser accepts (a 6-number expression is ~30 characters)."""
+MAX_NUMBER_DIGITS = 12
+"""Longest integer literal the parser accepts (keeps products small and checks instant)."""
+
+_PROBLEM_RE = re.compile(r"Numbers:[ \t]*([0-9][0-9 \t]*)\r?\nTarget:[ \t]*([0-9]+)")
+_STEP_RE = re.compile(r"^(?P<lhs>[0-9()+\-*/]+)=(?P<num>[0-9]+)(?:/(?P<den>[0-9]+))?$")
+_ALIASES = (("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"), ("×", "*"), ("÷", "/"), ("−", "-"), ("\\left", ""), ("\\right", ""))
+
+
+# ----------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class CountdownConfig:
+    """Difficulty knobs of the Countdown generator (`generate_problems`)."""
+
+    n_numbers: int = 3
+    """How many numbers each problem gives (all must be used); 2-6 keeps the solver instant."""
+    min_number: int = 1
+    """Smallest number drawn (inclusive)."""
+    max_number: int = 12
+    """Largest number drawn (inclusive)."""
+    min_target: int = 1
+    """Smallest admissible target (inclusive)."""
+    max_target: int = 100
+    """Largest admissible target (inclusive)."""
+    max_tries: int = 10_000
+    """Random expression trees tried per problem before giving up (raise the target range if hit)."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.n_numbers <= 8:
+            raise ValueError(f"n_numbers={self.n_numbers}: use 1..8 (default 3; 2-6 keeps the solver instant).")
+        if not 0 <= self.min_number <= self.max_number:
+            raise ValueError(f"number range [{self.min_number}, {self.max_number}] is empty or negative; use 0 <= min_number <= max_number.")
+        if not 0 <= self.min_target <= self.max_target:
+            raise ValueError(f"target range [{self.min_target}, {self.max_target}] is empty or negative; use 0 <= min_target <= max_target.")
+        if self.max_tries < 1:
+            raise ValueError(f"max_tries={self.max_tries}: use >= 1.")
+
+
+# ----------------------------------------------------------------------------- values and the parser
+
+
+def format_value(value: Fraction) -> str:
+    """`value` as step text: an int (`"35"`), or `"p/q"` when not integral."""
+    value = Fraction(value)
+    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+
+
+def _combine(a: Fraction, b: Fraction, op: str) -> Fraction | None:
+    """a op b under the legal-step rules (non-negative subtraction, exact division), else None."""
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b if a >= b else None
+    if op == "*":
+        return a * b
+    if op == "/":
+        if b == 0:
+            return None
+        q = a / b
+        return q if q.denominator == 1 else None
+    raise ValueError(f"unknown op {op!r}; use one of {OPS}")
+
+
+class _Parser:
+    """Recursive descent over digits, + - * / and parentheses; integer literals only."""
+
+    def __init__(self, text: str, max_depth: int) -> None:
+        self.text = text
+        self.pos = 0
+        self.numbers: list[int] = []
+        self.max_depth = max_depth
+
+    def parse(self) -> Fraction:
+        value = self.expr(0)
+        if self.pos != len(self.text):
+            raise ValueError(f"unexpected {self.text[self.pos]!r} at {self.pos}")
+        return value
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def expr(self, depth: int) -> Fraction:
+        value = self.term(depth)
+        while self.peek() in ("+", "-") and self.peek():
+            op = self.text[self.pos]
+            self.pos += 1
+            rhs = self.term(depth)
+            value = value + rhs if op == "+" else value - rhs
+        return value
+
+    def term(self, depth: int) -> Fraction:
+        value = self.atom(depth)
+        while self.peek() in ("*", "/") and self.peek():
+            op = self.text[self.pos]
+            self.pos += 1
+            rhs = self.atom(depth)
+            if op == "*":
+                value = value * rhs
+            else:
+                if rhs == 0:
+                    raise ZeroDivisionError("division by zero")
+                value = value / rhs
+        return value
+
+    def atom(self, depth: int) -> Fraction:
+        ch = self.peek()
+        if ch == "(":
+            if depth >= self.max_depth:
+                raise ValueError("nesting too deep")
+            self.pos += 1
+            value = self.expr(depth + 1)
+            if self.peek() != ")":
+                raise ValueError("unbalanced parentheses")
+            self.pos += 1
+            return value
+        start = self.pos
+        while self.peek().isdigit() and self.peek().isascii():
+            self.pos += 1
+        digits = self.text[start:self.pos]
+        if not digits:
+            raise ValueError(f"expected a number at {start}")
+        if len(digits) > MAX_NUMBER_DIGITS:
+            raise ValueError("number literal too long")
+        self.numbers.append(int(digits))
+        return Fraction(int(digits))
+
+
+def normalize_expression(text: str) -> str:
+    """`text` with whitespace removed and LaTeX/Unicode operator aliases (\\times, \\div, ×, ÷) mapped to * and /."""
+    out = text
+    for alias, op in _ALIASES:
+        out = out.replace(alias, op)
+    return "".join(out.split())
+
+
+def parse_expression(text: str) -> tuple[Fraction, tuple[int, ...]] | None:
+    """(exact value, integer literals in order) of an arithmetic expression, or None.
+
+    Accepts digits, `+ - * /`, parentheses and whitespace (plus the aliases of
+    `normalize_expression`); no unary minus, no decimals. Bounded: at most `MAX_EXPR_CHARS`
+    characters and 64 levels of parentheses. Never evaluates text as Python, never raises.
+    """
+    if not isinstance(text, str) or len(text) > 4 * MAX_EXPR_CHARS:
+        return None
+    norm = normalize_expression(text)
+    if not norm or len(norm) > MAX_EXPR_CHARS:
+        return None
+    parser = _Parser(norm, max_depth=64)
+    try:
+        value = parser.parse()
+    except (ValueError, ZeroDivisionError):
+        return None
+    return value, tuple(parser.numbers)
+
+
+# ----------------------------------------------------------------------------- the grammar
+
+
+def problem_numbers(problem: Problem) -> tuple[list[int], int]:
+    """(numbers, target) of a Countdown problem, from `metadata` or else its text.
+
+    Raises ValueError when neither holds them.
+    """
+    meta = problem.metadata or {}
+    if "numbers" in meta and "target" in meta:
+        return [int(x) for x in meta["numbers"]], int(meta["target"])
+    parsed = parse_problem_text(problem.problem)
+    if parsed is None:
+        raise ValueError(f"Problem {problem.id!r} is not a Countdown problem: no 'Numbers: ...\\nTarget: ...' in its text or metadata.")
+    return parsed
+
+
+def parse_problem_text(text: str) -> tuple[list[int], int] | None:
+    """(numbers, target) from a `"Numbers: 3 5 7\\nTarget: 26"` text (first match), or None."""
+    match = _PROBLEM_RE.search(text)
+    if match is None:
+        return None
+    return [int(x) for x in match.group(1).split()], int(match.group(2))
+
+
+def problem_text(numbers: Sequence[int], target: int) -> str:
+    """The problem statement: `"Numbers: 3 5 7\\nTarget: 26"`."""
+    return "Numbers: " + " ".join(str(n) for n in numbers) + f"\nTarget: {target}"
+
+
+def initial_pool(problem: Problem | Sequence[int]) -> Pool:
+    """The pool before any step: one item per number, expr = its digits (a Problem or the numbers)."""
+    numbers = problem_numbers(problem)[0] if isinstance(problem, Problem) else list(problem)
+    return tuple((str(int(n)), Fraction(int(n))) for n in numbers)
+
+
+def _combined(pool: Pool, i: int, j: int, op: str) -> tuple[str, Pool] | None:
+    """(step text, next pool) for combining items i and j with op, or None if illegal."""
+    (e_i, v_i), (e_j, v_j) = pool[i], pool[j]
+    value = _combine(v_i, v_j, op)
+    if value is None:
+        return None
+    rest = tuple(item for k, item in enumerate(pool) if k != i and k != j)
+    return f"{e_i}{op}{e_j}={format_value(value)}", rest + ((f"({e_i}{op}{e_j})", value),)
+
+
+def boxed_step(expr: str) -> str:
+    """The terminal step boxing `expr` without its outer parentheses: `"\\boxed{(5*7)-3}"`."""
+    return "\\boxed{" + strip_outer_parens(expr) + "}"
+
+
+def strip_outer_parens(expr: str) -> str:
+    """`expr` without one pair of parentheses that encloses all of it (`"(3+4)"` -> `"3+4"`)."""
+    if len(expr) >= 2 and expr[0] == "(" and expr[-1] == ")":
+        depth = 0
+        for k, ch in enumerate(expr):
+            depth += ch == "("
+            depth -= ch == ")"
+            if depth == 0 and k < len(expr) - 1:
+                return expr
+        return expr[1:-1]
+    return expr
+
+
+def legal_steps(pool: Pool) -> list[str]:
+    """Every legal next step, in a fixed order (pairs i, j in index order, then ops `+ - * /`).
+
+    One item left: the single boxed step. Empty pool (after the boxed step): no steps.
+    """
+    if not pool:
+        return []
+    if len(pool) == 1:
+        return [boxed_step(pool[0][0])]
+    out = []
+    for i, j in itertools.permutations(range(len(pool)), 2):
+        for op in OPS:
+            result = _combined(pool, i, j, op)
+            if result is not None:
+                out.append(result[0])
+    return out
+
+
+def legal_transitions(pool: Pool) -> list[tuple[str, Pool]]:
+    """(step, next pool) for every legal step, aligned with `legal_steps(pool)`."""
+    if not pool:
+        return []
+    if len(pool) == 1:
+        return [(boxed_step(pool[0][0]), ())]
+    out = []
+    for i, j in itertools.permutations(range(len(pool)), 2):
+        for op in OPS:
+            result = _combined(pool, i, j, op)
+            if result is not None:
+                out.append(result)
+    return out
+
+
+def extract_boxed(text: str) -> list[str]:
+    """Contents of every `\\boxed{...}` in `text` with balanced braces, in order."""
+    out = []
+    start = 0
+    while True:
+        k = text.find("\\boxed{", start)
+        if k < 0:
+            return out
+        pos = k + len("\\boxed{")
+        depth = 1
+        while pos < len(text) and depth:
+            depth += text[pos] == "{"
+            depth -= text[pos] == "}"
+            pos += 1
+        if depth:
+            return out  # unbalanced: no answer from here on
+        out.append(text[k + len("\\boxed{"):pos - 1])
+        start = pos
+
+
+def apply_step(pool: Pool, step: str) -> Pool | None:
+    """The pool after `step`, or None when `step` is not legal in `pool`.
+
+    An intermediate step must name two pool items exactly as `legal_steps` writes them (spaces
+    ignored) with the exact value; a `\\boxed{EXPR}` step whose EXPR parses ends the game and
+    returns the empty pool (whether it is *correct* is the task's call).
+    """
+    if not isinstance(step, str) or not pool or len(step) > 4 * MAX_EXPR_CHARS:
+        return None
+    text = step.strip()
+    if text.startswith("\\boxed{"):
+        boxes = extract_boxed(text)
+        if len(boxes) != 1 or not text.endswith("}") or parse_expression(boxes[0]) is None:
+            return None
+        return ()
+    text = "".join(text.split())
+    match = _STEP_RE.match(text)
+    if match is None:
+        return None
+    num, den = int(match.group("num")), int(match.group("den") or 1)
+    if den == 0:
+        return None
+    stated = Fraction(num, den)
+    lhs = match.group("lhs")
+    for i, j in itertools.permutations(range(len(pool)), 2):
+        e_i, e_j = pool[i][0], pool[j][0]
+        if len(e_i) + len(e_j) + 1 != len(lhs) or not lhs.startswith(e_i) or not lhs.endswith(e_j):
+            continue
+        op = lhs[len(e_i)]
+        if op not in OPS:
+            continue
+        result = _combined(pool, i, j, op)
+        if result is not None and result[1][-1][1] == stated:
+            return result[1]
+    return None
+
+
+def pool_from_text(problem: Problem, steps: str | Sequence[str], delimiter: str = "\n\n") -> Pool | None:
+    """The pool after playing `steps` (a sequence, or the text after the prompt split on `delimiter`).
+
+    None when any step is illegal or a step follows the boxed one.
+    """
+    if isinstance(steps, str):
+        steps = [s for s in steps.split(delimiter) if s.strip()]
+    pool: Pool | None = initial_pool(problem)
+    for step in steps:
+        if pool is None or not pool:
+            return None
+        pool = apply_step(pool, step)
+    return pool
+
+
+# ----------------------------------------------------------------------------- solver and generator
+
+
+def _solve_pool(pool: Pool, target: Fraction, memo: dict) -> list[str] | None:
+    """Legal steps (ending with the boxed one) from `pool` to `target`, or None."""
+    if len(pool) == 1:
+        return [boxed_step(pool[0][0])] if pool[0][1] == target else None
+    key = tuple(sorted(v for _, v in pool))
+    if key in memo:
+        return None  # memo only records failures; a success returns immediately
+    for step, nxt in legal_transitions(pool):
+        rest = _solve_pool(nxt, target, memo)
+        if rest is not None:
+            return [step] + rest
+    memo[key] = None
+    return None
+
+
+def solve_steps(numbers: Sequence[int], target: int) -> list[str] | None:
+    """A legal step sequence (last step boxed) that reaches `target` using every number once, or None."""
+    if not numbers:
+        return None
+    return _solve_pool(initial_pool(list(numbers)), Fraction(target), {})
+
+
+def solve(numbers: Sequence[int], target: int) -> str | None:
+    """An expression (as boxed, outer parentheses stripped) over all `numbers` equal to `target`, or None.
+
+    Exhaustive over the legal-step grammar (non-negative subtraction, exact division).
+    >>> solve([3, 5, 7], 26)
+    '5+(3*7)'
+    """
+    steps = solve_steps(numbers, target)
+    return None if steps is None else extract_boxed(steps[-1])[0]
+
+
+def _random_solution(numbers: list[int], rng: random.Random) -> tuple[list[str], Fraction]:
+    """A random legal step sequence over all `numbers` (uniform over legal steps) and its value."""
+    pool = initial_pool(numbers)
+    steps = []
+    while len(pool) > 1:
+        step, pool = rng.choice(legal_transitions(pool))
+        steps.append(step)
+    steps.append(boxed_step(pool[0][0]))
+    return steps, pool[0][1]
+
+
+def generate_problem(seed: int, idx: int, config: CountdownConfig = CountdownConfig()) -> Problem:
+    """Problem `idx` of stream `seed`: numbers sorted ascending, target from a random expression over all of them.
+
+    Deterministic in (seed, idx, config) and independent of other indices; `solution` holds the
+    generating step sequence joined by a blank line. Raises RuntimeError when `max_tries`
+    random trees miss the target range.
+    """
+    rng = random.Random(f"countdown/{seed}/{idx}")
+    for _ in range(config.max_tries):
+        numbers = sorted(rng.randint(config.min_number, config.max_number) for _ in range(config.n_numbers))
+        steps, value = _random_solution(numbers, rng)
+        if value.denominator == 1 and config.min_target <= value <= config.max_target:
+            target = int(value)
+            return Problem(
+                id=f"countdown/{seed}/{idx}",
+                problem=problem_text(numbers, target),
+                answer=str(target),
+                solution="\n\n".join(steps),
+                source="countdown",
+                task="countdown",
+                metadata={"numbers": numbers, "target": target},
+            )
+    raise RuntimeError(
+        f"Countdown generator found no target in [{config.min_target}, {config.max_target}] after "
+        f"{config.max_tries} tries; widen the target range or narrow the number range."
+    )
+
+
+def generate_problems(n: int, seed: int, config: CountdownConfig = CountdownConfig()) -> list[Problem]:
+    """`n` solvable Countdown problems, ids `countdown/<seed>/<idx>` for idx in 0..n-1 (deterministic)."""
+    if n < 0:
+        raise ValueError(f"n={n}: use >= 0.")
+    return [generate_problem(seed, idx, config) for idx in range(n)]
+
+
+# ----------------------------------------------------------------------------- the task
+
+
+def check_answer(numbers: Sequence[int], target: int, answer: str | None) -> bool:
+    """Whether `answer` is an expression using `numbers` exactly once each and equal to `target`. Never raises."""
+    if not isinstance(answer, str):
+        return False
+    parsed = parse_expression(answer)
+    if parsed is None:
+        return False
+    value, used = parsed
+    return value == target and Counter(used) == Counter(int(n) for n in numbers)
+
+
+class CountdownTask:
+    """The Countdown `Task`: prompt = problem text + a blank line, answer = the last boxed expression."""
+
+    name = "countdown"
+
+    def format_prompt(self, problem: Problem) -> str:
+        """`problem.problem + "\\n\\n"`: the first step follows directly."""
+        return problem.problem + "\n\n"
+
+    def extract_answer(self, text: str) -> str | None:
+        """Contents of the last balanced `\\boxed{...}` in `text`, None if there is none."""
+        if not isinstance(text, str):
+            return None
+        boxes = extract_boxed(text)
+        return boxes[-1].strip() if boxes else None
+
+    def is_correct(self, problem: Problem, answer: str | None) -> bool:
+        """Exact check: parses, uses the numbers exactly once each, equals the target. Never raises."""
+        try:
+            numbers, target = problem_numbers(problem)
+        except ValueError:
+            return False
+        return check_answer(numbers, target, answer)
+
+    def is_equivalent(self, answer_a: str, answer_b: str) -> bool:
+        """Same value when both parse, else equal after whitespace/alias normalisation."""
+        a, b = parse_expression(answer_a), parse_expression(answer_b)
+        if a is not None and b is not None:
+            return a[0] == b[0]
+        if not isinstance(answer_a, str) or not isinstance(answer_b, str):
+            return False
+        return normalize_expression(answer_a) == normalize_expression(answer_b)
+
+    def reward(self, problem: Problem, completion: str) -> float:
+        """1.0 when the completion's final boxed expression is correct, else 0.0.
+
+        Several boxed answers that are not all equivalent earn 0 (no hedging). Never raises.
+        """
+        if not isinstance(completion, str):
+            return 0.0
+        boxes = [b.strip() for b in extract_boxed(completion)]
+        if not boxes:
+            return 0.0
+        if any(not self.is_equivalent(boxes[-1], b) for b in boxes[:-1]):
+            return 0.0
+        return 1.0 if self.is_correct(problem, boxes[-1]) else 0.0
