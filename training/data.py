@@ -1,0 +1,188 @@
+"""SFT data: traces -> token ids -> a fixed, seeded sequence of micro-batches.
+
+Prompt and completion are tokenised separately and concatenated, so the token boundary is
+exactly where generation starts at inference (the policy is given the prompt's tokens and
+writes the completion's); the completion ends with the tokenizer's EOS. The order of the
+micro-batches is a pure function of `(seed, epoch)`, so a resumed run that skips the first
+`data_position` micro-batches sees exactly what an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Iterable, Literal, Sequence
+
+from search.trace import Trace
+
+IGNORE_INDEX = -100
+"""Label value that `torch.nn.functional.cross_entropy` skips."""
+
+
+@dataclass(frozen=True)
+class TokenizedExample:
+    """One SFT example as token ids; the first `n_prompt_tokens` ids are the prompt's."""
+
+    input_ids: tuple[int, ...]
+    n_prompt_tokens: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.n_prompt_tokens <= len(self.input_ids):
+            raise ValueError(f"n_prompt_tokens={self.n_prompt_tokens} outside [0, {len(self.input_ids)}].")
+
+
+@dataclass(frozen=True)
+class TokenizeStats:
+    """What tokenising a trace set did to over-long examples."""
+
+    n_examples: int
+    """Examples kept."""
+    n_truncated: int
+    """Kept examples cut to `max_length` (their end, answer included, is lost)."""
+    n_dropped: int
+    """Examples dropped for being longer than `max_length`."""
+    n_tokens: int
+    """Tokens over all kept examples."""
+
+
+def load_traces(path: str | os.PathLike) -> list[Trace]:
+    """The traces of a traces.jsonl file, in file order. Raises FileNotFoundError / ValueError."""
+    from astro_env.jsonl import read_jsonl
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"traces file {path} does not exist; write one with `astro linearize`.")
+    return [Trace.from_dict(record) for record in read_jsonl(path)]
+
+
+def tokenize_example(tokenizer: Any, prompt: str, completion: str, add_eos: bool = True) -> TokenizedExample:
+    """Prompt ids (with the tokenizer's special prefix, e.g. BOS, if it adds one) + completion ids + EOS."""
+    prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+    completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
+    eos = [tokenizer.eos_token_id] if add_eos and tokenizer.eos_token_id is not None else []
+    return TokenizedExample(tuple(prompt_ids) + tuple(completion_ids) + tuple(eos), len(prompt_ids))
+
+
+def tokenize_traces(
+    traces: Iterable[Trace],
+    tokenizer: Any,
+    max_length: int,
+    overflow: Literal["truncate", "drop"] = "drop",
+) -> tuple[list[TokenizedExample], TokenizeStats]:
+    """The tokenised examples (in input order) and counts of what `max_length` cut or dropped."""
+    if overflow not in ("truncate", "drop"):
+        raise ValueError(f"overflow={overflow!r}: use 'truncate' or 'drop'.")
+    kept: list[TokenizedExample] = []
+    n_truncated = n_dropped = 0
+    for trace in traces:
+        example = tokenize_example(tokenizer, trace.prompt, trace.completion)
+        if len(example.input_ids) > max_length:
+            if overflow == "drop":
+                n_dropped += 1
+                continue
+            n_truncated += 1
+            example = TokenizedExample(example.input_ids[:max_length], min(example.n_prompt_tokens, max_length))
+        kept.append(example)
+    stats = TokenizeStats(len(kept), n_truncated, n_dropped, sum(len(e.input_ids) for e in kept))
+    return kept, stats
+
+
+def example_labels(example: TokenizedExample, loss_on: Literal["all", "completion"]) -> list[int]:
+    """Labels for `example`: its ids, with the prompt's set to IGNORE_INDEX when `loss_on == "completion"`.
+
+    >>> example_labels(TokenizedExample((5, 6, 7, 2), 2), "completion")
+    [-100, -100, 7, 2]
+    """
+    if loss_on == "all":
+        return list(example.input_ids)
+    if loss_on == "completion":
+        return [IGNORE_INDEX] * example.n_prompt_tokens + list(example.input_ids[example.n_prompt_tokens :])
+    raise ValueError(f"loss_on={loss_on!r}: use 'all' or 'completion'.")
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """A permutation of range(n), a pure function of (seed, epoch)."""
+    import numpy as np
+
+    return np.random.default_rng([seed, epoch]).permutation(n).tolist()
+
+
+def batch_plan(n_examples: int, batch_size: int, n_epochs: int, seed: int) -> list[list[int]]:
+    """Micro-batches (lists of example indices) of all epochs, in training order.
+
+    Each epoch is a fresh seeded permutation cut into `batch_size` chunks (the last may be short).
+    """
+    if batch_size < 1 or n_epochs < 1:
+        raise ValueError(f"batch_size={batch_size}, n_epochs={n_epochs}: both must be >= 1.")
+    plan: list[list[int]] = []
+    for epoch in range(n_epochs):
+        order = epoch_order(n_examples, seed, epoch)
+        plan += [order[i : i + batch_size] for i in range(0, n_examples, batch_size)]
+    return plan
+
+
+def pack_examples(
+    examples: Sequence[TokenizedExample],
+    order: Sequence[int],
+    seq_len: int,
+    loss_on: Literal["all", "completion"] = "all",
+):
+    """`(input_ids, labels)`, two `[n_blocks, seq_len]` long tensors: the examples in `order`
+    concatenated (each ends in EOS) and cut into blocks; the incomplete last block is dropped.
+
+    Packing wastes no compute on padding; attention crosses example boundaries within a block
+    (as in TRL's "wrapped" packing), which the EOS separators make harmless in practice.
+    """
+    import torch
+
+    ids: list[int] = []
+    labels: list[int] = []
+    for idx in order:
+        ids += examples[idx].input_ids
+        labels += example_labels(examples[idx], loss_on)
+    n_blocks = len(ids) // seq_len
+    if n_blocks == 0:
+        raise ValueError(f"{len(ids)} tokens make no block of seq_len={seq_len}; lower seq_len or add data.")
+    cut = n_blocks * seq_len
+    input_ids = torch.tensor(ids[:cut], dtype=torch.long).view(n_blocks, seq_len)
+    label_ids = torch.tensor(labels[:cut], dtype=torch.long).view(n_blocks, seq_len)
+    return input_ids, label_ids
+
+
+def collate(
+    examples: Sequence[TokenizedExample],
+    pad_token_id: int,
+    loss_on: Literal["all", "completion"] = "all",
+) -> dict[str, Any]:
+    """A right-padded batch: `input_ids`, `attention_mask`, `labels` (`[batch, longest]`; pad labels ignored).
+
+    The attention mask is omitted (None) when no example needs padding, so attention runs
+    on its causal fast path.
+    """
+    import torch
+
+    longest = max(len(e.input_ids) for e in examples)
+    input_ids = torch.full((len(examples), longest), pad_token_id, dtype=torch.long)
+    labels = torch.full((len(examples), longest), IGNORE_INDEX, dtype=torch.long)
+    attention_mask = torch.zeros((len(examples), longest), dtype=torch.long)
+    for row, example in enumerate(examples):
+        n = len(example.input_ids)
+        input_ids[row, :n] = torch.tensor(example.input_ids, dtype=torch.long)
+        labels[row, :n] = torch.tensor(example_labels(example, loss_on), dtype=torch.long)
+        attention_mask[row, :n] = 1
+    needs_mask = any(len(e.input_ids) < longest for e in examples)
+    return {"input_ids": input_ids, "attention_mask": attention_mask if needs_mask else None, "labels": labels}
+
+
+__all__ = [
+    "IGNORE_INDEX",
+    "TokenizeStats",
+    "TokenizedExample",
+    "batch_plan",
+    "collate",
+    "epoch_order",
+    "example_labels",
+    "load_traces",
+    "pack_examples",
+    "tokenize_example",
+    "tokenize_traces",
+]
