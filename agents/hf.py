@@ -1,0 +1,357 @@
+"""`TransformersPolicy`: the PolicyAgent over a live transformers causal LM.
+
+Generation is a lean loop of our own (faster than `model.generate` at the batch sizes
+search and GRPO use, see benchmarks/bench_generation.py):
+
+1. prompts are tokenised, sorted by length and cut into chunks of at most
+   `config.max_batch_size` sequences (prompt x sample rows);
+2. each chunk's distinct prompts are prefilled once, left-padded, with explicit position
+   ids; the KV cache is then indexed out to one row per sample (siblings share the prefill);
+3. incremental decode with the KV cache; finished rows (eos, stop string, token budget)
+   are dropped from the batch and the cache at once, so long stragglers run alone.
+
+Sampling is inverse-CDF sampling with a counter-based uniform per (seed, prompt index,
+sample index, step), not a stateful generator: a prompt's samples depend only on the seed,
+the prompt's position in the call and the sample index, never on `max_batch_size` or the
+prompts after it (up to floating-point differences between batch shapes, which can flip a
+near-tie).
+Log-probabilities are always those of the model's raw distribution (log-softmax of the
+logits at temperature 1, no top-p), what GRPO's importance ratio needs.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Sequence
+
+import torch
+
+from agents._text import propose_via_complete, truncate_at_stop
+from agents.base import Completion, PolicyConfig, SamplingConfig, StepSample
+from astro_env.state import ReasoningState
+
+_MASK31 = (1 << 31) - 1
+_MIX_MULT = 0x45D9F3B  # odd, < 2**31: products of 31-bit values stay inside int64
+
+
+def _mix(x: int) -> int:
+    """A bijective 31-bit integer hash (Python ints)."""
+    x &= _MASK31
+    x ^= x >> 16
+    x = (x * _MIX_MULT) & _MASK31
+    x ^= x >> 16
+    x = (x * _MIX_MULT) & _MASK31
+    x ^= x >> 16
+    return x
+
+
+def _mix_tensor(x: torch.Tensor) -> torch.Tensor:
+    """`_mix` applied elementwise to an int64 tensor of 31-bit values."""
+    x = x ^ (x >> 16)
+    x = (x * _MIX_MULT) & _MASK31
+    x = x ^ (x >> 16)
+    x = (x * _MIX_MULT) & _MASK31
+    return x ^ (x >> 16)
+
+
+def row_hash(seed: int, prompt_idx: int, sample_idx: int) -> int:
+    """The 31-bit key of one sampled row: a function of (seed, prompt index, sample index) only."""
+    seed_key = _mix(_mix(seed & _MASK31) ^ (seed >> 31))
+    return _mix(_mix(seed_key ^ _mix(prompt_idx + 1)) ^ _mix(sample_idx + 0x1234567))
+
+
+def step_uniforms(row_keys: torch.Tensor, step: int) -> torch.Tensor:
+    """Uniforms in (0, 1), one per row key (float64, `[n_rows]`), for decode step `step`."""
+    h = _mix_tensor(_mix_tensor(row_keys ^ _mix(step + 0x2545F49)))
+    return (h.double() + 0.5) / float(1 << 31)
+
+
+def sample_tokens(logits: torch.Tensor, temperature: float, top_p: float, uniforms: torch.Tensor | None) -> torch.Tensor:
+    """Token ids `[n_rows]` drawn from `logits` `[n_rows, vocab]`.
+
+    temperature 0 is greedy (first maximum). Otherwise inverse-CDF sampling of
+    softmax(logits / temperature), restricted to the smallest set of tokens whose mass
+    reaches `top_p` (always at least the most likely token), with `uniforms` `[n_rows]` in (0, 1).
+    """
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits.double() / temperature, dim=-1)  # [n_rows, vocab]
+    if top_p < 1.0:
+        probs, order = probs.sort(dim=-1, descending=True)
+        mass_before = probs.cumsum(dim=-1) - probs
+        probs = probs.masked_fill(mass_before >= top_p, 0.0)
+    else:
+        order = None
+    cdf = probs.cumsum(dim=-1)  # [n_rows, vocab]
+    targets = (uniforms.to(cdf.device) * cdf[:, -1]).unsqueeze(-1)  # [n_rows, 1]
+    picked = torch.searchsorted(cdf, targets, right=True).clamp_(max=cdf.shape[-1] - 1)  # [n_rows, 1]
+    if order is not None:
+        picked = order.gather(-1, picked)
+    return picked.squeeze(-1)
+
+
+def _auto_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _auto_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    if dtype == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+
+
+class TransformersPolicy:
+    """PolicyAgent over an in-memory transformers causal LM and its tokenizer.
+
+    Wraps the live objects (no copies): weights an optimizer updates in place are used by the
+    next call. `model` and `tokenizer` stay public for trainers. Prompts are tokenised with the
+    tokenizer's default special tokens. Unseeded calls (`sampling.seed is None`) draw their seed
+    from `config.seed` and a per-policy call counter, so a run is reproducible call by call;
+    a seeded call always gives the same samples for the same prompts and n.
+    """
+
+    def __init__(self, model, tokenizer, config: PolicyConfig | None = None):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config if config is not None else PolicyConfig(backend="transformers")
+        self.name = f"transformers:{getattr(model, 'name_or_path', '') or type(model).__name__}"
+        self.eos_token_ids: frozenset[int] = self._find_eos_ids()
+        """Tokens that end a completion with finish_reason "eos" (empty: never)."""
+        self.n_unseeded_calls = 0
+        pad = tokenizer.pad_token_id
+        if pad is None:
+            pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+        self._pad_id = int(pad)
+        try:
+            params = inspect.signature(model.forward).parameters
+        except (TypeError, ValueError):
+            params = {}
+        self._has_logits_to_keep = "logits_to_keep" in params
+        self._cache_kwarg = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.2x
+
+    @classmethod
+    def from_pretrained(cls, path_or_name: str, config: PolicyConfig | None = None) -> "TransformersPolicy":
+        """A policy loaded from a local `save_pretrained` directory or a hub name.
+
+        dtype "auto" is bfloat16 on a GPU that supports it, float32 otherwise; device "auto" is
+        the first GPU when there is one, else the CPU (both from `config`).
+        """
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        config = config if config is not None else PolicyConfig(backend="transformers", model=str(path_or_name))
+        device = _auto_device(config.device)
+        dtype = _auto_dtype(config.dtype, device)
+        tokenizer = AutoTokenizer.from_pretrained(str(path_or_name))
+        model = AutoModelForCausalLM.from_pretrained(str(path_or_name), dtype=dtype, **config.extra)
+        model.to(device)
+        model.eval()
+        return cls(model, tokenizer, config)
+
+    def _find_eos_ids(self) -> frozenset[int]:
+        ids: set[int] = set()
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(int(self.tokenizer.eos_token_id))
+        gen_config = getattr(self.model, "generation_config", None)
+        eos = getattr(gen_config, "eos_token_id", None) if gen_config is not None else None
+        if isinstance(eos, int):
+            ids.add(eos)
+        elif eos:
+            ids.update(int(e) for e in eos)
+        return frozenset(ids)
+
+    # ---------------------------------------------------------------- contract
+
+    def propose_steps(
+        self,
+        states: Sequence[ReasoningState],
+        n: int,
+        sampling: SamplingConfig | None = None,
+    ) -> list[list[StepSample]]:
+        """`n` candidate next steps per state: continuations of `state.text` cut at `state.delimiter`.
+
+        Default sampling: temperature 1, `config.step_max_tokens` tokens; the delimiter is
+        added to `sampling.stop`. One batched generation per distinct delimiter.
+        """
+        return propose_via_complete(self.complete, states, n, sampling, self.config.step_max_tokens)
+
+    def complete(
+        self,
+        prompts: Sequence[str],
+        n: int,
+        sampling: SamplingConfig | None = None,
+    ) -> list[list[Completion]]:
+        """`n` completions per prompt (outer list aligned with `prompts`, inner with sample index)."""
+        if isinstance(prompts, str):
+            raise TypeError("prompts must be a sequence of strings; wrap a single prompt: [prompt].")
+        if not prompts:
+            return []
+        prompt_ids = self.tokenizer(list(prompts))["input_ids"]
+        return self.complete_ids(prompt_ids, n, sampling)
+
+    def complete_ids(
+        self,
+        prompt_ids: Sequence[Sequence[int]],
+        n: int,
+        sampling: SamplingConfig | None = None,
+    ) -> list[list[Completion]]:
+        """`complete` for already tokenised prompts (what a trainer with its own tokenisation calls)."""
+        if n < 1:
+            raise ValueError(f"n={n}: ask for at least one sample per prompt.")
+        sampling = sampling if sampling is not None else SamplingConfig()
+        seed = sampling.seed
+        if seed is None:
+            seed = _mix(_mix(self.config.seed & _MASK31) ^ _mix(self.n_unseeded_calls + 0x777))
+            self.n_unseeded_calls += 1
+        prompt_ids = [self._checked_prompt(list(p)) for p in prompt_ids]
+        order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))
+        rows = [(p, s) for p in order for s in range(n)]  # (prompt index, sample index)
+        results: list[list[Completion | None]] = [[None] * n for _ in prompt_ids]
+        chunk = max(1, self.config.max_batch_size)
+        model = self.model
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(rows), chunk):
+                    part = rows[start : start + chunk]
+                    done = self._generate_rows(
+                        [prompt_ids[p] for p, _ in part],
+                        [row_hash(seed, p, s) for p, s in part],
+                        sampling,
+                    )
+                    for (p, s), completion in zip(part, done):
+                        results[p][s] = completion
+        finally:
+            model.train(was_training)
+        return results  # type: ignore[return-value]
+
+    # ------------------------------------------------------------- generation
+
+    def _checked_prompt(self, ids: list[int]) -> list[int]:
+        if ids:
+            return ids
+        bos = self.tokenizer.bos_token_id
+        if bos is None:
+            raise ValueError("A prompt tokenised to no tokens and the tokenizer has no BOS token; pass non-empty prompts.")
+        return [int(bos)]
+
+    def _device(self) -> torch.device:
+        try:
+            return next(self.model.parameters()).device
+        except StopIteration:
+            return torch.device("cpu")
+
+    def _forward(self, input_ids, attention_mask, position_ids, cache, last_only: bool):
+        kwargs = dict(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            use_cache=True,
+        )
+        kwargs[self._cache_kwarg] = cache
+        if last_only and self._has_logits_to_keep:
+            kwargs["logits_to_keep"] = 1
+        out = self.model(**kwargs)
+        new_cache = getattr(out, "cache", None)
+        if new_cache is None:
+            new_cache = out.past_key_values
+        return out.logits[:, -1, :].float(), new_cache
+
+    def _generate_rows(self, row_prompts: list[list[int]], row_keys: list[int], sampling: SamplingConfig) -> list[Completion]:
+        """One Completion per row; rows with the same prompt share one prefill."""
+        device = self._device()
+        unique: dict[tuple[int, ...], int] = {}
+        row_src = [unique.setdefault(tuple(p), len(unique)) for p in row_prompts]
+        prompts = list(unique)
+        n_unique, width = len(prompts), max(len(p) for p in prompts)
+        input_ids = torch.full((n_unique, width), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((n_unique, width), dtype=torch.long)
+        for i, p in enumerate(prompts):
+            input_ids[i, width - len(p) :] = torch.tensor(p, dtype=torch.long)
+            mask[i, width - len(p) :] = 1
+        padded = any(len(p) < width for p in prompts)
+        positions = (mask.cumsum(-1) - 1).clamp_(min=0)
+        input_ids, mask, positions = input_ids.to(device), mask.to(device), positions.to(device)
+        logits, cache = self._forward(input_ids, mask if padded else None, positions, None, last_only=True)
+
+        n_rows = len(row_prompts)
+        if row_src != list(range(n_unique)):
+            src = torch.tensor(row_src, dtype=torch.long, device=device)
+            cache.batch_select_indices(src)
+            logits, mask = logits[src], mask[src]
+            positions = positions[src]
+        next_pos = positions[:, -1:] + 1  # [batch, 1]
+
+        stops = tuple(s for s in sampling.stop if s)
+        window = (max(len(s) for s in stops) + 4) if stops else 0
+        decode_window = self._window_decoder()
+        eos = self.eos_token_ids
+        eos_tensor = torch.tensor(sorted(eos), dtype=torch.long, device=device) if eos else None
+
+        keys = torch.tensor(row_keys, dtype=torch.long, device=device)  # [batch]
+        alive = list(range(n_rows))  # batch position -> row
+        gen_ids: list[list[int]] = [[] for _ in range(n_rows)]
+        gen_lps: list[list[float]] = [[] for _ in range(n_rows)]
+        reasons: list[str] = ["length"] * n_rows
+        max_new = sampling.max_tokens
+        for step in range(max_new):
+            uniforms = step_uniforms(keys, step) if sampling.temperature > 0 else None
+            tokens = sample_tokens(logits, sampling.temperature, sampling.top_p, uniforms)  # [batch]
+            logprobs = torch.log_softmax(logits, dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)  # [batch]
+            token_list, lp_list = tokens.tolist(), logprobs.tolist()
+            is_eos = torch.isin(tokens, eos_tensor).tolist() if eos_tensor is not None else [False] * len(alive)
+            finished: list[bool] = []
+            for b, row in enumerate(alive):
+                gen_ids[row].append(token_list[b])
+                gen_lps[row].append(lp_list[b])
+                if is_eos[b]:
+                    reasons[row] = "eos"
+                finished.append(is_eos[b])
+            if stops:
+                check = [b for b in range(len(alive)) if not finished[b]]
+                texts = decode_window([gen_ids[alive[b]][-window:] for b in check])
+                for b, text in zip(check, texts):
+                    if any(s in text for s in stops):
+                        reasons[alive[b]] = "stop"
+                        finished[b] = True
+            if step == max_new - 1:
+                break
+            if any(finished):
+                keep = [b for b, f in enumerate(finished) if not f]
+                if not keep:
+                    break
+                keep_t = torch.tensor(keep, dtype=torch.long, device=device)
+                cache.batch_select_indices(keep_t)
+                tokens, mask, next_pos, keys = tokens[keep_t], mask[keep_t], next_pos[keep_t], keys[keep_t]
+                alive = [alive[b] for b in keep]
+            if padded:
+                mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+            logits, cache = self._forward(tokens.unsqueeze(-1), mask if padded else None, next_pos, cache, last_only=False)
+            next_pos = next_pos + 1
+
+        texts = self.tokenizer.batch_decode(gen_ids, skip_special_tokens=True)
+        completions = []
+        for row in range(n_rows):
+            text, stop = truncate_at_stop(texts[row], stops) if stops else (texts[row], None)
+            reason = "stop" if stop is not None else reasons[row]
+            completions.append(
+                Completion(
+                    text=text,
+                    token_ids=tuple(gen_ids[row]),
+                    token_logprobs=tuple(gen_lps[row]),
+                    finish_reason=reason,  # type: ignore[arg-type]
+                    stop_reason=stop,
+                )
+            )
+        return completions
+
+    def _window_decoder(self):
+        """A function decoding a batch of short id lists to text (the fast Rust path when available)."""
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is not None and hasattr(backend, "decode_batch"):
+            return lambda seqs: backend.decode_batch(seqs, skip_special_tokens=True) if seqs else []
+        return lambda seqs: self.tokenizer.batch_decode(seqs, skip_special_tokens=True) if seqs else []
