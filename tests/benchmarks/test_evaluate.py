@@ -1,0 +1,248 @@
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+import astro_env
+from agents.base import Completion
+from astro_env.jsonl import read_jsonl
+from astro_env.problem import Problem
+from benchmarks.evaluate import EvalConfig, EvalRecord, EvalReport, evaluate, score_completion
+
+pytestmark = pytest.mark.skipif(not hasattr(astro_env, "get_task"), reason="astro_env.get_task is not available yet")
+
+DOUBT = "But wait, are we solving the problem correctly so far? Hmm... I'm not sure if we're solving the problem correctly so far."
+RESTART = "Let's restart our solution from the beginning and try a different approach."
+
+
+def prompt_of(problem):
+    return astro_env.get_task(problem.task).format_prompt(problem)
+
+
+class FakePolicy:
+    """Returns, for each prompt, the next texts of a fixed per-problem list (cycling); counts calls."""
+
+    name = "fake-model"
+
+    def __init__(self, problems, texts_by_id, token_ids=False):
+        self.by_prompt = {prompt_of(p): texts_by_id[p.id] for p in problems}
+        self.calls = []  # (n_prompts, n)
+        self.served = {}
+        self.token_ids = token_ids
+
+    def complete(self, prompts, n, sampling):
+        self.calls.append((len(prompts), n, sampling))
+        out = []
+        for prompt in prompts:
+            texts = self.by_prompt[prompt]
+            start = self.served.get(prompt, 0)
+            self.served[prompt] = start + n
+            row = []
+            for i in range(start, start + n):
+                text = texts[i % len(texts)]
+                ids = tuple(range(len(text.split()) * 2)) if self.token_ids else ()
+                row.append(Completion(text=text, token_ids=ids, finish_reason="length" if "cut" in text else "eos"))
+            out.append(row)
+        return out
+
+    def propose_steps(self, states, n, sampling=None):
+        raise NotImplementedError
+
+
+P1 = Problem(id="p1", problem="What is 2+2?", answer="4", subject="Algebra", level=1)
+P2 = Problem(id="p2", problem="What is 3*3?", answer="9", subject="Geometry", level=3)
+TEXTS = {
+    # p1: 3 of 4 right; the last one is right after a restart (first attempt wrong)
+    "p1": [
+        "2+2 = 4, so \\boxed{4}",
+        "I guess \\boxed{5}",
+        "2 plus 2 is 4. \\boxed{4}",
+        f"Add 2 and 2.\n\nThat gives 5.\n\n{DOUBT}\n\n{RESTART}\n\n2+2=4, so \\boxed{{4}}",
+    ],
+    # p2: 1 of 4 right, one without an answer
+    "p2": ["\\boxed{9}", "\\boxed{6}", "\\boxed{6}", "no idea, cut"],
+}
+
+
+def test_records_verdicts_and_aggregates(tmp_path):
+    policy = FakePolicy([P1, P2], TEXTS)
+    config = EvalConfig(samples=4, pass_ks=(1, 2, 4), maj_k=4, batch_size=8)
+    report = evaluate(policy, [P1, P2], config, tmp_path, bench_name="toy")
+
+    rows = read_jsonl(tmp_path / "completions.jsonl")
+    assert len(rows) == 8
+    records = {(r["problem_id"], r["sample_idx"]): EvalRecord.from_dict(r) for r in rows}
+    assert [records[("p1", i)].correct for i in range(4)] == [True, False, True, True]
+    assert [records[("p2", i)].correct for i in range(4)] == [True, False, False, False]
+    assert records[("p1", 1)].answer == "5"
+    assert records[("p2", 3)].answer is None and records[("p2", 3)].finish_reason == "length"
+    restart = records[("p1", 3)]
+    assert (restart.n_restarts, restart.n_backtracks, restart.first_attempt_correct) == (1, 0, False)
+    assert records[("p1", 0)].first_attempt_correct is True
+    assert records[("p2", 3)].first_attempt_correct is False  # no answer at all
+    assert records[("p1", 0)].n_tokens == 5  # word count ("2+2", "=", "4,", "so", box): no token ids from the backend
+
+    r = report.benches["toy"]
+    assert (r.n_problems, r.n_samples) == (2, 4)
+    assert r.pass_at_1 == pytest.approx((3 / 4 + 1 / 4) / 2)
+    # pass@2: p1 1 - C(1,2)/C(4,2) = 1; p2 1 - C(3,2)/C(4,2) = 1/2
+    assert r.pass_at_k["2"] == pytest.approx(0.75)
+    assert r.pass_at_k["4"] == pytest.approx(1.0)
+    # maj@4: p1 votes 4 x3 vs 5 -> right; p2 votes 6 x2 vs 9 -> wrong
+    assert r.maj_at_k == {"4": 0.5}
+    assert r.mean_restarts == pytest.approx(1 / 8)
+    assert r.mean_backtracks == 0.0
+    # first attempts right: p1 samples 0, 2; p2 sample 0
+    assert r.first_attempt_accuracy == pytest.approx(3 / 8)
+    assert r.finish_reasons == {"eos": 7, "length": 1}
+    assert r.by_subject == {"Algebra": {"n_problems": 1, "pass@1": 0.75}, "Geometry": {"n_problems": 1, "pass@1": 0.25}}
+    assert set(r.by_level) == {"1", "3"}
+    assert report.model == "fake-model"
+    assert report.sampling["temperature"] == 0.6 and report.sampling["top_p"] == 0.95
+    assert report.sampling["samples"] == 4
+    assert report.metrics()["eval/toy_pass@1"] == pytest.approx(0.5)
+    assert EvalReport.from_dict(json.loads(json.dumps(report.to_dict()))) == report
+
+
+def test_backend_token_counts_and_data_hash(tmp_path):
+    data = tmp_path / "set.jsonl"
+    data.write_text(json.dumps(P1.to_dict()) + "\n")
+    policy = FakePolicy([P1], TEXTS, token_ids=True)
+    report = evaluate(policy, [P1], EvalConfig(samples=1), tmp_path / "out", bench_name="set", data_path=data, model_name="m")
+    r = report.benches["set"]
+    assert r.mean_tokens == 10  # 5 words x 2 fake token ids
+    assert r.data_file == "set.jsonl"
+    assert r.data_sha256 == hashlib.sha256(data.read_bytes()).hexdigest()
+    assert len(r.problems_sha256) == 64
+    assert report.model == "m"
+    assert r.pass_at_k == {"1": 1.0}  # pass@4.. skipped with one sample
+
+
+def test_resume_samples_only_missing_pairs(tmp_path):
+    problems = [P1, P2]
+    first = FakePolicy(problems, TEXTS)
+    evaluate(first, problems, EvalConfig(samples=2), tmp_path, bench_name="toy")
+    assert sum(n_prompts * n for n_prompts, n, _ in first.calls) == 4
+
+    # a crash mid-write leaves a torn line: it is dropped and its pair re-sampled
+    with open(tmp_path / "completions.jsonl", "a") as fh:
+        fh.write('{"problem_id": "p1", "bench": "toy", "sample_')
+    second = FakePolicy(problems, {k: list(reversed(v)) for k, v in TEXTS.items()})
+    report = evaluate(second, problems, EvalConfig(samples=4), tmp_path, bench_name="toy")
+    assert [(n_prompts, n) for n_prompts, n, _ in second.calls] == [(2, 2)]
+    rows = read_jsonl(tmp_path / "completions.jsonl")
+    assert sorted((r["problem_id"], r["sample_idx"]) for r in rows) == [(p, i) for p in ("p1", "p2") for i in range(4)]
+    assert report.benches["toy"].n_samples == 4
+
+    third = FakePolicy(problems, TEXTS)
+    again = evaluate(third, problems, EvalConfig(samples=4), tmp_path, bench_name="toy")
+    assert third.calls == []
+    assert again == report
+
+    # another bench in the same folder is sampled separately
+    fourth = FakePolicy(problems, TEXTS)
+    evaluate(fourth, problems, EvalConfig(samples=1), tmp_path, bench_name="other")
+    assert len(fourth.calls) == 1
+
+
+def test_resume_refuses_other_sampling_settings(tmp_path):
+    evaluate(FakePolicy([P1], TEXTS), [P1], EvalConfig(samples=1), tmp_path, bench_name="toy")
+    with pytest.raises(ValueError, match="fresh output directory"):
+        evaluate(FakePolicy([P1], TEXTS), [P1], EvalConfig(samples=1, temperature=1.0), tmp_path, bench_name="toy")
+    with pytest.raises(ValueError, match="fresh output directory"):
+        evaluate(FakePolicy([P1], TEXTS), [P1], EvalConfig(samples=1), tmp_path, bench_name="toy", model_name="other")
+
+
+def test_sampling_settings_reach_the_policy(tmp_path):
+    policy = FakePolicy([P1, P2], TEXTS)
+    evaluate(policy, [P1, P2], EvalConfig(samples=3, temperature=0.3, top_p=0.5, max_tokens=77, seed=5, batch_size=1), tmp_path)
+    assert [(n_prompts, n) for n_prompts, n, _ in policy.calls] == [(1, 3), (1, 3)]
+    sampling = [s for _, _, s in policy.calls]
+    assert (sampling[0].temperature, sampling[0].top_p, sampling[0].max_tokens) == (0.3, 0.5, 77)
+    assert [s.seed for s in sampling] == [5, 6]
+
+
+def test_bad_policy_output_and_config_errors(tmp_path):
+    class Short(FakePolicy):
+        def complete(self, prompts, n, sampling):
+            return [row[:-1] for row in super().complete(prompts, n, sampling)]
+
+    with pytest.raises(RuntimeError, match="n completions per prompt"):
+        evaluate(Short([P1], TEXTS), [P1], EvalConfig(samples=2), tmp_path)
+    with pytest.raises(ValueError, match="duplicate problem ids"):
+        evaluate(FakePolicy([P1], TEXTS), [P1, P1], EvalConfig(samples=1), tmp_path)
+    with pytest.raises(ValueError, match="samples=0"):
+        EvalConfig(samples=0)
+    with pytest.raises(ValueError, match="top_p"):
+        EvalConfig(top_p=0)
+
+
+def test_score_completion_uses_the_task_verdict_for_countdown():
+    from astro_env.countdown import generate_problems, solve
+
+    problem = generate_problems(1, seed=3)[0]
+    numbers, target = problem.metadata["numbers"], problem.metadata["target"]
+    expr = solve(numbers, target)
+    right = score_completion(problem, Completion(text=f"\\boxed{{{expr}}}"), bench="cd", sample_idx=0)
+    wrong = score_completion(problem, Completion(text=f"\\boxed{{{target}}}"), bench="cd", sample_idx=1)
+    assert right.correct and right.first_attempt_correct
+    assert not wrong.correct  # the target alone does not use the numbers
+
+
+# ----------------------------------------------------------------- oracle on the real sets
+
+
+def _data_dir() -> Path | None:
+    candidates = [os.environ.get("ASTRO_DATA_DIR"), Path(__file__).resolve().parents[2] / ".." / "shared" / "data", Path.cwd() / ".." / "shared" / "data"]
+    for c in candidates:
+        if c and (Path(c) / "math500.jsonl").exists():
+            return Path(c)
+    return None
+
+
+def _load(name, limit=None):
+    loaders = pytest.importorskip("astro_env.loaders", reason="astro_env.loaders is not available yet")
+    data_dir = _data_dir()
+    if data_dir is None:
+        pytest.skip("benchmark data not found: set ASTRO_DATA_DIR to the folder holding math500.jsonl")
+    return loaders.load_problems(name, data_dir=str(data_dir), limit=limit), loaders.benchmark_path(name, str(data_dir))
+
+
+def _oracle_report(name, tmp_path, limit=None):
+    from agents.oracle import OraclePolicy
+
+    problems, path = _load(name, limit)
+    return problems, evaluate(OraclePolicy(problems), problems, EvalConfig(samples=1), tmp_path, bench_name=name, data_path=path)
+
+
+def _failures(tmp_path):
+    return [(r["problem_id"], r["answer"]) for r in read_jsonl(tmp_path / "completions.jsonl") if not r["correct"]]
+
+
+def test_oracle_scores_100_on_aime24(tmp_path):
+    problems, report = _oracle_report("aime24", tmp_path)
+    assert len(problems) == 30
+    assert _failures(tmp_path) == []
+    assert report.benches["aime24"].pass_at_1 == 1.0
+    assert report.benches["aime24"].data_sha256 is not None
+
+
+def test_oracle_scores_100_on_math500_subset(tmp_path):
+    problems, report = _oracle_report("math500", tmp_path, limit=100)
+    assert _failures(tmp_path) == []
+    assert report.benches["math500"].pass_at_1 == 1.0
+    assert sum(v["n_problems"] for v in report.benches["math500"].by_level.values()) == 100
+
+
+@pytest.mark.slow
+def test_oracle_scores_100_on_math500(tmp_path):
+    start = time.perf_counter()
+    problems, report = _oracle_report("math500", tmp_path)
+    assert len(problems) == 500
+    assert _failures(tmp_path) == []
+    assert report.benches["math500"].pass_at_1 == 1.0
+    assert len(report.benches["math500"].by_subject) == 7
+    assert time.perf_counter() - start < 300
