@@ -59,7 +59,7 @@ def _simplify_root(rng: random.Random) -> tuple[str, str, list[str], str]:
 
 
 def _linear_equation(rng: random.Random) -> tuple[str, str, list[str], str]:
-    a = rng.choice([k for k in range(-9, 10) if k not in (0, 1)])
+    a = rng.choice([k for k in range(-9, 10) if k not in (-1, 0, 1)])
     b = rng.randint(-20, 20)
     x = Fraction(rng.randint(-12, 12), rng.choice([1, 1, 1, 2, 3, 4, 5]))
     c = a * x + b

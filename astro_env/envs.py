@@ -1,0 +1,316 @@
+"""Gymnasium environments: `astro/MathReasoning-v0` and `astro/Countdown-v0`.
+
+Both are a thin shell over the immutable `ReasoningState` and the pure
+`astro_env.state.transition`; the task (math or Countdown) decides when a step ends the
+episode and what it earns. `get_state()` / `set_state()` pass the state value, so a search
+branches without replaying steps.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Literal, Sequence
+
+import gymnasium as gym
+from gymnasium import spaces
+
+from astro_env.problem import Problem
+from astro_env.state import DEFAULT_DELIMITER, ReasoningState, initial_state, transition
+from astro_env.task import Task
+
+_EXCLUDED = set(range(0x00, 0x20)) - {0x09, 0x0A, 0x0D} | set(range(0x7F, 0xA0)) | set(range(0xD800, 0xE000))
+CHARSET: frozenset[str] = frozenset(chr(c) for c in range(0x10000) if c not in _EXCLUDED)
+"""Characters admitted in observations and actions: the Basic Multilingual Plane (LaTeX,
+accents, Greek, math symbols, CJK) minus control characters (tab, newline and carriage return
+are kept) and surrogates."""
+
+REPLACEMENT_CHAR = "\ufffd"
+"""What an action character outside `CHARSET` (e.g. an emoji beyond the BMP) becomes."""
+
+MIN_PROMPT_CHARS = 4096
+"""The observation space admits prompts of at least this many characters."""
+
+N_GENERATED = 1000
+"""Size of the generated problem pool used when no problems are given."""
+
+
+@functools.lru_cache(maxsize=4)
+def _default_problems(kind: str) -> tuple[Problem, ...]:
+    if kind == "countdown":
+        from astro_env.countdown import generate_problems
+
+        return tuple(generate_problems(N_GENERATED, seed=0))
+    from astro_env.synthetic import generate_problems as generate_synthetic
+
+    return tuple(generate_synthetic(N_GENERATED, seed=0))
+
+
+class ReasoningEnv(gym.Env[str, str]):
+    """Step-by-step reasoning on a verifiable problem (base class; see the subclasses).
+
+    Subclasses set `task_name`; the problem pool is `problems` or, when None, a generated one.
+    """
+
+    metadata = {"render_modes": ["ansi", "human"], "render_fps": 1}
+    task_name: str = ""
+
+    def __init__(
+        self,
+        problems: Sequence[Problem] | None = None,
+        delimiter: str = DEFAULT_DELIMITER,
+        max_steps: int = 50,
+        max_chars: int = 16384,
+        reward_style: Literal["binary", "signed"] = "binary",
+        max_step_chars: int = 4096,
+        render_mode: str | None = None,
+    ) -> None:
+        from astro_env import get_task
+
+        if not isinstance(delimiter, str) or not delimiter or any(ch not in CHARSET for ch in delimiter):
+            raise ValueError("delimiter must be a non-empty string of printable characters (default: a blank line, '\\n\\n').")
+        if max_steps < 1:
+            raise ValueError(f"max_steps={max_steps}: use >= 1 (default 50).")
+        if max_chars < 1:
+            raise ValueError(f"max_chars={max_chars}: use >= 1 (the length budget of the solution, in characters).")
+        if max_step_chars < 1:
+            raise ValueError(f"max_step_chars={max_step_chars}: use >= 1 (default 4096).")
+        if reward_style not in ("binary", "signed"):
+            raise ValueError(f"reward_style={reward_style!r}: use 'binary' (1/0) or 'signed' (+1/-1).")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode={render_mode!r}: use None, 'ansi' or 'human'.")
+        self.task: Task = get_task(self.task_name)
+        pool = tuple(_default_problems(self.task_name) if problems is None else problems)
+        if not pool:
+            raise ValueError("problems is empty: pass at least one Problem, or None for the generated set.")
+        for problem in pool:
+            if not isinstance(problem, Problem):
+                raise ValueError(f"problems must hold Problem records, got {type(problem).__name__}.")
+            if problem.task != self.task_name:
+                raise ValueError(f"Problem {problem.id!r} has task {problem.task!r}; this environment runs {self.task_name!r} problems.")
+        self.problems: tuple[Problem, ...] = pool
+        self._index_by_id = {p.id: k for k, p in enumerate(pool)}
+        self.delimiter = delimiter
+        self.max_steps = int(max_steps)
+        self.max_chars = int(max_chars)
+        self.max_step_chars = int(max_step_chars)
+        self.reward_style = reward_style
+        self.render_mode = render_mode
+        self.max_prompt_chars = max([MIN_PROMPT_CHARS] + [len(self.task.format_prompt(p)) for p in pool])
+        charset = CHARSET
+        self.observation_space = spaces.Text(
+            max_length=self.max_prompt_chars + self.max_chars + self.max_step_chars + len(delimiter),
+            min_length=0,
+            charset=charset,
+        )
+        self.action_space = spaces.Text(max_length=self.max_step_chars, min_length=1, charset=charset)
+        self._state: ReasoningState | None = None
+        self._done = False
+        self._step_truncated = False
+
+    # ------------------------------------------------------------------ gymnasium API
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        super().reset(seed=seed)
+        problem = self._pick_problem((options or {}).get("problem"))
+        prompt = self.task.format_prompt(problem)
+        self._check_prompt(prompt)
+        self._state = initial_state(problem, prompt, self.delimiter)
+        self._done = False
+        self._step_truncated = False
+        return self._state.text, self._info()
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        if self._state is None:
+            raise RuntimeError("step() before reset(): call env.reset() to start an episode.")
+        if self._done:
+            raise RuntimeError("step() after the episode ended (terminated or truncated): call env.reset() or set_state().")
+        step, self._step_truncated = self._clean_action(action)
+        answer = self.task.extract_answer(step)
+        if answer is None:
+            state = transition(self._state, step)
+            reward = 0.0
+        else:
+            provisional = transition(self._state, step)
+            score = self.task.reward(provisional.problem, provisional.solution)
+            state = transition(self._state, step, answer=answer, correct=score > 0)
+            reward = self._reward(bool(score > 0))
+        self._state = state
+        terminated = state.terminal
+        truncated = not terminated and self._over_budget(state)
+        if truncated:
+            reward = self._reward(False)
+        self._done = terminated or truncated
+        return state.text, reward, terminated, truncated, self._info()
+
+    def render(self) -> str | None:
+        if self.render_mode is None or self._state is None:
+            return None
+        if self.render_mode == "ansi":
+            return self._state.text
+        print(self._state.text)
+        return None
+
+    # ------------------------------------------------------------------ branching
+
+    def get_state(self) -> ReasoningState:
+        """The current immutable `ReasoningState` (no copy is made; it cannot change)."""
+        if self._state is None:
+            raise RuntimeError("get_state() before reset(): call env.reset() first.")
+        return self._state
+
+    def set_state(self, state: ReasoningState) -> str:
+        """Restore `state` (as returned by `get_state`, possibly from another env); returns its observation.
+
+        The episode continues from there: ended iff the state is terminal or over budget.
+        """
+        if not isinstance(state, ReasoningState):
+            raise TypeError(f"set_state expects a ReasoningState, got {type(state).__name__}.")
+        if state.delimiter != self.delimiter:
+            raise ValueError(f"state delimiter {state.delimiter!r} differs from this env's {self.delimiter!r}.")
+        if state.problem.task != self.task_name:
+            raise ValueError(f"state holds a {state.problem.task!r} problem; this environment runs {self.task_name!r} problems.")
+        self._check_prompt(state.prompt)
+        self._state = state
+        self._done = state.terminal or self._over_budget(state)
+        self._step_truncated = False
+        return state.text
+
+    # ------------------------------------------------------------------ helpers
+
+    def _pick_problem(self, choice: Problem | str | int | None) -> Problem:
+        if choice is None:
+            return self.problems[int(self.np_random.integers(len(self.problems)))]
+        if isinstance(choice, Problem):
+            if choice.task != self.task_name:
+                raise ValueError(f"options['problem'] has task {choice.task!r}; this environment runs {self.task_name!r} problems.")
+            return choice
+        if isinstance(choice, str):
+            if choice not in self._index_by_id:
+                raise ValueError(f"options['problem']={choice!r} is not the id of a problem in this environment's pool.")
+            return self.problems[self._index_by_id[choice]]
+        if hasattr(choice, "__index__") and not isinstance(choice, bool):
+            index = choice.__index__()  # int or numpy integer
+            if not -len(self.problems) <= index < len(self.problems):
+                raise ValueError(f"options['problem']={index} is out of range for {len(self.problems)} problems.")
+            return self.problems[index]
+        raise ValueError(f"options['problem'] must be a Problem, a problem id or an index, got {type(choice).__name__}.")
+
+    def _check_prompt(self, prompt: str) -> None:
+        if len(prompt) > self.max_prompt_chars:
+            raise ValueError(
+                f"prompt of {len(prompt)} characters exceeds the observation space's {self.max_prompt_chars}; "
+                "pass the problem in `problems=` when making the env so the space is sized for it."
+            )
+        if any(ch not in CHARSET for ch in prompt):
+            raise ValueError("the problem text holds control characters outside the observation charset; clean the problem text.")
+
+    def _clean_action(self, action: Any) -> tuple[str, bool]:
+        """(step text, whether it was cut at max_step_chars). Raises ValueError on unusable actions."""
+        if not isinstance(action, str):
+            raise ValueError(f"action must be a str (the next reasoning step), got {type(action).__name__}.")
+        if "\x00" in action:
+            raise ValueError("action contains NUL bytes; send plain text.")
+        cut = len(action) > self.max_step_chars
+        step = action[: self.max_step_chars].strip()
+        if not step:
+            raise ValueError("action is empty (or whitespace only); send the next reasoning step as text.")
+        if any(ch not in CHARSET for ch in step):
+            step = "".join(ch if ch in CHARSET else REPLACEMENT_CHAR for ch in step)
+        return step, cut
+
+    def _over_budget(self, state: ReasoningState) -> bool:
+        return state.depth >= self.max_steps or state.n_chars >= self.max_chars
+
+    def _reward(self, correct: bool) -> float:
+        if correct:
+            return 1.0
+        return -1.0 if self.reward_style == "signed" else 0.0
+
+    def _info(self) -> dict[str, Any]:
+        state = self._state
+        assert state is not None
+        return {
+            "answer": state.answer,
+            "correct": state.correct,
+            "depth": state.depth,
+            "problem_id": state.problem.id,
+            "step_truncated": self._step_truncated,
+        }
+
+
+class MathReasoningEnv(ReasoningEnv):
+    """Solve a MATH-style problem one reasoning step at a time (`astro/MathReasoning-v0`).
+
+    ## Observation
+    `Text` over `CHARSET` (the Unicode BMP without control characters): the prompt
+    `"Problem: {problem}\\n\\nSolution:\\n"` followed by each step and the delimiter, i.e.
+    `ReasoningState.text`, the prefix a policy continues.
+
+    ## Action
+    The next reasoning step as a `str` (`Text(max_length=max_step_chars)`). Leading and
+    trailing whitespace is stripped; text beyond `max_step_chars` is cut (`info["step_truncated"]`);
+    characters outside `CHARSET` become U+FFFD. Non-strings, empty/whitespace-only strings and
+    strings with NUL bytes raise ValueError.
+
+    ## Reward
+    0 for a step without a final answer. At the step that states one (`\\boxed{...}` or
+    "The answer is ..."), `MathTask.reward` of the whole solution: `reward_style="binary"`
+    gives 1/0, `"signed"` +1/-1. Truncation earns the failure reward (0 or -1).
+
+    ## Episode End
+    Terminated when a step states a final answer. Truncated after `max_steps` steps (default
+    50) or once the solution reaches `max_chars` characters. `step` after either raises
+    RuntimeError.
+
+    ## Info
+    `answer` (extracted final answer or None), `correct` (verdict or None), `depth` (steps so
+    far), `problem_id`, `step_truncated`.
+
+    ## Arguments
+    `problems` (None: 1000 generated problems from `astro_env.synthetic`), `delimiter`
+    (default a blank line), `max_steps`, `max_chars`, `reward_style`, `max_step_chars`,
+    `render_mode` ("ansi" or "human"). `reset(seed=..., options={"problem": Problem | id | index})`
+    picks the problem (uniformly from the pool by the seeded RNG otherwise).
+    `get_state()` / `set_state(state)` save and restore the immutable `ReasoningState`.
+
+    ## Version History
+    - v0: initial version.
+    """
+
+    task_name = "math"
+
+
+class CountdownEnv(ReasoningEnv):
+    """Reach a target from given numbers with + - * /, one step at a time (`astro/Countdown-v0`).
+
+    ## Observation
+    `Text` over `CHARSET`: the prompt `"Numbers: 3 5 7\\nTarget: 26\\n\\n"` followed by each
+    step and the delimiter (`ReasoningState.text`).
+
+    ## Action
+    The next step as a `str`, e.g. `"5*7=35"`, `"(5*7)-3=32"`, `"\\boxed{(5*7)-3}"` (see
+    `astro_env.countdown` for the grammar; the environment does not enforce it, a policy may
+    write any text). Whitespace stripping, cutting at `max_step_chars`, U+FFFD replacement and
+    ValueErrors as for `MathReasoningEnv`.
+
+    ## Reward
+    0 for a step without `\\boxed{...}`; at the boxed step, `CountdownTask.reward` of the whole
+    solution: correct iff the expression uses each number exactly once and equals the target
+    (several conflicting boxes earn nothing). Binary 1/0 or signed +1/-1; truncation earns the
+    failure reward.
+
+    ## Episode End
+    Terminated at the first boxed step; truncated after `max_steps` steps or `max_chars`
+    characters; `step` afterwards raises RuntimeError.
+
+    ## Info
+    `answer`, `correct`, `depth`, `problem_id`, `step_truncated`.
+
+    ## Arguments
+    As `MathReasoningEnv`; `problems=None` uses `astro_env.countdown.generate_problems(1000, seed=0)`.
+
+    ## Version History
+    - v0: initial version.
+    """
+
+    task_name = "countdown"
