@@ -246,3 +246,22 @@ def test_oracle_scores_100_on_math500(tmp_path):
     assert report.benches["math500"].pass_at_1 == 1.0
     assert len(report.benches["math500"].by_subject) == 7
     assert time.perf_counter() - start < 300
+
+
+def test_astro_eval_cli_with_the_oracle(tmp_path, capsys):
+    pytest.importorskip("astro_env.loaders", reason="astro_env.loaders is not available yet")
+    from benchmarks.evaluate import main
+
+    data = tmp_path / "mini.jsonl"
+    problems = [P1, P2, Problem(id="p3", problem="Name 5.", answer="5", solution="Five is \\boxed{5}.")]
+    data.write_text("".join(json.dumps(p.to_dict()) + "\n" for p in problems))
+    out = tmp_path / "out"
+    assert main(["--policy", "oracle", "--bench", str(data), "--samples", "2", "--out", str(out), "--no-progress"]) == 0
+    report = EvalReport.from_dict(json.loads((out / "report.json").read_text()))
+    assert report.model == "oracle"
+    assert report.benches["mini"].pass_at_1 == 1.0
+    assert report.benches["mini"].data_sha256 == hashlib.sha256(data.read_bytes()).hexdigest()
+    assert len(read_jsonl(out / "completions.jsonl")) == 6
+    assert "# Evaluation: oracle" in capsys.readouterr().out
+    assert (out / "report.md").exists()
+    assert main(["--policy", "oracle", "--bench", str(tmp_path / "absent.jsonl"), "--out", str(out)]) == 2

@@ -1,0 +1,123 @@
+"""Figures of `astro run`: GRPO curves per arm, and backtracks against accuracy with Pearson r.
+
+matplotlib with the Agg backend (no display needed); each function writes one PNG and
+returns its path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from astro_env.jsonl import read_jsonl
+from benchmarks.metrics import pearson
+
+__all__ = ["REWARD_KEYS", "LENGTH_KEYS", "plot_grpo_curves", "plot_backtracks_vs_accuracy"]
+
+REWARD_KEYS = ("grpo/reward_mean", "grpo/reward", "grpo/mean_reward", "reward_mean", "reward")
+"""Keys searched, in order, for the mean reward of a GRPO step in metrics.jsonl."""
+LENGTH_KEYS = (
+    "grpo/completion_tokens",
+    "grpo/completion_length",
+    "grpo/mean_completion_tokens",
+    "grpo/mean_tokens",
+    "completion_length",
+    "mean_tokens",
+)
+"""Keys searched, in order, for the mean completion length of a GRPO step."""
+STEP_KEYS = ("step", "grpo/step", "global_step")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _first_key(rows: Sequence[Mapping], keys: Sequence[str]) -> str | None:
+    for key in keys:
+        if any(key in row for row in rows):
+            return key
+    return None
+
+
+def _series(rows: Sequence[Mapping], key: str | None) -> tuple[list[float], list[float]]:
+    """(steps, values) of the rows holding `key` (step: the row's step key, else its index)."""
+    if key is None:
+        return [], []
+    step_key = _first_key(rows, STEP_KEYS)
+    steps, values = [], []
+    for idx, row in enumerate(rows):
+        value = row.get(key)
+        if isinstance(value, (int, float)):
+            steps.append(float(row.get(step_key, idx)) if step_key else float(idx))
+            values.append(float(value))
+    return steps, values
+
+
+def plot_grpo_curves(
+    metrics_jsonl_paths: Mapping[str, str | Path],
+    out_png: str | Path,
+    reward_key: str | None = None,
+    length_key: str | None = None,
+) -> Path:
+    """Path of a PNG with reward (left) and completion length (right) per GRPO step, one line per arm.
+
+    `metrics_jsonl_paths` maps an arm ("direct", "astro") to its trainer's metrics.jsonl (one
+    JSON object per step). Keys default to the first of `REWARD_KEYS` / `LENGTH_KEYS` found
+    in each file; a missing file or key leaves that arm's line out (the panel says so).
+    """
+    plt = _pyplot()
+    fig, (ax_reward, ax_len) = plt.subplots(1, 2, figsize=(10, 4))
+    for arm, path in metrics_jsonl_paths.items():
+        rows = read_jsonl(path)
+        for ax, key, keys in ((ax_reward, reward_key, REWARD_KEYS), (ax_len, length_key, LENGTH_KEYS)):
+            steps, values = _series(rows, key or _first_key(rows, keys))
+            if steps:
+                ax.plot(steps, values, marker=".", label=arm)
+    for ax, title in ((ax_reward, "mean reward"), (ax_len, "mean completion length (tokens)")):
+        ax.set_xlabel("GRPO step")
+        ax.set_title(title)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+        else:
+            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def plot_backtracks_vs_accuracy(
+    points: Sequence[tuple[str, float, float]],
+    out_png: str | Path,
+    title: str = "Backtracks vs accuracy",
+) -> Path:
+    """Path of a scatter PNG of (mean backtracks, accuracy) per labelled model/checkpoint, Pearson r in the title.
+
+    `points` are (label, mean backtracks per completion, accuracy in [0, 1]); r is "n/a"
+    with fewer than 2 points or a constant coordinate.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    xs = [float(p[1]) for p in points]
+    ys = [float(p[2]) for p in points]
+    ax.scatter(xs, ys)
+    for label, x, y in points:
+        ax.annotate(str(label), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    r = pearson(xs, ys) if len(points) >= 2 else float("nan")
+    r_text = "n/a" if r != r else f"{r:.3f}"
+    ax.set_title(f"{title} (Pearson r = {r_text})")
+    ax.set_xlabel("backtracks per completion")
+    ax.set_ylabel("accuracy (pass@1)")
+    fig.tight_layout()
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

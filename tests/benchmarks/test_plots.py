@@ -1,0 +1,29 @@
+import json
+
+from benchmarks.plots import plot_backtracks_vs_accuracy, plot_grpo_curves
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_grpo_curves_png(tmp_path):
+    paths = {}
+    for arm, slope in (("direct", 0.01), ("astro", 0.02)):
+        path = tmp_path / f"{arm}.jsonl"
+        path.write_text("".join(json.dumps({"step": s, "grpo/reward_mean": slope * s, "grpo/completion_tokens": 50 + s}) + "\n" for s in range(5)))
+        paths[arm] = path
+    out = plot_grpo_curves(paths, tmp_path / "plots" / "grpo.png")
+    data = out.read_bytes()
+    assert data.startswith(PNG_MAGIC) and len(data) > 1000
+
+
+def test_grpo_curves_tolerate_missing_files(tmp_path):
+    out = plot_grpo_curves({"astro": tmp_path / "absent.jsonl"}, tmp_path / "grpo.png")
+    assert out.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_backtracks_vs_accuracy_png(tmp_path):
+    points = [("base", 0.0, 0.1), ("astro-sft", 1.0, 0.3), ("astro-rl", 2.0, 0.5)]
+    out = plot_backtracks_vs_accuracy(points, tmp_path / "bt.png")
+    assert out.read_bytes().startswith(PNG_MAGIC)
+    single = plot_backtracks_vs_accuracy(points[:1], tmp_path / "one.png")
+    assert single.stat().st_size > 0

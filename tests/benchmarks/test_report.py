@@ -1,0 +1,95 @@
+import json
+
+import pytest
+
+from benchmarks.evaluate import BenchResult, EvalReport
+from benchmarks.report import comparison_json, comparison_rows, comparison_table, render_markdown, write_report
+
+SAMPLING = {"samples": 4, "temperature": 0.6, "top_p": 0.95, "max_tokens": 64, "seed": 0, "stop": [], "delimiter": "\n\n"}
+
+
+def bench(name="math500", pass1=0.5, maj=0.6, tokens=100.0, backtracks=1.0, first=0.25, **kw):
+    return BenchResult(
+        bench=name,
+        n_problems=10,
+        n_samples=4,
+        pass_at_1=pass1,
+        pass_at_k={"1": pass1, "4": 0.8},
+        maj_at_k={"4": maj},
+        mean_tokens=tokens,
+        mean_backtracks=backtracks,
+        mean_restarts=0.5,
+        first_attempt_accuracy=first,
+        finish_reasons={"eos": 40},
+        data_file=f"{name}.jsonl",
+        data_sha256="ab" * 32,
+        problems_sha256="cd" * 32,
+        **kw,
+    )
+
+
+def report(model="astro-rl", **kw):
+    return EvalReport(model=model, sampling=SAMPLING, benches={"math500": bench(**kw)})
+
+
+def test_markdown_holds_results_settings_and_hashes():
+    r = EvalReport(
+        model="astro-rl",
+        sampling=SAMPLING,
+        benches={
+            "math500": bench(by_subject={"Algebra": {"n_problems": 10, "pass@1": 0.5}}, by_level={"1": {"n_problems": 10, "pass@1": 0.5}}),
+            "aime24": bench("aime24", pass1=0.1, backtracks=None, first=None),
+        },
+    )
+    md = render_markdown(r)
+    assert md.startswith("# Evaluation: astro-rl")
+    assert "temperature 0.6" in md and "top-p 0.95" in md and "4 samples per problem" in md
+    assert "| bench | problems | pass@1 | pass@4 | maj@4 | mean tokens | backtracks | restarts | first-attempt acc. |" in md
+    assert "| math500 | 10 | 50.0 | 80.0 | 60.0 | 100.0 | 1.00 | 0.50 | 25.0 |" in md
+    assert "| aime24 | 10 | 10.0 | 80.0 | 60.0 | 100.0 | n/a | 0.50 | n/a |" in md
+    assert "## math500 by subject" in md and "| Algebra | 10 | 50.0 |" in md
+    assert "## aime24 by subject" not in md
+    assert "`" + "ab" * 32 + "`" in md
+
+
+def test_write_report_round_trips_json(tmp_path):
+    r = report()
+    md = write_report(r, tmp_path)
+    assert (tmp_path / "report.md").read_text() == md
+    assert EvalReport.from_dict(json.loads((tmp_path / "report.json").read_text())) == r
+
+
+def test_comparison_intervals_over_seeds():
+    models = {
+        "base": report("base", pass1=0.2),
+        "astro-rl": [report("astro-rl", pass1=0.4, backtracks=2.0), report("astro-rl", pass1=0.6, backtracks=4.0)],
+    }
+    rows = comparison_rows(models)
+    assert [row["model"] for row in rows] == ["base", "astro-rl"]
+    base, astro = rows[0]["benches"]["math500"], rows[1]["benches"]["math500"]
+    assert base["pass@1"] == 0.2 and base["pass@1_ci95"] is None and base["n_seeds"] == 1
+    assert astro["pass@1"] == pytest.approx(0.5)
+    # two seeds: t(0.975, 1) * sd(0.4, 0.6) / sqrt(2) = 12.706 * 0.1
+    assert astro["pass@1_ci95"] == pytest.approx(1.2706)
+    assert astro["backtracks"] == pytest.approx(3.0)
+    table = comparison_table(models)
+    lines = table.strip().splitlines()
+    assert lines[0] == "| model | math500 pass@1 | math500 maj@4 | math500 tokens | math500 backtracks | math500 first-attempt |"
+    assert lines[2] == "| base | 20.0 | 60.0 | 100.0 | 1.00 | 25.0 |"
+    assert lines[3] == "| astro-rl | 50.0 ± 127.1 | 60.0 | 100.0 | 3.00 | 25.0 |"
+    assert json.loads(json.dumps(comparison_json(models)))["rows"] == json.loads(json.dumps(rows))
+
+
+def test_comparison_marks_missing_benches():
+    other = EvalReport(model="x", sampling=SAMPLING, benches={"aime24": bench("aime24")})
+    table = comparison_table({"a": report("a"), "x": other}, benches=["math500", "aime24"])
+    assert "| x | n/a | n/a | n/a | n/a | n/a | 50.0 |" in table
+    with pytest.raises(ValueError, match="no report"):
+        comparison_rows({"empty": []})
+
+
+def test_merge_requires_same_model_and_sampling():
+    merged = EvalReport.merge([report(), EvalReport(model="astro-rl", sampling=SAMPLING, benches={"aime24": bench("aime24")})])
+    assert list(merged.benches) == ["math500", "aime24"]
+    with pytest.raises(ValueError, match="cannot merge"):
+        EvalReport.merge([report("a"), report("b")])

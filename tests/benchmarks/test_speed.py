@@ -1,0 +1,41 @@
+import sys
+import types
+
+import pytest
+
+from benchmarks import speed
+
+
+def test_dispatches_to_the_module_main_with_the_rest_of_argv(monkeypatch):
+    seen = []
+    fake = types.ModuleType("benchmarks.bench_search")
+    fake.main = lambda argv: seen.append(argv) or 3
+    monkeypatch.setitem(sys.modules, "benchmarks.bench_search", fake)
+    assert speed.main(["search", "--n", "5"]) == 3
+    assert seen == [["--n", "5"]]
+
+
+def test_missing_benchmark_module_gives_a_clear_error(monkeypatch, capsys):
+    monkeypatch.setitem(speed.BENCHMARKS, "ghost", ("benchmarks.bench_ghost_does_not_exist", "nothing"))
+    assert speed.main(["ghost"]) == 2
+    assert "not available" in capsys.readouterr().err
+
+
+def test_a_missing_dependency_inside_a_benchmark_is_not_hidden(monkeypatch):
+    fake_name = "benchmarks.bench_sft"
+
+    def broken_import(name, *args, **kwargs):
+        raise ModuleNotFoundError("No module named 'deepspeed'", name="deepspeed")
+
+    monkeypatch.delitem(sys.modules, fake_name, raising=False)
+    monkeypatch.setattr(speed.importlib, "import_module", broken_import)
+    with pytest.raises(ModuleNotFoundError, match="deepspeed"):
+        speed.main(["sft"])
+
+
+def test_unknown_name_and_help(capsys):
+    assert speed.main(["nope"]) == 2
+    assert "unknown benchmark 'nope'" in capsys.readouterr().err
+    assert speed.main([]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("grpo", "sft", "search", "verifier", "generation"))
