@@ -1,0 +1,215 @@
+"""Problem sets: JSON Lines files and the benchmark names math500, amc23, aime24, aime25.
+
+A benchmark name resolves to `<data dir>/<name>.jsonl`, the data dir being the `data_dir`
+argument, else the `ASTRO_DATA_DIR` environment variable, else `../shared/data` relative to
+the working directory or to the repository root, whichever exists first. When none holds the
+file, the Hugging Face hub dataset is loaded through `datasets` (when online).
+
+Two generated sets are also accepted as specs: `countdown[:n[:seed]]` and
+`synthetic[:n[:seed]]` (defaults n=100, seed=0).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from astro_env.problem import Problem
+
+BENCHMARKS = ("math500", "amc23", "aime24", "aime25")
+"""Benchmark names that `load_problems` and `benchmark_path` resolve."""
+
+HUB_DATASETS: dict[str, tuple[str, str]] = {
+    "math500": ("HuggingFaceH4/MATH-500", "test"),
+    "amc23": ("math-ai/amc23", "test"),
+    "aime24": ("HuggingFaceH4/aime_2024", "train"),
+    "aime25": ("math-ai/aime25", "test"),
+}
+"""(hub dataset id, split) used when a benchmark is not found locally."""
+
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def data_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The directories searched for benchmark files, in order (only the first given source applies).
+
+    `data_dir` if given; else `$ASTRO_DATA_DIR` if set; else `../shared/data` relative to the
+    working directory and to the repository root.
+    """
+    if data_dir is not None:
+        return [Path(data_dir)]
+    env = os.environ.get("ASTRO_DATA_DIR")
+    if env:
+        return [Path(env)]
+    out = []
+    for base in (Path.cwd(), _REPO_ROOT):
+        candidate = (base / ".." / "shared" / "data").resolve()
+        if candidate not in out:
+            out.append(candidate)
+    return out
+
+
+def benchmark_path(name: str, data_dir: str | os.PathLike | None = None) -> Path:
+    """Path of benchmark `name`'s local JSONL file.
+
+    Raises ValueError for an unknown name and FileNotFoundError (listing the searched
+    directories) when no data directory holds it.
+    """
+    if name not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}: use one of {', '.join(BENCHMARKS)} or a .jsonl path.")
+    searched = data_dirs(data_dir)
+    for directory in searched:
+        path = directory / f"{name}.jsonl"
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"benchmark {name!r} not found: no {name}.jsonl in {', '.join(str(d) for d in searched)}; "
+        "set ASTRO_DATA_DIR to the directory holding the benchmark files."
+    )
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of the file's bytes (recorded beside results to pin the data)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_problems(path: str | os.PathLike) -> list[Problem]:
+    """Every Problem of a JSONL file (one object per line, blank lines skipped).
+
+    A malformed line (bad JSON, not an object, missing/empty `id`, `problem` or `answer`)
+    raises one ValueError naming the file and the line; duplicate ids likewise.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"problem file {path} does not exist.")
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    with path.open("r", encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{line_no}: malformed JSON line ({exc.msg}).") from None
+            if not isinstance(record, dict):
+                raise ValueError(f"{path}:{line_no}: expected a JSON object, got {type(record).__name__}.")
+            missing = [k for k in ("id", "problem", "answer") if record.get(k) in (None, "")]
+            if missing:
+                raise ValueError(f"{path}:{line_no}: missing or empty field(s) {', '.join(missing)}.")
+            try:
+                problem = Problem.from_dict(record)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{path}:{line_no}: invalid problem record ({exc}).") from None
+            if problem.id in seen:
+                raise ValueError(f"{path}:{line_no}: duplicate id {problem.id!r} (first on line {seen[problem.id]}).")
+            seen[problem.id] = line_no
+            problems.append(problem)
+    return problems
+
+
+def write_problems(problems: Iterable[Problem], path: str | os.PathLike) -> Path:
+    """Write `problems` as JSONL to `path` (replacing it atomically); `read_problems` inverts it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for problem in problems:
+            fh.write(json.dumps(problem.to_dict(), ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _hub_offline() -> bool:
+    return any(os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on") for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
+def _hub_record(name: str, idx: int, row: dict[str, Any]) -> dict[str, Any]:
+    """A Problem dict from a hub row (field names differ between the datasets)."""
+    problem = row.get("problem") or row.get("question") or row.get("Problem")
+    answer = row.get("answer") if row.get("answer") is not None else row.get("Answer")
+    raw_id = row.get("unique_id") or row.get("id") or row.get("ID") or idx
+    return {
+        "id": f"{name}/{raw_id}" if name != "math500" else str(raw_id),
+        "problem": problem,
+        "answer": str(answer) if answer is not None else None,
+        "solution": row.get("solution") or row.get("Solution"),
+        "source": f"{HUB_DATASETS[name][0]} ({HUB_DATASETS[name][1]})",
+        "subject": row.get("subject"),
+        "level": row.get("level"),
+        "year": row.get("year") if isinstance(row.get("year"), int) else None,
+    }
+
+
+def load_from_hub(name: str) -> list[Problem]:
+    """Benchmark `name` from its Hugging Face hub dataset (needs `datasets` and network).
+
+    Raises RuntimeError with the fix (set ASTRO_DATA_DIR) when offline or unavailable.
+    """
+    hub_id, split = HUB_DATASETS[name]
+    fix = "set ASTRO_DATA_DIR to a directory with the benchmark .jsonl files, or pass a .jsonl path."
+    if _hub_offline():
+        raise RuntimeError(f"benchmark {name!r} is not available locally and the hub is disabled (HF_HUB_OFFLINE); {fix}")
+    try:
+        import datasets
+    except ImportError:
+        raise RuntimeError(f"benchmark {name!r} is not available locally and `datasets` is not installed; {fix}") from None
+    try:
+        rows = datasets.load_dataset(hub_id, split=split)
+    except Exception as exc:  # network errors come in many types
+        raise RuntimeError(f"benchmark {name!r} is not available locally and the hub dataset {hub_id} could not be loaded ({type(exc).__name__}: {exc}); {fix}") from None
+    return [Problem.from_dict(_hub_record(name, idx, dict(row))) for idx, row in enumerate(rows)]
+
+
+def _generated(spec: str) -> list[Problem]:
+    kind, *rest = spec.split(":")
+    try:
+        n = int(rest[0]) if rest else 100
+        seed = int(rest[1]) if len(rest) > 1 else 0
+    except ValueError:
+        raise ValueError(f"bad generated-set spec {spec!r}: use {kind}[:n[:seed]], e.g. {kind}:100:0.") from None
+    if len(rest) > 2:
+        raise ValueError(f"bad generated-set spec {spec!r}: use {kind}[:n[:seed]].")
+    if kind == "countdown":
+        from astro_env.countdown import generate_problems
+
+        return generate_problems(n, seed)
+    from astro_env.synthetic import generate_problems as generate_synthetic
+
+    return generate_synthetic(n, seed)
+
+
+def load_problems(spec: str, data_dir: str | None = None, limit: int | None = None) -> list[Problem]:
+    """The problems named by `spec`, at most `limit` of them (file order).
+
+    `spec` is a benchmark name (math500, amc23, aime24, aime25: local file, else the hub),
+    a path to a `.jsonl` file, or `countdown[:n[:seed]]` / `synthetic[:n[:seed]]`.
+    Unknown names raise ValueError; malformed lines raise ValueError naming file and line.
+    """
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit={limit}: use >= 0 or None for all problems.")
+    if spec in BENCHMARKS:
+        try:
+            problems = read_problems(benchmark_path(spec, data_dir))
+        except FileNotFoundError as exc:
+            try:
+                problems = load_from_hub(spec)
+            except RuntimeError as hub_exc:
+                raise FileNotFoundError(f"{exc} Hub fallback failed too: {hub_exc}") from None
+    elif spec.split(":")[0] in ("countdown", "synthetic") and not spec.endswith(".jsonl"):
+        problems = _generated(spec)
+    elif spec.endswith(".jsonl") or Path(spec).is_file():
+        problems = read_problems(spec)
+    else:
+        raise ValueError(
+            f"unknown problem set {spec!r}: use one of {', '.join(BENCHMARKS)}, a .jsonl path, "
+            "or countdown[:n[:seed]] / synthetic[:n[:seed]]."
+        )
+    return problems if limit is None else problems[:limit]
