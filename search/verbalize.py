@@ -447,7 +447,9 @@ def _chunk_events(chunk: str, patterns: list[tuple[str, bool, re.Pattern[str]]])
             text = chunk[pos : m.end()].strip()
             events.append(("step", {"text": text, "answer": m.group("answer").strip()}))
         else:
-            if before.strip():
+            # prose before a phrase in the same chunk: a step before a confirm, reflection
+            # (not a step) before a jump
+            if before.strip() and kind not in ("backtrack", "restart", "doubt"):
                 events.append(("step", {"text": before.strip(), "answer": None}))
             groups = m.groupdict()
             events.append((kind, {"target": (groups.get("target") or "").strip()}))
@@ -479,7 +481,24 @@ def _locate(target: str, steps: list[ParsedStep], current: int | None) -> int | 
         for idx in candidates:
             if test(_normalise(steps[idx].text)):
                 return idx
-    return None
+    # loose model text ("Let's go back to where we set up 2x = 8"): the step on the current
+    # path sharing the most content tokens with the quote, at least two of them
+    words = _content_tokens(quote)
+    best, best_score = None, 1
+    for idx in path:
+        score = len(words & _content_tokens(steps[idx].text))
+        if score > best_score:
+            best, best_score = idx, score
+    return best
+
+
+def _content_tokens(text: str) -> set[str]:
+    out = set()
+    for tok in text.lower().split():
+        tok = tok.strip(".,;:!?()$\"'")
+        if len(tok) >= 3 or any(c.isdigit() for c in tok) or tok in ("=", "+", "-", "*", "/"):
+            out.add(tok)
+    return out
 
 
 def parse_trace(
@@ -498,56 +517,65 @@ def parse_trace(
     """
     out = ParsedTrace()
     try:
-        if phrases is None:
-            banks = PhraseBank.load_all()
-        elif isinstance(phrases, PhraseBank):
-            banks = [phrases]
-        else:
-            banks = list(phrases)
-        patterns = _bank_patterns(banks)
-        if not isinstance(text, str):
-            return out
-        chunks = text.split(delimiter) if delimiter else [text]
-        current: int | None = None
-        attempt = 0
-        pending: tuple[str, int | None] | None = None
-        after_answer = False
-        for chunk in chunks:
-            for kind, data in _chunk_events(chunk, patterns):
-                if kind == "step":
-                    parent = current
-                    if pending is not None:
-                        jump_kind, target = pending
-                        out.edges.append(ParsedEdge(current, target, jump_kind))  # type: ignore[arg-type]
-                        parent = target
-                        pending = None
-                        if out.steps:
-                            attempt += 1
-                    elif after_answer:
-                        attempt += 1
-                    answer = data["answer"] if data["answer"] is not None else last_boxed(data["text"])
-                    idx = len(out.steps)
-                    out.steps.append(ParsedStep(idx, data["text"], parent, attempt, answer))
-                    out.edges.append(ParsedEdge(parent, idx, "step"))
-                    if answer is not None:
-                        out.attempt_answers.append(answer)
-                    after_answer = answer is not None
-                    current = idx
-                elif kind == "backtrack":
-                    target = _locate(data["target"], out.steps, current)
-                    pending = ("backtrack", target)
-                elif kind == "restart":
-                    pending = ("restart", None)
-                elif kind == "confirm" and current is not None:
-                    out.steps[current].verified = True
-        if pending is not None:
-            out.edges.append(ParsedEdge(current, pending[1], pending[0]))  # type: ignore[arg-type]
-        out.n_backtracks = sum(1 for e in out.edges if e.kind == "backtrack")
-        out.n_restarts = sum(1 for e in out.edges if e.kind == "restart")
+        _parse_into(out, text, delimiter, phrases)
     except Exception:  # noqa: BLE001 - the parser reads arbitrary model text and must never raise
-        out.n_backtracks = sum(1 for e in out.edges if e.kind == "backtrack")
-        out.n_restarts = sum(1 for e in out.edges if e.kind == "restart")
+        pass
+    out.n_backtracks = sum(1 for e in out.edges if e.kind == "backtrack")
+    out.n_restarts = sum(1 for e in out.edges if e.kind == "restart")
     return out
+
+
+def _parse_into(
+    out: ParsedTrace,
+    text: str,
+    delimiter: str,
+    phrases: PhraseBank | Sequence[PhraseBank] | None,
+) -> None:
+    """`parse_trace`'s work, filling `out` as it goes (so a failure keeps what was parsed)."""
+    if phrases is None:
+        banks = PhraseBank.load_all()
+    elif isinstance(phrases, PhraseBank):
+        banks = [phrases]
+    else:
+        banks = list(phrases)
+    patterns = _bank_patterns(banks)
+    if not isinstance(text, str):
+        return
+    chunks = text.split(delimiter) if delimiter else [text]
+    current: int | None = None
+    attempt = 0
+    pending: tuple[str, int | None] | None = None
+    after_answer = False
+    for chunk in chunks:
+        for kind, data in _chunk_events(chunk, patterns):
+            if kind == "step":
+                parent = current
+                if pending is not None:
+                    jump_kind, target = pending
+                    out.edges.append(ParsedEdge(current, target, jump_kind))  # type: ignore[arg-type]
+                    parent = target
+                    pending = None
+                    if out.steps:
+                        attempt += 1
+                elif after_answer:
+                    attempt += 1
+                answer = data["answer"] if data["answer"] is not None else last_boxed(data["text"])
+                idx = len(out.steps)
+                out.steps.append(ParsedStep(idx, data["text"], parent, attempt, answer))
+                out.edges.append(ParsedEdge(parent, idx, "step"))
+                if answer is not None:
+                    out.attempt_answers.append(answer)
+                after_answer = answer is not None
+                current = idx
+            elif kind == "backtrack":
+                target = _locate(data["target"], out.steps, current)
+                pending = ("backtrack", target)
+            elif kind == "restart":
+                pending = ("restart", None)
+            elif kind == "confirm" and current is not None:
+                out.steps[current].verified = True
+    if pending is not None:
+        out.edges.append(ParsedEdge(current, pending[1], pending[0]))  # type: ignore[arg-type]
 
 
 def with_style(bank: PhraseBank, **changes: Any) -> PhraseBank:
