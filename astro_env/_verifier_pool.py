@@ -1,0 +1,148 @@
+"""A persistent pool of symbolic-comparison worker processes with a hard per-call deadline.
+
+Why plain subprocesses rather than `multiprocessing`: "spawn" re-imports the caller's `__main__`
+(scripts without a main guard recurse), "fork" is unsafe in a process that already runs threads
+(torch, tokenizers), and the forkserver is a process-wide singleton other code may configure.
+A worker here is `python -P -c <load _verifier_worker.py by path>`, speaking JSON lines over pipes.
+
+Deadline: the parent waits on the worker's stdout with `select` (any thread may call; no signals);
+when the deadline passes the worker gets SIGKILL, is reaped, and a replacement starts at once in
+the background. Waiting for a free/ready worker is bounded separately by `start_timeout_s`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import queue
+import select
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+_WORKER_FILE = Path(__file__).with_name("_verifier_worker.py")
+_BOOT = (
+    "import importlib.util as u, sys\n"
+    "s = u.spec_from_file_location('_astro_verifier_worker', sys.argv[1])\n"
+    "m = u.module_from_spec(s); s.loader.exec_module(m); m.main(int(sys.argv[2]))\n"
+)
+
+
+class _Worker:
+    """One worker process and its partial-line read buffer."""
+
+    def __init__(self, memory_mb: int) -> None:
+        flags = ["-P"] if sys.version_info >= (3, 11) else []
+        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONHASHSEED="0")
+        self.proc = subprocess.Popen(
+            [sys.executable, *flags, "-c", _BOOT, str(_WORKER_FILE), str(memory_mb)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            close_fds=True,
+        )
+        self.buffer = b""
+        self.ready = False
+
+    def read_line(self, deadline: float) -> bytes | None:
+        """Return the next line the worker writes, or None at the deadline / on worker death."""
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            readable, _, _ = select.select([fd], [], [], remaining)
+            if not readable:
+                return None
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+class WorkerPool:
+    """`n_workers` persistent workers; `compare_pairs` runs one batch on a free worker with a deadline."""
+
+    def __init__(self, n_workers: int = 1, memory_mb: int = 2048, start_timeout_s: float = 60.0) -> None:
+        self.n_workers = n_workers
+        self.memory_mb = memory_mb
+        self.start_timeout_s = start_timeout_s
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._lock = threading.Lock()
+        self._started = False
+        self._closed = False
+        self.n_killed = 0
+        """Workers killed at a deadline or found dead (for tests and diagnostics)."""
+
+    def _ensure_started(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+            for _ in range(self.n_workers):
+                self._idle.put(_Worker(self.memory_mb))
+            atexit.register(self.close)
+
+    def compare_pairs(self, pairs: list[tuple[str, str]], timeout_s: float) -> list[bool] | None:
+        """Return one verdict per (gold, pred) pair, or None when the deadline passed or the worker died."""
+        self._ensure_started()
+        try:
+            worker = self._idle.get(timeout=self.start_timeout_s)
+        except queue.Empty:
+            return None
+        healthy = False
+        try:
+            if not worker.ready:
+                line = worker.read_line(time.monotonic() + self.start_timeout_s)
+                if line is None:
+                    return None
+                worker.ready = True
+            request = (json.dumps({"pairs": pairs}) + "\n").encode()
+            deadline = time.monotonic() + timeout_s
+            worker.proc.stdin.write(request)
+            worker.proc.stdin.flush()
+            line = worker.read_line(deadline)
+            if line is None:
+                return None
+            verdicts = json.loads(line).get("verdicts")
+            if not isinstance(verdicts, list) or len(verdicts) != len(pairs):
+                return None
+            healthy = True
+            return [v is True for v in verdicts]
+        except (OSError, ValueError):
+            return None
+        finally:
+            if healthy:
+                self._idle.put(worker)
+            else:
+                self.n_killed += 1
+                worker.kill()
+                if not self._closed:
+                    self._idle.put(_Worker(self.memory_mb))
+
+    def close(self) -> None:
+        """Kill every idle worker (workers also exit on their own when the parent's pipes close)."""
+        self._closed = True
+        while True:
+            try:
+                self._idle.get_nowait().kill()
+            except queue.Empty:
+                return

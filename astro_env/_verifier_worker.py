@@ -1,0 +1,135 @@
+"""Symbolic comparison of two LaTeX answers, run inside a disposable worker process.
+
+This file is executed by file path in a fresh interpreter (`python -P -c ...`), never imported by
+the parent, so it imports nothing from the package. Protocol: one JSON object per line on stdin,
+`{"pairs": [[gold, pred], ...]}`; one JSON line back, `{"verdicts": [bool, ...]}`. The first
+line written is `{"ready": true}` once the imports and a warm-up parse are done.
+
+LaTeX is converted with latex2sympy2_extended's ANTLR grammar, which builds sympy objects
+directly: no `sympify`/`parse_expr`/`eval` of the answer text happens here. The process caps its
+own address space (RLIMIT_AS) and the parent kills it at the deadline, so a hang or a memory blow-up
+costs one worker, never the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+_POINTS = ((0.5377, 1.8339, -2.2588), (1.3188, 0.3426, 3.5784), (-1.3077, 2.7694, 0.7254))
+"""Fixed evaluation points for the numeric identity test (deterministic, not integers)."""
+_REL_TOL = 1e-9
+
+
+def _parse(latex: str):
+    from latex2sympy2_extended import latex2sympy
+    from latex2sympy2_extended.latex2sympy2 import ConversionConfig
+    from latex2sympy2_extended.math_normalization import NormalizationConfig
+
+    norm = NormalizationConfig(basic_latex=True, units=False, malformed_operators=False, nits=False, boxed="none", equations=False)
+    conv = ConversionConfig(interpret_as_mixed_fractions=True, interpret_simple_eq_as_assignment=False,
+                            interpret_contains_as_eq=True, lowercase_symbols=False)
+    expr = latex2sympy(latex, normalization_config=norm, conversion_config=conv)
+    import sympy
+
+    i_symbols = [s for s in getattr(expr, "free_symbols", ()) if getattr(s, "name", "") == "i"]
+    if i_symbols:  # MATH convention: i is the imaginary unit
+        expr = expr.subs(i_symbols[0], sympy.I)
+    return expr
+
+
+def _numeric_close(a, b) -> bool | None:
+    """True/False when both evaluate to numbers; None when they cannot be evaluated."""
+    import sympy
+
+    try:
+        va, vb = complex(sympy.N(a, 30)), complex(sympy.N(b, 30))
+    except (TypeError, ValueError, AttributeError):
+        return None
+    if not all(math.isfinite(x) for x in (va.real, va.imag, vb.real, vb.imag)):
+        return None  # NaN, infinity, or a float overflow of a huge value: not a numeric verdict
+    return abs(va - vb) <= _REL_TOL * max(1.0, abs(va), abs(vb))
+
+
+def _expr_equal(a, b) -> bool:
+    import sympy
+
+    if a == b:
+        return True
+    if not (isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr)):
+        return False
+    if a.has(sympy.oo, -sympy.oo, sympy.zoo) or b.has(sympy.oo, -sympy.oo, sympy.zoo):
+        return sympy.simplify(a - b) == 0 if a.free_symbols or b.free_symbols else False
+    symbols = sorted(a.free_symbols | b.free_symbols, key=lambda s: s.name)
+    if not symbols:
+        close = _numeric_close(a, b)
+        if close is not None:
+            return close
+        return sympy.simplify(a - b) == 0
+    if len(symbols) <= len(_POINTS[0]):
+        verdicts = []
+        for point in _POINTS:
+            subs = dict(zip(symbols, point))
+            verdicts.append(_numeric_close(a.subs(subs), b.subs(subs)))
+        if all(v is True for v in verdicts):
+            return True
+        if any(v is False for v in verdicts):
+            return False
+    return sympy.simplify(a - b) == 0
+
+
+def _equal(a, b) -> bool:
+    import sympy
+
+    if isinstance(a, sympy.Equality) and isinstance(b, sympy.Equality):
+        da, db = a.lhs - a.rhs, b.lhs - b.rhs
+        if _expr_equal(da, db) or _expr_equal(da, -db):
+            return True
+        ratio = sympy.simplify(da / db)
+        return ratio.is_number and ratio != 0 and ratio.is_finite is True
+    if isinstance(a, sympy.Equality) or isinstance(b, sympy.Equality):
+        return False
+    if isinstance(a, sympy.MatrixBase) and isinstance(b, sympy.MatrixBase):
+        return a.shape == b.shape and all(_expr_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, sympy.Set) or isinstance(b, sympy.Set):
+        return a == b or (isinstance(a, sympy.Set) and isinstance(b, sympy.Set) and a.symmetric_difference(b) == sympy.EmptySet)
+    return _expr_equal(a, b)
+
+
+def compare(gold: str, pred: str) -> bool:
+    """Return whether two normalised scalar LaTeX answers are mathematically equal. Never raises."""
+    try:
+        return bool(_equal(_parse(gold), _parse(pred)))
+    except Exception:  # noqa: BLE001 - unparsable/incomparable (incl. RecursionError, MemoryError): not equal
+        return False
+
+
+def _cap_memory(limit_mb: int) -> None:
+    try:
+        import resource
+
+        with open("/proc/self/statm") as f:
+            current = int(f.read().split()[0]) * resource.getpagesize()
+        limit = max(limit_mb * 2**20, current + 256 * 2**20)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, OSError, ValueError):
+        pass
+
+
+def main(limit_mb: int = 2048) -> None:
+    """Serve comparison requests on stdin/stdout until stdin closes."""
+    sys.setrecursionlimit(5000)
+    compare("\\frac{1}{2}", "0.5")  # warm-up: loads the ANTLR grammar and sympy's lazy parts
+    _cap_memory(limit_mb)
+    out = sys.stdout
+    out.write('{"ready": true}\n')
+    out.flush()
+    for line in sys.stdin:
+        try:
+            pairs = json.loads(line)["pairs"]
+            verdicts = [compare(str(g), str(p)) for g, p in pairs]
+        except (ValueError, KeyError, TypeError, MemoryError):
+            verdicts = []
+        out.write(json.dumps({"verdicts": verdicts}) + "\n")
+        out.flush()
