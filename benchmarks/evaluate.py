@@ -520,7 +520,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _bench_name(spec: str) -> str:
-    return Path(spec).stem if spec.endswith(".jsonl") else spec
+    """"math500" for a benchmark name, the file stem for a .jsonl path, "countdown-20-0" for "countdown:20:0"."""
+    return Path(spec).stem if spec.endswith(".jsonl") else spec.replace(":", "-")
+
+
+def _data_file(spec: str, data_dir: str | None, benchmark_path: Callable[..., Path]) -> Path | None:
+    """The local file a problem set was read from, None for generated or hub-loaded sets."""
+    if spec.endswith(".jsonl") or Path(spec).is_file():
+        return Path(spec)
+    try:
+        return benchmark_path(spec, data_dir)
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -545,15 +556,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"astro eval: {exc}", file=sys.stderr)
         return 2
-    sets: list[tuple[str, list[Problem], Path]] = []
+    sets: list[tuple[str, list[Problem], Path | None]] = []
     for spec in benches:
         try:
-            path = Path(spec) if spec.endswith(".jsonl") else benchmark_path(spec, args.data_dir)
             problems = load_problems(spec, data_dir=args.data_dir, limit=config.limit)
         except (FileNotFoundError, ValueError) as exc:
             print(f"astro eval: cannot load {spec!r}: {exc}", file=sys.stderr)
             return 2
-        sets.append((_bench_name(spec), problems, path))
+        sets.append((_bench_name(spec), problems, _data_file(spec, args.data_dir, benchmark_path)))
 
     if args.policy == "oracle":
         from agents.oracle import OraclePolicy

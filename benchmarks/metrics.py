@@ -6,6 +6,7 @@ Pure functions over plain numbers and answer strings: no I/O, no globals, and an
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import Callable, Sequence
@@ -167,10 +168,18 @@ def maj_at_k(
             raise ValueError(
                 f"maj_at_k exact: C({n}, {k}) = {n_subsets} subsets exceed {MAX_EXACT_SUBSETS}; pass rng= to sample them."
             )
-        subsets = np.array(list(itertools.combinations(range(n), k)), dtype=np.int64)  # [n_subsets, k]
+        subsets = _all_subsets(n, k)  # [n_subsets, k]
     else:
         subsets = np.stack([rng.choice(n, size=k, replace=False) for _ in range(n_draws)])  # [n_draws, k]
     return _mean_vote(subsets, labels, cluster_correct)
+
+
+@functools.lru_cache(maxsize=16)
+def _all_subsets(n: int, k: int) -> np.ndarray:
+    """Every k-subset of range(n) as rows of sample indices (cached; read-only)."""
+    subsets = np.array(list(itertools.combinations(range(n), k)), dtype=np.int64)
+    subsets.setflags(write=False)
+    return subsets
 
 
 def _mean_vote(subsets: np.ndarray, labels: Sequence[int | None], cluster_correct: Sequence[bool]) -> float:
@@ -179,8 +188,9 @@ def _mean_vote(subsets: np.ndarray, labels: Sequence[int | None], cluster_correc
     # label n_clusters = abstain, dropped after counting
     label_arr = np.array([n_clusters if label is None else label for label in labels], dtype=np.int64)
     chosen = label_arr[subsets]  # [n_subsets, k]
-    counts = np.zeros((len(subsets), n_clusters + 1), dtype=np.int64)
-    np.add.at(counts, (np.arange(len(subsets))[:, None], chosen), 1)
+    width = n_clusters + 1
+    flat = (np.arange(len(subsets))[:, None] * width + chosen).ravel()
+    counts = np.bincount(flat, minlength=len(subsets) * width).reshape(len(subsets), width)
     counts = counts[:, :n_clusters]  # [n_subsets, n_clusters]
     top = counts.max(axis=1, keepdims=True)
     winners = (counts == top) & (top > 0)

@@ -1,6 +1,5 @@
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 
@@ -195,57 +194,52 @@ def test_score_completion_uses_the_task_verdict_for_countdown():
 # ----------------------------------------------------------------- oracle on the real sets
 
 
-def _data_dir() -> Path | None:
-    candidates = [os.environ.get("ASTRO_DATA_DIR"), Path(__file__).resolve().parents[2] / ".." / "shared" / "data", Path.cwd() / ".." / "shared" / "data"]
-    for c in candidates:
-        if c and (Path(c) / "math500.jsonl").exists():
-            return Path(c)
-    return None
-
-
 def _load(name, limit=None):
     loaders = pytest.importorskip("astro_env.loaders", reason="astro_env.loaders is not available yet")
-    data_dir = _data_dir()
-    if data_dir is None:
-        pytest.skip("benchmark data not found: set ASTRO_DATA_DIR to the folder holding math500.jsonl")
-    return loaders.load_problems(name, data_dir=str(data_dir), limit=limit), loaders.benchmark_path(name, str(data_dir))
+    try:
+        path = loaders.benchmark_path(name)
+    except FileNotFoundError as exc:
+        pytest.skip(f"benchmark data not found ({exc})")
+    return loaders.load_problems(str(path), limit=limit), path
 
 
-def _oracle_report(name, tmp_path, limit=None):
+def _oracle_report(name, tmp_path, append_answer="if_missing"):
     from agents.oracle import OraclePolicy
 
-    problems, path = _load(name, limit)
-    return problems, evaluate(OraclePolicy(problems), problems, EvalConfig(samples=1), tmp_path, bench_name=name, data_path=path)
-
-
-def _failures(tmp_path):
-    return [(r["problem_id"], r["answer"]) for r in read_jsonl(tmp_path / "completions.jsonl") if not r["correct"]]
+    problems, path = _load(name)
+    policy = OraclePolicy(problems, append_answer=append_answer)
+    report = evaluate(policy, problems, EvalConfig(samples=1), tmp_path, bench_name=name, data_path=path)
+    failures = [(r["problem_id"], r["answer"]) for r in read_jsonl(tmp_path / "completions.jsonl") if not r["correct"]]
+    return problems, report, failures
 
 
 def test_oracle_scores_100_on_aime24(tmp_path):
-    problems, report = _oracle_report("aime24", tmp_path)
+    problems, report, failures = _oracle_report("aime24", tmp_path)
     assert len(problems) == 30
-    assert _failures(tmp_path) == []
+    assert failures == []
     assert report.benches["aime24"].pass_at_1 == 1.0
     assert report.benches["aime24"].data_sha256 is not None
 
 
-def test_oracle_scores_100_on_math500_subset(tmp_path):
-    problems, report = _oracle_report("math500", tmp_path, limit=100)
-    assert _failures(tmp_path) == []
-    assert report.benches["math500"].pass_at_1 == 1.0
-    assert sum(v["n_problems"] for v in report.benches["math500"].by_level.values()) == 100
+def test_oracle_verbatim_aime24_solutions_fail_only_where_nothing_is_boxed(tmp_path):
+    # The multi-solution AoPS texts (several boxes, \textbf{(N)}, leading zeros) are verified
+    # as written; only a solution that boxes nothing needs the oracle's appended answer.
+    problems, _, failures = _oracle_report("aime24", tmp_path, append_answer="never")
+    unboxed = sorted(p.id for p in problems if "\\boxed" not in p.solution and "\\fbox" not in p.solution)
+    assert sorted(pid for pid, _ in failures) == unboxed
+    assert len(unboxed) <= 1
 
 
-@pytest.mark.slow
 def test_oracle_scores_100_on_math500(tmp_path):
     start = time.perf_counter()
-    problems, report = _oracle_report("math500", tmp_path)
+    problems, report, failures = _oracle_report("math500", tmp_path)
     assert len(problems) == 500
-    assert _failures(tmp_path) == []
-    assert report.benches["math500"].pass_at_1 == 1.0
-    assert len(report.benches["math500"].by_subject) == 7
-    assert time.perf_counter() - start < 300
+    assert failures == []
+    result = report.benches["math500"]
+    assert result.pass_at_1 == 1.0
+    assert len(result.by_subject) == 7
+    assert sum(v["n_problems"] for v in result.by_level.values()) == 500
+    assert time.perf_counter() - start < 60, "the verifier got slow: mark this test slow and keep a subset here"
 
 
 def test_astro_eval_cli_with_the_oracle(tmp_path, capsys):
