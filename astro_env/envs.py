@@ -8,6 +8,7 @@ branches without replaying steps.
 
 from __future__ import annotations
 
+import copy
 import functools
 from typing import Any, Literal, Sequence
 
@@ -32,6 +33,35 @@ MIN_PROMPT_CHARS = 4096
 
 N_GENERATED = 1000
 """Size of the generated problem pool used when no problems are given."""
+
+
+@functools.lru_cache(maxsize=1)
+def _charset_template() -> spaces.Text:
+    return spaces.Text(1, min_length=0, charset=CHARSET)
+
+
+class UnicodeText(spaces.Text):
+    """`gymnasium.spaces.Text` over `CHARSET`, cheap to build.
+
+    Gymnasium's Text builds per-character lookup tables in its constructor (about 0.2 s for
+    the BMP); this subclass builds them once per process and shares them read-only between
+    instances, so making an environment stays in the milliseconds.
+    """
+
+    def __init__(self, max_length: int, *, min_length: int = 0, seed: int | None = None) -> None:
+        super().__init__(max_length, min_length=min_length, charset="a", seed=seed)  # validates the lengths
+        for key, value in vars(_charset_template()).items():
+            if key.startswith("_char"):
+                setattr(self, key, value)
+
+    def __deepcopy__(self, memo: dict) -> "UnicodeText":
+        """A copy sharing the immutable character tables (vector envs deep-copy spaces)."""
+        clone = copy.copy(self)
+        memo[id(self)] = clone
+        for key, value in vars(self).items():
+            if not key.startswith("_char"):
+                setattr(clone, key, copy.deepcopy(value, memo))
+        return clone
 
 
 @functools.lru_cache(maxsize=4)
@@ -96,13 +126,8 @@ class ReasoningEnv(gym.Env[str, str]):
         self.reward_style = reward_style
         self.render_mode = render_mode
         self.max_prompt_chars = max([MIN_PROMPT_CHARS] + [len(self.task.format_prompt(p)) for p in pool])
-        charset = CHARSET
-        self.observation_space = spaces.Text(
-            max_length=self.max_prompt_chars + self.max_chars + self.max_step_chars + len(delimiter),
-            min_length=0,
-            charset=charset,
-        )
-        self.action_space = spaces.Text(max_length=self.max_step_chars, min_length=1, charset=charset)
+        self.observation_space = UnicodeText(self.max_prompt_chars + self.max_chars + self.max_step_chars + len(delimiter), min_length=0)
+        self.action_space = UnicodeText(self.max_step_chars, min_length=1)
         self._state: ReasoningState | None = None
         self._done = False
         self._step_truncated = False
