@@ -6,13 +6,14 @@ returns its path.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from astro_env.jsonl import read_jsonl
 from benchmarks.metrics import pearson
 
-__all__ = ["REWARD_KEYS", "LENGTH_KEYS", "plot_grpo_curves", "plot_backtracks_vs_accuracy"]
+__all__ = ["REWARD_KEYS", "LENGTH_KEYS", "plot_grpo_curves", "plot_backtracks_vs_accuracy", "pearson_title"]
 
 REWARD_KEYS = ("grpo/reward_mean", "grpo/reward", "grpo/mean_reward", "reward_mean", "reward")
 """Keys searched, in order, for the mean reward of a GRPO step in metrics.jsonl."""
@@ -93,6 +94,12 @@ def plot_grpo_curves(
     return out
 
 
+def pearson_title(title: str, xs: Sequence[float], ys: Sequence[float]) -> str:
+    """`title` followed by "(Pearson r = 0.816)", or "r = n/a" below 2 points or for constant data."""
+    r = pearson(xs, ys) if len(xs) >= 2 else float("nan")
+    return f"{title} (Pearson r = {'n/a' if math.isnan(r) else f'{r:.3f}'})"
+
+
 def plot_backtracks_vs_accuracy(
     points: Sequence[tuple[str, float, float]],
     out_png: str | Path,
@@ -110,9 +117,7 @@ def plot_backtracks_vs_accuracy(
     ax.scatter(xs, ys)
     for label, x, y in points:
         ax.annotate(str(label), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    r = pearson(xs, ys) if len(points) >= 2 else float("nan")
-    r_text = "n/a" if r != r else f"{r:.3f}"
-    ax.set_title(f"{title} (Pearson r = {r_text})")
+    ax.set_title(pearson_title(title, xs, ys))
     ax.set_xlabel("backtracks per completion")
     ax.set_ylabel("accuracy (pass@1)")
     fig.tight_layout()

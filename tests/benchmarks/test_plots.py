@@ -1,6 +1,6 @@
 import json
 
-from benchmarks.plots import plot_backtracks_vs_accuracy, plot_grpo_curves
+from benchmarks.plots import pearson_title, plot_backtracks_vs_accuracy, plot_grpo_curves
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -27,3 +27,10 @@ def test_backtracks_vs_accuracy_png(tmp_path):
     assert out.read_bytes().startswith(PNG_MAGIC)
     single = plot_backtracks_vs_accuracy(points[:1], tmp_path / "one.png")
     assert single.stat().st_size > 0
+
+
+def test_pearson_title():
+    assert pearson_title("Backtracks", [0, 1, 2], [0.1, 0.3, 0.5]) == "Backtracks (Pearson r = 1.000)"
+    assert pearson_title("B", [1, 2, 3], [1, 3, 2]) == "B (Pearson r = 0.500)"
+    assert pearson_title("B", [1], [1]) == "B (Pearson r = n/a)"
+    assert pearson_title("B", [1, 1], [0, 1]) == "B (Pearson r = n/a)"
