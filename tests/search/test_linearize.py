@@ -265,3 +265,17 @@ def test_config_errors_name_the_fix():
         LinearizeConfig(backtrack_point="middle")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="astro"):
         build_traces([], LinearizeConfig(), "both")  # type: ignore[arg-type]
+
+
+def test_default_equivalence_is_the_tasks():
+    pytest.importorskip("astro_env.countdown")
+    # (5*7)-3 and 35-3 are the same Countdown answer (both 32): never two attempts at it
+    tree = _tree([
+        (1, 0, "5*7=35", False, None, None, 0.5),
+        (2, 1, "\\boxed{(5*7)-3}", True, "(5*7)-3", False, 0.0),
+        (3, 1, "\\boxed{35-3}", True, "35-3", False, 0.0),
+        (4, 0, "\\boxed{1+2}", True, "1+2", True, 1.0),
+    ], answer="3")
+    config = LinearizeConfig(k_values=(2,), n_search_per_problem=10, n_direct_per_problem=0, dedup=False)
+    assert {s.k for s in linearize(tree, config, random.Random(0))} == {1}
+    assert {s.k for s in linearize(tree, config, random.Random(0), string_equivalence)} == {2}
