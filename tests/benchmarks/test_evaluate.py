@@ -259,3 +259,22 @@ def test_astro_eval_cli_with_the_oracle(tmp_path, capsys):
     assert "# Evaluation: oracle" in capsys.readouterr().out
     assert (out / "report.md").exists()
     assert main(["--policy", "oracle", "--bench", str(tmp_path / "absent.jsonl"), "--out", str(out)]) == 2
+
+
+def test_oracle_policy_maps_prompts_and_proposes_reference_steps():
+    from agents.oracle import OraclePolicy, oracle_text
+    from astro_env.state import initial_state, transition
+
+    p3 = Problem(id="p3", problem="Name 5.", answer="5", solution="Count to five.\n\nSo \\boxed{5}.")
+    oracle = OraclePolicy([P1, p3])
+    assert oracle_text(P1) == "The final answer is $\\boxed{4}$."  # no solution: the gold answer, boxed
+    assert oracle_text(p3) == p3.solution
+    assert oracle_text(p3, "always").endswith("The final answer is $\\boxed{5}$.")
+    [[c1, c2]] = oracle.complete([prompt_of(p3)], 2)
+    assert c1.text == c2.text == p3.solution
+    state = initial_state(p3, prompt_of(p3))
+    assert [s.text for s in oracle.propose_steps([state], 1)[0]] == ["Count to five."]
+    state = transition(state, "Count to five.")
+    assert oracle.propose_steps([state], 3)[0][2].text == "So \\boxed{5}."
+    with pytest.raises(KeyError, match="build it with the problems"):
+        oracle.complete(["Problem: unknown\n\nSolution:\n"], 1)
