@@ -108,6 +108,10 @@ def read_problems(path: str | os.PathLike) -> list[Problem]:
                 problem = Problem.from_dict(record)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{path}:{line_no}: invalid problem record ({exc}).") from None
+            for key in ("level", "year"):
+                value = getattr(problem, key)
+                if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                    raise ValueError(f"{path}:{line_no}: invalid problem record (`{key}` must be an integer or null, got {value!r}).")
             if problem.id in seen:
                 raise ValueError(f"{path}:{line_no}: duplicate id {problem.id!r} (first on line {seen[problem.id]}).")
             seen[problem.id] = line_no
