@@ -1,0 +1,635 @@
+"""GRPO of a policy in the environment: `astro grpo --model M --problems P --out DIR`.
+
+One step: pick `prompts_per_step` problems, sample `group_size` completions of each with the
+policy (temperature 1), replay every completion as an episode of the Gymnasium environment
+(`training.rollout`), whose terminal reward is the only reward, shape it (+1/-1 as ASTRO, or
+1/0), normalise advantages within each group, and minimise the clipped token-level GRPO loss
+(`training.objectives.grpo_token_loss`) with AdamW.
+
+Before training, a difficulty filter samples `pass_rate_samples` completions per problem with
+the starting policy and keeps the problems whose pass rate lies in [pass_rate_low,
+pass_rate_high] (ASTRO: 1%..75%); `OUT/filter.json` records how many survive.
+
+Outputs in `OUT/`: the final model and tokenizer (`save_pretrained`), `grpo_config.json`,
+`filter.json`, `grpo_summary.json`, per-step metrics in `metrics.jsonl` (one line per step),
+TensorBoard events in `OUT/tb` (`grpo/reward_mean`, `grpo/pass_rate`, `grpo/completion_len`,
+`grpo/backtracks`, `grpo/kl`, `grpo/clip_frac`, `grpo/entropy`, `grpo/step_time`, ...), and
+checkpoints in `OUT/checkpoints/step-*` (`training.checkpoint`). Rerunning the same command
+resumes from the last checkpoint with the same problem order and sampling seeds. A NaN or inf
+loss stops the run (NonFiniteLossError) before the bad update, keeping the last checkpoint.
+
+ASTRO's RL: group size 4, reward +1/-1, temperature 1.0, LR 2e-7, batch 256 prompts, 80 warmup
+steps, on 8.7K prompts of pass rate 1%..75%; clip range and KL weight are not given (ours:
+0.2 and 0). Our defaults are sized for the embedded few-million-parameter model.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+from training import checkpoint as ckpt
+from training.objectives import (
+    filter_by_pass_rate,
+    group_advantages,
+    grpo_token_loss,
+    loss_mask_weight,
+    shape_reward,
+)
+from training.rollout import Rollout, RolloutConfig, collect_rollouts
+
+try:  # one home for the error type (the SFT trainer raises it too)
+    from training.sft import NonFiniteLossError
+except ImportError:  # pragma: no cover - sft absent
+    class NonFiniteLossError(FloatingPointError):
+        """Raised when a training loss is NaN or inf; the message names the last good checkpoint."""
+
+
+@dataclass(frozen=True)
+class GRPOConfig:
+    """GRPO of a policy on verifiable problems, rollouts through the Gymnasium environment."""
+
+    model: str = ""
+    """Model directory or hub name to start from (e.g. the output of `astro sft`)."""
+    out: str = "runs/grpo"
+    """Output directory: final model, checkpoints/, tb/, metrics.jsonl, filter.json, grpo_summary.json."""
+    problems: str = ""
+    """Problem set for `astro_env.loaders.load_problems` (a .jsonl path or a benchmark name); empty: generated Countdown."""
+    n_problems: int | None = None
+    """Use only the first n problems of the set (None: all)."""
+    countdown_n: int = 256
+    """Generated Countdown problems when `problems` is empty."""
+    countdown_numbers: int = 3
+    """Numbers per generated Countdown problem."""
+    n_steps: int = 100
+    """GRPO steps (one batch of rollouts each)."""
+    group_size: int = 4
+    """Rollouts per prompt, G (paper: 4)."""
+    prompts_per_step: int = 8
+    """Prompts per step (paper: 256); a step trains on prompts_per_step * group_size rollouts."""
+    lr: float = 1e-5
+    """Peak AdamW learning rate (paper, 70B: 2e-7)."""
+    warmup_steps: int = 0
+    """Linear warmup steps, constant afterwards (paper: 80)."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm (0 disables)."""
+    eps_low: float = 0.2
+    """Lower clip range of the importance ratio (ours: 0.2; the paper gives none)."""
+    eps_high: float = 0.2
+    """Upper clip range of the importance ratio (DAPO's clip-higher raises it, e.g. 0.28)."""
+    beta: float = 0.0
+    """KL weight to a frozen copy of the starting policy (0: no reference model is built)."""
+    scale_by_std: bool = True
+    """Divide advantages by the group's std (False: Dr. GRPO's mean-only baseline)."""
+    aggregation: Literal["token", "sequence"] = "token"
+    """Loss aggregation: mean over all tokens of the batch (token-level) or per completion first."""
+    reward: Literal["signed", "binary"] = "signed"
+    """RL reward from the environment's verdict: +1/-1 (paper) or 1/0."""
+    truncation: Literal["mask", "penalize", "none"] = "mask"
+    """Completions cut at max_new_tokens: "mask" drops their tokens from the loss, "penalize" gives them the wrong-answer reward."""
+    n_epochs: int = 1
+    """Optimisation passes over each batch of rollouts (1: ratio = 1, old log-probs from the same forward)."""
+    n_minibatches: int = 1
+    """Optimizer steps per pass, each on a slice of the batch."""
+    temperature: float = 1.0
+    """Sampling temperature (paper: 1.0); the loss uses log-probs at the same temperature."""
+    top_p: float = 1.0
+    """Nucleus sampling mass."""
+    max_new_tokens: int = 256
+    """Most tokens per completion."""
+    pass_rate_samples: int = 8
+    """Completions per problem for the difficulty filter (0: no filter)."""
+    pass_rate_low: float = 0.01
+    """Keep problems whose starting pass rate is >= this (paper: 1%)."""
+    pass_rate_high: float = 0.75
+    """Keep problems whose starting pass rate is <= this (paper: 75%)."""
+    backend: Literal["transformers", "vllm"] = "transformers"
+    """Rollout backend: the live transformers model, or a vLLM engine whose weights are synced after every step."""
+    device: str = "auto"
+    """torch device for training (auto: first GPU, else CPU)."""
+    max_batch_size: int = 64
+    """Most sequences generated together."""
+    max_steps_per_episode: int = 50
+    """Environment step limit of one episode (paper: depth 50)."""
+    save_every: int = 50
+    """Checkpoint every N steps (0: only the final model)."""
+    keep_checkpoints: int = 2
+    """Newest checkpoints kept."""
+    log_every: int = 1
+    """Log metrics every N steps."""
+    tensorboard: bool = True
+    """Write TensorBoard events to OUT/tb."""
+    resume: bool = True
+    """Resume from the newest checkpoint in OUT/checkpoints when there is one."""
+    seed: int = 0
+    """Seed of the problem order, the sampling and the torch initialisation."""
+    threads: int = 0
+    """torch threads on CPU (0: leave torch's default)."""
+
+    def __post_init__(self) -> None:
+        if self.group_size < 2:
+            raise ValueError(f"group_size={self.group_size}: GRPO needs >= 2 rollouts per prompt (paper: 4).")
+        if self.prompts_per_step < 1 or self.n_steps < 0:
+            raise ValueError(f"prompts_per_step={self.prompts_per_step}, n_steps={self.n_steps}: use >= 1 and >= 0.")
+        if self.n_epochs < 1 or self.n_minibatches < 1:
+            raise ValueError(f"n_epochs={self.n_epochs}, n_minibatches={self.n_minibatches}: use >= 1 (default 1).")
+        if self.n_minibatches > self.prompts_per_step * self.group_size:
+            raise ValueError(f"n_minibatches={self.n_minibatches} exceeds the {self.prompts_per_step * self.group_size} rollouts per step.")
+        if not 0 <= self.pass_rate_low <= self.pass_rate_high <= 1:
+            raise ValueError(f"pass-rate window [{self.pass_rate_low}, {self.pass_rate_high}]: need 0 <= low <= high <= 1.")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature={self.temperature}: GRPO samples, use > 0 (paper: 1.0).")
+        if self.eps_low < 0 or self.eps_high < 0 or self.beta < 0:
+            raise ValueError(f"eps_low={self.eps_low}, eps_high={self.eps_high}, beta={self.beta}: use >= 0.")
+        for name, value, options in (
+            ("reward", self.reward, ("signed", "binary")),
+            ("truncation", self.truncation, ("mask", "penalize", "none")),
+            ("aggregation", self.aggregation, ("token", "sequence")),
+            ("backend", self.backend, ("transformers", "vllm")),
+        ):
+            if value not in options:
+                raise ValueError(f"{name}={value!r}: use one of {options}.")
+
+    @property
+    def rollouts_per_step(self) -> int:
+        return self.prompts_per_step * self.group_size
+
+
+# ----------------------------------------------------------------------------- tensors
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    """Rollouts as tensors. Prompts are left-padded to `n_prompt_cols` columns and completions
+    right-padded after them, so completion token j of every row sits at column n_prompt_cols + j."""
+
+    input_ids: Any  # [batch, n_prompt_cols + n_completion_cols]
+    attention_mask: Any  # [batch, n_prompt_cols + n_completion_cols]
+    position_ids: Any  # [batch, n_prompt_cols + n_completion_cols]
+    completion_mask: Any  # [batch, n_completion_cols] 1 where a completion token enters the loss
+    advantages: Any  # [batch]
+    n_prompt_cols: int
+
+    def __len__(self) -> int:
+        return int(self.input_ids.shape[0])
+
+    def select(self, idx) -> "TokenBatch":
+        """The rows `idx` (a LongTensor or slice)."""
+        return TokenBatch(self.input_ids[idx], self.attention_mask[idx], self.position_ids[idx],
+                          self.completion_mask[idx], self.advantages[idx], self.n_prompt_cols)
+
+
+def collate(
+    prompt_ids: Sequence[Sequence[int]],
+    completion_ids: Sequence[Sequence[int]],
+    advantages: Sequence[float],
+    loss_weights: Sequence[float],
+    pad_id: int,
+) -> TokenBatch:
+    """A TokenBatch of prompt + completion rows; `loss_weights` 0 masks a row out of the loss."""
+    import torch
+
+    n = len(prompt_ids)
+    if not (n == len(completion_ids) == len(advantages) == len(loss_weights)) or n == 0:
+        raise ValueError("collate needs one prompt, completion, advantage and loss weight per row (and >= 1 row).")
+    width_p = max(len(p) for p in prompt_ids)
+    width_c = max(1, max(len(c) for c in completion_ids))
+    input_ids = torch.full((n, width_p + width_c), pad_id, dtype=torch.long)
+    attention = torch.zeros((n, width_p + width_c), dtype=torch.long)
+    comp_mask = torch.zeros((n, width_c), dtype=torch.float32)
+    for i, (p, c) in enumerate(zip(prompt_ids, completion_ids)):
+        input_ids[i, width_p - len(p) : width_p] = torch.as_tensor(list(p), dtype=torch.long)
+        attention[i, width_p - len(p) : width_p + len(c)] = 1
+        if c:
+            input_ids[i, width_p : width_p + len(c)] = torch.as_tensor(list(c), dtype=torch.long)
+            comp_mask[i, : len(c)] = float(loss_weights[i])
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    return TokenBatch(input_ids, attention, positions, comp_mask, torch.tensor(list(advantages), dtype=torch.float32), width_p)
+
+
+def completion_logprobs(model, batch: TokenBatch, temperature: float = 1.0, with_entropy: bool = False):
+    """(log-probs `[batch, n_completion_cols]` of the completion tokens, mean entropy or None).
+
+    Only the completion columns go through the LM head (`logits_to_keep`). Log-probs are of
+    softmax(logits / temperature), the distribution the tokens were sampled from.
+    """
+    import torch
+
+    device = next(model.parameters()).device
+    n_comp = batch.completion_mask.shape[1]
+    out = model(
+        input_ids=batch.input_ids.to(device),
+        attention_mask=batch.attention_mask.to(device),
+        position_ids=batch.position_ids.to(device),
+        use_cache=False,
+        logits_to_keep=n_comp + 1,
+    )
+    logits = out.logits[:, -(n_comp + 1) : -1, :].float()  # [batch, n_comp, vocab]: position t predicts token t + 1
+    if temperature != 1.0:
+        logits = logits / temperature
+    targets = batch.input_ids[:, batch.n_prompt_cols :].to(device)  # [batch, n_comp]
+    log_probs = torch.log_softmax(logits, dim=-1)
+    token_lp = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    entropy = None
+    if with_entropy:
+        with torch.no_grad():
+            mask = (batch.attention_mask[:, batch.n_prompt_cols :] > 0).to(device).float()
+            ent = -(log_probs.exp() * log_probs).sum(-1)  # [batch, n_comp]
+            entropy = float((ent * mask).sum() / mask.sum().clamp(min=1.0))
+    return token_lp, entropy
+
+
+def grpo_update(model, optimizer, batch: TokenBatch, config: GRPOConfig, ref_model=None, lr: float | None = None) -> dict[str, float]:
+    """Metrics of `config.n_epochs` x `config.n_minibatches` clipped-GRPO optimizer steps on `batch`.
+
+    With one epoch and one minibatch the old log-probs are the detached log-probs of the same
+    forward (ratio 1, the clip inactive, one forward per step); otherwise they are computed once,
+    before the first update, and the importance ratio and clip act across the later updates.
+    Raises NonFiniteLossError before any update whose loss or gradient norm is NaN or inf.
+    """
+    import torch
+
+    device = next(model.parameters()).device
+    if lr is not None:
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+    model.train()
+    ref_lp = None
+    if config.beta > 0:
+        if ref_model is None:
+            raise ValueError("beta > 0 needs ref_model (a frozen copy of the starting policy).")
+        with torch.no_grad():
+            ref_lp, _ = completion_logprobs(ref_model, batch, config.temperature)
+    single = config.n_epochs == 1 and config.n_minibatches == 1
+    old_lp = None
+    if not single:
+        with torch.no_grad():
+            old_lp, _ = completion_logprobs(model, batch, config.temperature)
+
+    n = len(batch)
+    sums: dict[str, float] = {}
+    n_updates = 0
+    entropy = None
+    for _epoch in range(config.n_epochs):
+        order = torch.arange(n) if config.n_minibatches == 1 else torch.randperm(n)
+        for chunk in torch.tensor_split(order, config.n_minibatches):
+            mb = batch.select(chunk)
+            lp, ent = completion_logprobs(model, mb, config.temperature, with_entropy=entropy is None)
+            entropy = ent if entropy is None else entropy
+            mb_old = lp.detach() if single else old_lp[chunk.to(old_lp.device)]
+            mb_ref = None if ref_lp is None else ref_lp[chunk.to(ref_lp.device)]
+            loss, metrics = grpo_token_loss(
+                lp, mb_old, mb_ref, mb.advantages.to(device), mb.completion_mask.to(device),
+                eps_low=config.eps_low, eps_high=config.eps_high, beta=config.beta, aggregation=config.aggregation,
+            )
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(f"GRPO loss is {float(loss.detach())}; stopped before the update")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.max_grad_norm > 0:
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm))
+            else:
+                grad_norm = math.sqrt(sum(float(p.grad.pow(2).sum()) for p in model.parameters() if p.grad is not None))
+            if not math.isfinite(grad_norm):
+                optimizer.zero_grad(set_to_none=True)
+                raise NonFiniteLossError(f"GRPO gradient norm is {grad_norm}; stopped before the update")
+            optimizer.step()
+            n_updates += 1
+            metrics = {**metrics, "loss": float(loss.detach()), "grad_norm": grad_norm}
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0.0) + value
+    out = {key: value / n_updates for key, value in sums.items()}
+    out["entropy"] = entropy if entropy is not None else float("nan")
+    return out
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def rollout_batch(rollouts: Sequence[Rollout], config: GRPOConfig, pad_id: int) -> tuple[list[Rollout], TokenBatch]:
+    """(rollouts with their advantages set, the TokenBatch to train on). Rollouts are grouped,
+    contiguous per prompt, `config.group_size` each."""
+    import dataclasses
+
+    import torch
+
+    rewards = torch.tensor([shape_reward(r.reward, r.truncated, config.reward, config.truncation) for r in rollouts])
+    advantages = group_advantages(rewards, config.group_size, config.scale_by_std).tolist()
+    rollouts = [dataclasses.replace(r, advantage=float(a)) for r, a in zip(rollouts, advantages)]
+    batch = collate(
+        [r.prompt_token_ids for r in rollouts],
+        [r.completion_token_ids for r in rollouts],
+        advantages,
+        [loss_mask_weight(r.truncated, config.truncation) for r in rollouts],
+        pad_id,
+    )
+    return rollouts, batch
+
+
+def problem_order(n_problems: int, step: int, per_step: int, seed: int) -> list[int]:
+    """Indices of the problems used at `step`: a seeded permutation per pass over the set, so
+    the order depends only on (seed, step) and a resumed run sees the same problems."""
+    out = []
+    for position in range(step * per_step, (step + 1) * per_step):
+        epoch, offset = divmod(position, n_problems)
+        perm = list(range(n_problems))
+        random.Random(seed * 1_000_003 + epoch).shuffle(perm)
+        out.append(perm[offset])
+    return out
+
+
+def rollout_metrics(rollouts: Sequence[Rollout]) -> dict[str, float]:
+    """grpo/reward_mean (env reward), pass_rate, completion_len (tokens), truncated_frac, n_steps, backtracks."""
+    n = max(len(rollouts), 1)
+    out = {
+        "reward_mean": sum(r.reward for r in rollouts) / n,
+        "pass_rate": sum(1.0 for r in rollouts if r.correct) / n,
+        "completion_len": sum(len(r.completion_token_ids) for r in rollouts) / n,
+        "truncated_frac": sum(1.0 for r in rollouts if r.truncated) / n,
+        "episode_steps": sum(r.n_steps for r in rollouts) / n,
+    }
+    backtracks = count_backtracks([r.completion for r in rollouts])
+    if backtracks is not None:
+        out["backtracks"] = backtracks
+    return out
+
+
+def count_backtracks(completions: Sequence[str]) -> float | None:
+    """Mean backtracks + restarts per completion by the trace parser, None when it is unavailable."""
+    try:
+        from search.verbalize import parse_trace
+    except ImportError:
+        return None
+    total = 0
+    for text in completions:
+        try:
+            parsed = parse_trace(text)
+            total += int(parsed.n_backtracks) + int(getattr(parsed, "n_restarts", 0))
+        except Exception:  # the parser promises never to raise; a metric must not kill a run
+            continue
+    return total / max(len(completions), 1)
+
+
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_policy_model(path: str, device):
+    """(model, tokenizer) from a `save_pretrained` directory or hub name, fp32 on CPU, bf16 on GPUs that support it."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def load_training_problems(config: GRPOConfig):
+    """The problems of `config`: a problem file / benchmark name, or generated Countdown."""
+    if config.problems:
+        from astro_env.loaders import load_problems
+
+        return load_problems(config.problems, limit=config.n_problems)
+    from astro_env.countdown import CountdownConfig, generate_problems
+
+    n = config.n_problems if config.n_problems is not None else config.countdown_n
+    return generate_problems(n, seed=config.seed, config=CountdownConfig(n_numbers=config.countdown_numbers))
+
+
+def _build_policy(config: GRPOConfig, model, tokenizer, model_path: str):
+    from agents.base import PolicyConfig
+
+    policy_config = PolicyConfig(
+        backend=config.backend, model=model_path, device=config.device, max_batch_size=config.max_batch_size, seed=config.seed
+    )
+    if config.backend == "vllm":
+        from agents.vllm_backend import VLLMPolicy
+
+        policy = VLLMPolicy(policy_config)
+        policy.sync_weights(model)
+        return policy
+    from agents.hf import TransformersPolicy
+
+    return TransformersPolicy(model, tokenizer, policy_config)
+
+
+def _rollout_config(config: GRPOConfig, n: int, seed: int) -> RolloutConfig:
+    return RolloutConfig(
+        n_samples=n,
+        max_new_tokens=config.max_new_tokens,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        seed=seed,
+        max_steps_per_episode=config.max_steps_per_episode,
+    )
+
+
+def estimate_pass_rates(policy, tokenizer, problems, config: GRPOConfig) -> list[float]:
+    """Pass rate of each problem under `policy`: the share of `config.pass_rate_samples` rollouts
+    the environment rewards as correct (batches of `prompts_per_step` problems)."""
+    rates: list[float] = []
+    n = config.pass_rate_samples
+    for start in range(0, len(problems), config.prompts_per_step):
+        part = problems[start : start + config.prompts_per_step]
+        rollouts = collect_rollouts(policy, tokenizer, part, _rollout_config(config, n, seed=config.seed * 7919 + 17 + start))
+        for i in range(len(part)):
+            group = rollouts[i * n : (i + 1) * n]
+            rates.append(sum(1.0 for r in group if r.correct) / n)
+    return rates
+
+
+# ----------------------------------------------------------------------------- loop
+
+
+def train_grpo(config: GRPOConfig) -> Path:
+    """Directory `config.out` holding the GRPO-trained model and tokenizer (loadable with the Auto* classes).
+
+    Resumes from the newest checkpoint in OUT/checkpoints when `config.resume`. Raises
+    NonFiniteLossError (keeping the last good checkpoint, no update applied) on a NaN or inf
+    loss, and ValueError when no problem survives the difficulty filter.
+    """
+    import torch
+
+    from astro_env.jsonl import JsonlWriter, read_jsonl, write_json
+
+    if not config.model:
+        raise ValueError("GRPOConfig.model is empty: pass --model DIR (e.g. the output of `astro sft`).")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_root = out / "checkpoints"
+    ckpt.remove_stale_temporaries(ckpt_root)
+    resume_from = ckpt.latest_checkpoint(ckpt_root) if config.resume else None
+    write_json(out / "grpo_config.json", asdict(config))
+    torch.manual_seed(config.seed)
+    device = _device(config.device)
+    model, tokenizer = load_policy_model(str(resume_from) if resume_from is not None else config.model, device)
+    model_path = str(resume_from) if resume_from is not None else config.model
+    policy = _build_policy(config, model, tokenizer, model_path)
+    problems = load_training_problems(config)
+    if not problems:
+        raise ValueError(f"no problems loaded from {config.problems or 'the Countdown generator'}.")
+
+    # ---- difficulty filter (once; a resumed run reads its verdict back)
+    filter_path = out / "filter.json"
+    if filter_path.is_file() and resume_from is not None:
+        kept_ids = set(json.loads(filter_path.read_text(encoding="utf-8"))["kept_ids"])
+        kept = [p for p in problems if p.id in kept_ids]
+    elif config.pass_rate_samples > 0:
+        rates = estimate_pass_rates(policy, tokenizer, problems, config)
+        keep_idx = filter_by_pass_rate(rates, config.pass_rate_low, config.pass_rate_high)
+        kept = [problems[i] for i in keep_idx]
+        summary = {
+            "n_problems": len(problems),
+            "n_kept": len(kept),
+            "low": config.pass_rate_low,
+            "high": config.pass_rate_high,
+            "n_samples": config.pass_rate_samples,
+            "mean_pass_rate": sum(rates) / len(rates),
+            "n_never_solved": sum(1 for r in rates if r < config.pass_rate_low),
+            "n_too_easy": sum(1 for r in rates if r > config.pass_rate_high),
+            "kept_ids": [p.id for p in kept],
+            "pass_rates": {p.id: r for p, r in zip(problems, rates)},
+        }
+        write_json(filter_path, summary)
+        print(f"grpo: difficulty filter kept {len(kept)}/{len(problems)} problems with pass rate in "
+              f"[{config.pass_rate_low}, {config.pass_rate_high}] over {config.pass_rate_samples} samples "
+              f"(mean {summary['mean_pass_rate']:.3f})", flush=True)
+    else:
+        kept = list(problems)
+        write_json(filter_path, {"n_problems": len(problems), "n_kept": len(kept), "n_samples": 0, "kept_ids": [p.id for p in kept]})
+    if not kept:
+        raise ValueError(
+            f"no problem survived the difficulty filter [{config.pass_rate_low}, {config.pass_rate_high}]; "
+            "widen --pass-rate-low/--pass-rate-high, use a stronger starting model, or disable it with --pass-rate-samples 0."
+        )
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    step = 0
+    if resume_from is not None:
+        state = ckpt.load_checkpoint(resume_from, optimizer=optimizer)
+        step = state.step
+        print(f"grpo: resuming from {resume_from} (step {step})", flush=True)
+    ref_model = None
+    if config.beta > 0:
+        ref_model, _ = load_policy_model(config.model, device)  # the starting policy, also after a resume
+        ref_model.eval().requires_grad_(False)
+
+    # metrics.jsonl keeps exactly one line per completed step, also across resumes
+    metrics_path = out / "metrics.jsonl"
+    previous = [r for r in read_jsonl(metrics_path) if int(r.get("step", 0)) <= step]
+    if metrics_path.exists():
+        metrics_path.unlink()
+    metrics_log = JsonlWriter(metrics_path)
+    for record in previous:
+        metrics_log.write(record)
+    writer = None
+    if config.tensorboard:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(log_dir=str(out / "tb"), purge_step=step + 1 if step else None)
+
+    last_good = resume_from
+    last_metrics: dict[str, float] = {}
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    try:
+        while step < config.n_steps:
+            t0 = time.perf_counter()
+            idx = problem_order(len(kept), step, config.prompts_per_step, config.seed)
+            batch_problems = [kept[i] for i in idx]
+            rollouts = collect_rollouts(
+                policy, tokenizer, batch_problems,
+                _rollout_config(config, config.group_size, seed=config.seed * 1_000_003 + step),
+            )
+            t_gen = time.perf_counter() - t0
+            rollouts, batch = rollout_batch(rollouts, config, pad_id)
+            lr = config.lr * min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps else config.lr
+            try:
+                update = grpo_update(model, optimizer, batch, config, ref_model=ref_model, lr=lr)
+            except NonFiniteLossError as exc:
+                raise NonFiniteLossError(
+                    f"step {step + 1}: {exc}. Last good checkpoint: {last_good or 'none (no checkpoint yet)'}; "
+                    "lower --lr, raise --max-grad-norm protection, or check the data."
+                ) from None
+            if config.backend == "vllm":
+                policy.sync_weights(model)
+            step += 1
+            record = {"step": step, **rollout_metrics(rollouts), **update, "lr": lr,
+                      "gen_time": t_gen, "step_time": time.perf_counter() - t0}
+            last_metrics = record
+            if config.log_every and step % config.log_every == 0:
+                metrics_log.write(record)
+                if writer is not None:
+                    for key, value in record.items():
+                        if key != "step" and isinstance(value, (int, float)) and math.isfinite(value):
+                            writer.add_scalar(f"grpo/{key}", value, step)
+                print(f"grpo step {step}/{config.n_steps}: reward {record['reward_mean']:.3f} "
+                      f"len {record['completion_len']:.1f} loss {record['loss']:.4f} "
+                      f"clip {record['clip_frac']:.3f} {record['step_time']:.2f}s", flush=True)
+            if config.save_every and (step % config.save_every == 0 or step == config.n_steps):
+                last_good = ckpt.save_checkpoint(
+                    ckpt_root, ckpt.TrainerState(step=step, data_position=step, metrics=_finite(record)),
+                    model, tokenizer, optimizer, keep_last=config.keep_checkpoints,
+                    extra_json={"grpo_config.json": asdict(config)},
+                )
+    finally:
+        metrics_log.close()
+        if writer is not None:
+            writer.close()
+
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    write_json(out / "grpo_summary.json", {
+        "n_steps": step,
+        "n_problems": len(problems),
+        "n_kept": len(kept),
+        "final": _finite(last_metrics),
+    })
+    return out
+
+
+def _finite(record: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in record.items() if isinstance(v, (int, float)) and math.isfinite(float(v))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`astro grpo`: parse a GRPOConfig from `argv`, train, print the output directory and summary."""
+    import tyro
+
+    config = tyro.cli(GRPOConfig, args=argv, description="GRPO of a policy in the environment.")
+    out = train_grpo(config)
+    summary = json.loads((out / "grpo_summary.json").read_text(encoding="utf-8"))
+    print(json.dumps({"out": str(out), **summary}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+__all__ = [
+    "GRPOConfig",
+    "NonFiniteLossError",
+    "TokenBatch",
+    "collate",
+    "completion_logprobs",
+    "grpo_update",
+    "main",
+    "rollout_batch",
+    "train_grpo",
+]
