@@ -1,0 +1,164 @@
+"""`astro tree show trees.jsonl --index N --out tree.html`: draw one search tree as a self-contained page.
+
+The page is one HTML file with inline SVG and CSS (no scripts, no external files): nodes are
+laid out top-down by depth, leaves left to right in creation order; correct terminals are
+green, wrong terminals red, intermediate nodes blue with a shade given by Q; a node's area
+grows with its visits and an edge's width with the child's visits. Hovering a node shows its
+step text, N, Q, prior and verdict; the label under it shows N and Q.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import math
+from pathlib import Path
+
+from astro_env.jsonl import read_jsonl
+from search.tree import Node, SearchTree
+
+X_GAP = 34
+Y_GAP = 90
+MARGIN = 40
+
+
+def layout(tree: SearchTree) -> dict[int, tuple[float, float]]:
+    """(x, y) of every node: leaves spaced `X_GAP` apart in depth-first order, parents centred."""
+    positions: dict[int, tuple[float, float]] = {}
+    next_x = [0.0]
+
+    def place(node_id: int) -> float:
+        kids = tree.children(node_id)
+        if kids:
+            xs = [place(k.id) for k in kids]
+            x = (xs[0] + xs[-1]) / 2
+        else:
+            x = next_x[0]
+            next_x[0] += X_GAP
+        positions[node_id] = (x, tree.nodes[node_id].depth * Y_GAP)
+        return x
+
+    place(0)  # recursion depth = tree depth (<= max_depth, 50 by default)
+    return {k: (x + MARGIN, y + MARGIN) for k, (x, y) in positions.items()}
+
+
+def node_colour(node: Node) -> str:
+    """Fill colour: green correct terminal, red wrong terminal, grey root, blue shaded by Q otherwise."""
+    if node.terminal:
+        return "#2e9d44" if node.correct else "#d64545"
+    if node.parent_id is None:
+        return "#666666"
+    q = min(max(node.value, 0.0), 1.0)
+    light = 85 - int(45 * q)
+    return f"hsl(212, 70%, {light}%)"
+
+
+def node_radius(node: Node, max_visits: int) -> float:
+    """Radius in pixels: 5 for an unvisited node up to 14 for the most visited one."""
+    if max_visits <= 0:
+        return 7.0
+    return 5.0 + 9.0 * math.sqrt(node.visits / max_visits)
+
+
+def node_tooltip(node: Node) -> str:
+    """Hover text of a node: its step and numbers."""
+    head = f"node {node.id} (depth {node.depth})  N={node.visits}  Q={node.value:.3f}  prior={node.prior:.3f}"
+    if node.terminal:
+        verdict = "correct" if node.correct else "wrong"
+        head += f"\n{verdict} terminal, answer: {node.answer}"
+    return head + "\n\n" + (node.step if node.step else "(root)")
+
+
+def render_html(tree: SearchTree, title: str | None = None) -> str:
+    """The whole self-contained page for `tree` (HTML with inline SVG and CSS)."""
+    pos = layout(tree)
+    max_visits = max((n.visits for n in tree.nodes[1:]), default=0)
+    width = max(x for x, _ in pos.values()) + MARGIN + 60
+    height = max(y for _, y in pos.values()) + MARGIN + 40
+    edges, circles = [], []
+    for node in tree.nodes[1:]:
+        (x1, y1), (x2, y2) = pos[node.parent_id], pos[node.id]  # type: ignore[index]
+        w = 1.0 + 5.0 * (node.visits / max_visits if max_visits else 0.0)
+        edges.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke-width="{w:.2f}" class="edge"/>')
+    for node in tree.nodes:
+        x, y = pos[node.id]
+        r = node_radius(node, max_visits)
+        cls = "node correct" if node.terminal and node.correct else "node wrong" if node.terminal else "node"
+        circles.append(
+            f'<g class="{cls}" id="node-{node.id}"><title>{html.escape(node_tooltip(node))}</title>'
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="{node_colour(node)}"/>'
+            f'<text x="{x:.1f}" y="{y + r + 12:.1f}">{node.visits}|{node.value:.2f}</text></g>'
+        )
+    n_correct, n_wrong = len(tree.correct_terminals()), len(tree.wrong_terminals())
+    stats = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in tree.stats.items())
+    title = title or f"{tree.agent} tree for {tree.problem.id}"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.2em; color: #222; }}
+pre {{ background: #f5f5f5; padding: .6em; white-space: pre-wrap; max-width: 70em; }}
+.legend span {{ display: inline-block; margin-right: 1.2em; }}
+.dot {{ display: inline-block; width: .8em; height: .8em; border-radius: 50%; vertical-align: middle; margin-right: .3em; }}
+.scroll {{ overflow: auto; border: 1px solid #ddd; }}
+.edge {{ stroke: #9aa5b1; }}
+.node circle {{ stroke: #333; stroke-width: .8; }}
+.node:hover circle {{ stroke: #000; stroke-width: 3; }}
+.node text {{ font-size: 9px; text-anchor: middle; fill: #555; }}
+</style></head><body>
+<h2>{html.escape(title)}</h2>
+<p><b>Gold answer:</b> {html.escape(tree.problem.answer)} &nbsp; <b>Nodes:</b> {len(tree)} &nbsp;
+<b>Correct terminals:</b> {n_correct} &nbsp; <b>Wrong terminals:</b> {n_wrong} &nbsp; <b>Seed:</b> {tree.seed}</p>
+<pre>{html.escape(tree.prompt)}</pre>
+<p class="legend"><span><i class="dot" style="background:#2e9d44"></i>correct terminal</span>
+<span><i class="dot" style="background:#d64545"></i>wrong terminal</span>
+<span><i class="dot" style="background:hsl(212,70%,40%)"></i>step, high Q</span>
+<span><i class="dot" style="background:hsl(212,70%,85%)"></i>step, low Q</span>
+<span>size / edge width: visits N; label: N|Q; hover a node for its step text</span></p>
+<p><small>{html.escape(stats)}</small></p>
+<div class="scroll"><svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}">
+{chr(10).join(edges)}
+{chr(10).join(circles)}
+</svg></div>
+</body></html>
+"""
+
+
+def load_tree(path: str | Path, index: int) -> SearchTree:
+    """Tree number `index` (0-based; negative counts from the end) of a trees JSONL file."""
+    records = read_jsonl(path)
+    if not records:
+        raise ValueError(f"{path}: no trees.")
+    if not -len(records) <= index < len(records):
+        raise ValueError(f"--index {index}: {path} holds {len(records)} trees (use 0..{len(records) - 1}).")
+    return SearchTree.from_dict(records[index])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="astro tree", description="Inspect search trees.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    show = sub.add_parser("show", help="write a self-contained HTML drawing of one tree")
+    show.add_argument("trees", help="trees JSONL file")
+    show.add_argument("--index", type=int, default=0, help="which tree (0-based line number; -1 = last)")
+    show.add_argument("--id", help="pick the tree of this problem id instead of --index")
+    show.add_argument("--out", default="tree.html", help="output HTML file")
+    args = parser.parse_args(argv)
+    if args.id is not None:
+        matches = [r for r in read_jsonl(args.trees) if r.get("problem", {}).get("id") == args.id]
+        if not matches:
+            parser.error(f"no tree for problem id {args.id!r} in {args.trees}")
+        tree = SearchTree.from_dict(matches[0])
+    else:
+        try:
+            tree = load_tree(args.trees, args.index)
+        except ValueError as exc:
+            parser.error(str(exc))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_html(tree), encoding="utf-8")
+    print(json.dumps({"out": str(out), "problem_id": tree.problem.id, "n_nodes": len(tree)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,122 @@
+"""`search_trees` and `astro search`: resumable after kill -9, sharded, config-checked."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agents.countdown_policy import CountdownPolicy
+from agents.scripted import ScriptedPolicy
+from astro_env.countdown import CountdownConfig, generate_problems
+from astro_env.jsonl import read_jsonl
+from astro_env.problem import Problem
+from search.mcts import MCTSConfig
+from search.run import SearchConfig, config_path, search_trees, shard_problems
+from search.tree import SearchTree
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = {(): ["a", "b"], ("a",): ["\\boxed{5}"], ("b",): ["\\boxed{4}"]}
+SMALL = SearchConfig(mcts=MCTSConfig(n_iterations=6, n_children=4, n_rollouts=2), batch_problems=3)
+
+
+def toy_problems(n):
+    return [Problem(id=f"toy/{i}", problem=f"Toy {i}: 2+2?", answer="4") for i in range(n)]
+
+
+def test_sharding_covers_every_problem_once(tmp_path):
+    problems = generate_problems(10, seed=0)
+    ids = []
+    for i in range(3):
+        mine = shard_problems(problems, (i, 3))
+        assert [p.id for p in mine] == [p.id for k, p in enumerate(problems) if k % 3 == i]
+        trees = search_trees(problems, CountdownPolicy(), SMALL, out_path=tmp_path / f"s{i}.jsonl", shard=(i, 3), progress=False)
+        ids += [t.problem.id for t in trees]
+        assert [r["problem"]["id"] for r in read_jsonl(tmp_path / f"s{i}.jsonl")] == [t.problem.id for t in trees]
+    assert sorted(ids) == sorted(p.id for p in problems)
+    with pytest.raises(ValueError, match="shard"):
+        shard_problems(problems, (3, 3))
+
+
+def test_resume_skips_written_trees_and_drops_a_torn_line(tmp_path):
+    problems = toy_problems(7)
+    full = search_trees(problems, ScriptedPolicy(SCRIPT), SMALL, out_path=tmp_path / "full.jsonl", progress=False)
+    out = tmp_path / "trees.jsonl"
+    search_trees(problems[:4], ScriptedPolicy(SCRIPT), SMALL, out_path=out, progress=False)
+    with out.open("a") as fh:  # a crash in the middle of writing the next tree
+        fh.write(json.dumps(full[5].to_dict())[:50])
+    policy = ScriptedPolicy(SCRIPT)
+    resumed = search_trees(problems, policy, SMALL, out_path=out, progress=False)
+    records = read_jsonl(out)
+    assert [r["problem"]["id"] for r in records] == [p.id for p in problems]
+    assert resumed == full
+    assert [SearchTree.from_dict(r) for r in records] == full
+    # a finished file: nothing to search
+    calls = dict(policy.n_calls)
+    assert search_trees(problems, policy, SMALL, out_path=out, progress=False) == full
+    assert policy.n_calls == calls
+
+
+def test_a_different_config_on_the_same_file_is_refused(tmp_path):
+    out = tmp_path / "trees.jsonl"
+    search_trees(toy_problems(2), ScriptedPolicy(SCRIPT), SMALL, out_path=out, progress=False)
+    assert json.loads(config_path(out).read_text())["search"]["mcts"]["n_iterations"] == 6
+    other = SearchConfig(mcts=MCTSConfig(n_iterations=7))
+    with pytest.raises(ValueError, match="different search config"):
+        search_trees(toy_problems(2), ScriptedPolicy(SCRIPT), other, out_path=out, progress=False)
+
+
+def _cli(out: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "astro.cli", "search",
+        "--countdown", "30", "--countdown-numbers", "4", "--seed", "5",
+        "--policy", "countdown", "--out", str(out),
+        "--n-iterations", "12", "--n-children", "8", "--n-rollouts", "4",
+        "--batch-problems", "2", "--no-progress",
+    ]  # fmt: skip
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def test_resume_after_kill_9_equals_an_uninterrupted_run(tmp_path):
+    killed_out, clean_out = tmp_path / "killed.jsonl", tmp_path / "clean.jsonl"
+    proc = subprocess.Popen(_cli(killed_out), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if killed_out.exists() and killed_out.read_bytes().count(b"\n") >= 3:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    n_before = len(read_jsonl(killed_out))
+    assert 3 <= n_before < 30
+    subprocess.run(_cli(killed_out), cwd=REPO, env=_env(), check=True, capture_output=True)
+    subprocess.run(_cli(clean_out), cwd=REPO, env=_env(), check=True, capture_output=True)
+    killed = [SearchTree.from_dict(r) for r in read_jsonl(killed_out)]
+    clean = [SearchTree.from_dict(r) for r in read_jsonl(clean_out)]
+    assert len(killed) == 30 and len({t.problem.id for t in killed}) == 30
+    by_id = {t.problem.id: t for t in killed}
+    assert [by_id[t.problem.id] for t in clean] == clean
+    assert sum(1 for t in clean if t.correct_terminals()) > 0
+
+
+def test_cli_summary_line(tmp_path):
+    from search.cli import main
+
+    out = tmp_path / "trees.jsonl"
+    args = ["--countdown", "4", "--policy", "countdown", "--out", str(out), "--n-iterations", "4", "--no-progress"]
+    assert main(args + ["--agent", "best_of_n", "--n-samples", "4"]) == 0
+    records = read_jsonl(out)
+    assert len(records) == 4 and {r["agent"] for r in records} == {"best_of_n"}
+    assert main(args + ["--agent", "beam"]) == 2  # a different config on the same file
+    with pytest.raises(SystemExit):
+        main(args + ["--shard", "2/2"])
