@@ -60,9 +60,14 @@ def row_hash(seed: int, prompt_idx: int, sample_idx: int) -> int:
     return _mix(_mix(seed_key ^ _mix(prompt_idx + 1)) ^ _mix(sample_idx + 0x1234567))
 
 
-def step_uniforms(row_keys: torch.Tensor, step: int) -> torch.Tensor:
-    """Uniforms in (0, 1), one per row key (float64, `[n_rows]`), for decode step `step`."""
-    h = _mix_tensor(_mix_tensor(row_keys ^ _mix(step + 0x2545F49)))
+def step_uniforms(row_keys: torch.Tensor, step: int | torch.Tensor) -> torch.Tensor:
+    """Uniforms in (0, 1) (float64) for each row key at decode step `step`; broadcasts
+    (`[n_rows, 1]` keys with `[n_steps]` steps give `[n_rows, n_steps]`)."""
+    if isinstance(step, int):
+        step_key = _mix(step + 0x2545F49)
+    else:
+        step_key = _mix_tensor((step + 0x2545F49) & _MASK31)
+    h = _mix_tensor(_mix_tensor(row_keys ^ step_key))
     return (h.double() + 0.5) / float(1 << 31)
 
 
@@ -298,8 +303,11 @@ class TransformersPolicy:
         gen_lps: list[list[float]] = [[] for _ in range(n_rows)]
         reasons: list[str] = ["length"] * n_rows
         max_new = sampling.max_tokens
+        if sampling.temperature > 0:
+            steps = torch.arange(max_new, dtype=torch.long, device=device)
+            all_uniforms = step_uniforms(keys.unsqueeze(-1), steps)  # [batch, max_new]
         for step in range(max_new):
-            uniforms = step_uniforms(keys, step) if sampling.temperature > 0 else None
+            uniforms = all_uniforms[:, step] if sampling.temperature > 0 else None
             tokens = sample_tokens(logits, sampling.temperature, sampling.top_p, uniforms)  # [batch]
             logprobs = torch.log_softmax(logits, dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)  # [batch]
             token_list, lp_list = tokens.tolist(), logprobs.tolist()
@@ -326,7 +334,9 @@ class TransformersPolicy:
                     break
                 keep_t = torch.tensor(keep, dtype=torch.long, device=device)
                 cache.batch_select_indices(keep_t)
-                tokens, mask, next_pos, keys = tokens[keep_t], mask[keep_t], next_pos[keep_t], keys[keep_t]
+                tokens, mask, next_pos = tokens[keep_t], mask[keep_t], next_pos[keep_t]
+                if sampling.temperature > 0:
+                    all_uniforms = all_uniforms[keep_t]
                 alive = [alive[b] for b in keep]
             if padded:
                 mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)

@@ -243,3 +243,11 @@ def test_rejects_bad_arguments(policy):
     with pytest.raises(TypeError, match="wrap"):
         policy.complete("a prompt", 1, GREEDY)
     assert policy.complete([], 2, GREEDY) == []
+
+
+def test_step_uniforms_scalar_and_broadcast_paths_agree():
+    keys = torch.tensor([1, 2, 3], dtype=torch.long)
+    table = step_uniforms(keys.unsqueeze(-1), torch.arange(5))  # [3, 5]
+    assert table.shape == (3, 5)
+    for step in range(5):
+        assert torch.equal(table[:, step], step_uniforms(keys, step))
