@@ -1,0 +1,197 @@
+"""OpenAIPolicy against a fake OpenAI-compatible server on 127.0.0.1 (http.server in a thread)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from agents import build_policy
+from agents.base import PolicyConfig, SamplingConfig
+from agents.openai_backend import OpenAIError, OpenAIPolicy, parse_choice
+from astro_env.problem import Problem
+from astro_env.state import initial_state, transition
+
+
+class FakeServer:
+    """Records request bodies; answers with `failures` (HTTP codes) first, then with `respond(body)`."""
+
+    def __init__(self, respond, failures=()):
+        self.requests: list[dict] = []
+        self.paths: list[str] = []
+        self.headers: list[dict] = []
+        self.failures = list(failures)
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.requests.append(body)
+                fake.paths.append(self.path)
+                fake.headers.append(dict(self.headers))
+                if fake.failures:
+                    code = fake.failures.pop(0)
+                    payload, status = {"error": {"message": f"fake failure {code}"}}, code
+                else:
+                    payload, status = respond(body), 200
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def echo_choices(body: dict, text_suffix: str = "", reversed_order: bool = False) -> dict:
+    """One choice per (prompt i, sample j) with text "p{i}s{j}", 2 tokens, logprobs -0.5 and -1.5."""
+    n = body["n"]
+    choices = []
+    for i, _ in enumerate(body["prompt"]):
+        for j in range(n):
+            choices.append(
+                {
+                    "index": i * n + j,
+                    "text": f"p{i}s{j}{text_suffix}",
+                    "finish_reason": "length" if j == 0 else "stop",
+                    "stop_reason": body["stop"][0] if j == 1 and body.get("stop") else None,
+                    "logprobs": {"tokens": ["a", "b"], "token_logprobs": [-0.5, -1.5]},
+                }
+            )
+    if reversed_order:
+        choices.reverse()
+    return {"id": "cmpl-1", "object": "text_completion", "choices": choices}
+
+
+def make_policy(base_url: str, **extra) -> OpenAIPolicy:
+    extra.setdefault("backoff_s", 0.01)
+    return OpenAIPolicy(PolicyConfig(backend="openai", model="teacher", base_url=base_url, seed=7, extra=extra))
+
+
+def test_request_json_and_aligned_outputs():
+    with FakeServer(echo_choices) as server:
+        policy = make_policy(server.base_url, api_key="sk-test", top_k=20)
+        sampling = SamplingConfig(max_tokens=33, temperature=0.6, top_p=0.9, stop=("\n\n",), seed=5)
+        out = policy.complete(["first", "second"], 3, sampling)
+    body = server.requests[0]
+    assert server.paths == ["/v1/completions"]
+    assert body == {
+        "model": "teacher",
+        "prompt": ["first", "second"],
+        "n": 3,
+        "max_tokens": 33,
+        "temperature": 0.6,
+        "top_p": 0.9,
+        "stop": ["\n\n"],
+        "seed": 5,
+        "logprobs": 1,
+        "top_k": 20,
+    }
+    assert server.headers[0]["Authorization"] == "Bearer sk-test"
+    assert [[c.text for c in row] for row in out] == [["p0s0", "p0s1", "p0s2"], ["p1s0", "p1s1", "p1s2"]]
+    first, second, third = out[0]
+    assert first.finish_reason == "length" and first.truncated
+    assert second.finish_reason == "stop" and second.stop_reason == "\n\n"
+    assert third.finish_reason == "eos" and third.stop_reason is None  # "stop" without a stop string: end of text
+    assert first.token_logprobs == (-0.5, -1.5) and first.logprob == -2.0 and first.n_tokens == 2
+
+
+def test_choices_are_grouped_by_index_not_order():
+    with FakeServer(lambda body: echo_choices(body, reversed_order=True)) as server:
+        out = make_policy(server.base_url).complete(["a", "b"], 2, SamplingConfig(seed=1))
+    assert [[c.text for c in row] for row in out] == [["p0s0", "p0s1"], ["p1s0", "p1s1"]]
+
+
+def test_large_batches_are_split_into_requests():
+    with FakeServer(echo_choices) as server:
+        policy = make_policy(server.base_url, max_prompts_per_request=2)
+        out = policy.complete(["a", "b", "c"], 1, SamplingConfig(seed=1))
+    assert [body["prompt"] for body in server.requests] == [["a", "b"], ["c"]]
+    assert [row[0].text for row in out] == ["p0s0", "p1s0", "p0s0"]
+
+
+def test_unseeded_calls_send_distinct_reproducible_seeds():
+    with FakeServer(echo_choices) as server:
+        policy = make_policy(server.base_url)
+        policy.complete(["a"], 1, SamplingConfig())
+        policy.complete(["a"], 1, SamplingConfig())
+        make_policy(server.base_url).complete(["a"], 1, SamplingConfig())
+    seeds = [body["seed"] for body in server.requests]
+    assert seeds[0] != seeds[1] and seeds[0] == seeds[2]
+
+
+def test_retries_5xx_then_succeeds():
+    with FakeServer(echo_choices, failures=[503, 500]) as server:
+        out = make_policy(server.base_url).complete(["a"], 1, SamplingConfig(seed=0))
+    assert len(server.requests) == 3 and out[0][0].text == "p0s0"
+
+
+def test_client_error_raises_at_once_with_server_message():
+    with FakeServer(echo_choices, failures=[400]) as server:
+        with pytest.raises(OpenAIError, match="HTTP 400.*fake failure 400"):
+            make_policy(server.base_url).complete(["a"], 1, SamplingConfig(seed=0))
+    assert len(server.requests) == 1
+
+
+def test_gives_up_after_retries_on_connection_errors():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed once we leave the block: nothing listens there
+    policy = make_policy(f"http://127.0.0.1:{port}/v1", max_retries=2, timeout_s=2)
+    with pytest.raises(OpenAIError, match="after 3 attempts.*base_url"):
+        policy.complete(["a"], 1, SamplingConfig(seed=0))
+
+
+def test_wrong_number_of_choices_is_a_clear_error():
+    with FakeServer(lambda body: {"choices": []}) as server:
+        with pytest.raises(OpenAIError, match="0 choices for 1 prompts x n=2"):
+            make_policy(server.base_url).complete(["a"], 2, SamplingConfig(seed=0))
+
+
+def test_propose_steps_continue_state_text_and_stop_at_delimiter():
+    problem = Problem(id="p", problem="Numbers: 3 5 7\nTarget: 26", answer="26", task="countdown")
+    root = initial_state(problem, problem.problem + "\n\n")
+    states = [root, transition(root, "5*7=35")]
+    # a server that leaves the stop string and more text in: the client still cuts there
+    with FakeServer(lambda body: echo_choices(body, text_suffix="\n\nextra")) as server:
+        steps = make_policy(server.base_url).propose_steps(states, 2)
+    body = server.requests[0]
+    assert body["prompt"] == [root.text, states[1].text]
+    assert body["stop"] == ["\n\n"] and body["max_tokens"] == PolicyConfig().step_max_tokens
+    assert body["temperature"] == 1.0
+    assert [[s.text for s in row] for row in steps] == [["p0s0", "p0s1"], ["p1s0", "p1s1"]]
+    assert all(s.finished and s.n_tokens == 2 and s.logprob == -2.0 for row in steps for s in row)
+
+
+def test_parse_choice_tolerates_missing_logprobs_and_echoed_none():
+    c = parse_choice({"text": "x", "finish_reason": "length", "logprobs": {"token_logprobs": [None, -1.0]}}, ())
+    assert c.token_logprobs == (0.0, -1.0) and c.finish_reason == "length"
+    c = parse_choice({"text": "y", "finish_reason": "stop", "token_ids": [5, 6]}, ())
+    assert c.token_ids == (5, 6) and c.token_logprobs == () and c.finish_reason == "eos"
+
+
+def test_build_policy_makes_openai_backend_and_requires_model():
+    policy = build_policy(PolicyConfig(backend="openai", model="m", base_url="http://127.0.0.1:1/v1/"))
+    assert isinstance(policy, OpenAIPolicy) and policy.base_url == "http://127.0.0.1:1/v1"
+    with pytest.raises(ValueError, match="model="):
+        build_policy(PolicyConfig(backend="openai"))
