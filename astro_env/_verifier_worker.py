@@ -22,7 +22,42 @@ _POINTS = ((0.5377, 1.8339, -2.2588), (1.3188, 0.3426, 3.5784), (-1.3077, 2.7694
 _REL_TOL = 1e-9
 
 
+def _safe_number(text: str):
+    """Build a sympy number from a numeral without `sympy.Number(str)` (which calls sympify, i.e. eval)."""
+    import re
+
+    import sympy
+
+    digits = text.replace(",", "").replace(" ", "")
+    if re.fullmatch(r"\d+", digits):
+        return sympy.Integer(int(digits))
+    if re.fullmatch(r"\d*\.\d*", digits) and digits != ".":
+        return sympy.Float(digits)
+    raise ValueError(f"not a numeral: {text[:20]!r}")
+
+
+def _install_safe_numbers() -> None:
+    """latex2sympy2_extended turns NUMBER tokens into sympy objects with `sympy.Number(text)`, which
+    routes through `sympify`/`parse_expr`/`eval`. The tokens are digit strings, but we never eval
+    text at all: replace both entry points with `_safe_number`."""
+    from latex2sympy2_extended import latex2sympy2 as module
+
+    def convert_number(number: str):
+        if "," in number and number.startswith("0"):
+            number = number.replace(",", ".")
+        return _safe_number(number)
+
+    module.convert_number = convert_number
+    module._Latex2Sympy.parse_number = lambda self, text: _safe_number(text)
+    _INSTALLED.append(True)
+
+
+_INSTALLED: list[bool] = []
+
+
 def _parse(latex: str):
+    if not _INSTALLED:
+        _install_safe_numbers()
     from latex2sympy2_extended import latex2sympy
     from latex2sympy2_extended.latex2sympy2 import ConversionConfig
     from latex2sympy2_extended.math_normalization import NormalizationConfig
