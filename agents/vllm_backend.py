@@ -1,0 +1,177 @@
+"""`VLLMPolicy`: the PolicyAgent over an in-process `vllm.LLM` engine (the `[vllm]` extra).
+
+Automatic prefix caching is on, so siblings and rollouts sharing a prefix are not
+re-encoded. Each (prompt, sample) pair is sent as its own n=1 request with a seed derived
+from (call seed, prompt index, sample index), the same keying as TransformersPolicy, so a
+seeded call is reproducible and siblings are independent draws whatever vLLM does with
+`n > 1` and one seed. Log-probs are requested with `logprobs=0` (the sampled token's only);
+vLLM's default `logprobs_mode` is the raw model distribution, which the contract asks for.
+vLLM is imported lazily: importing this module never needs it.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from agents._text import propose_via_complete, truncate_at_stop
+from agents.base import Completion, PolicyConfig, SamplingConfig, StepSample
+from astro_env.state import ReasoningState
+
+_MASK31 = (1 << 31) - 1
+
+
+def import_vllm():
+    """The `vllm` module, or an ImportError that says how to install it."""
+    try:
+        import vllm
+    except ImportError as err:
+        raise ImportError(
+            "The vllm policy backend needs vLLM, which is not installed: "
+            "pip install 'astro-gym[vllm]' (or pip install vllm; it needs a CUDA GPU). "
+            "Use PolicyConfig(backend='transformers') to run without it."
+        ) from err
+    return vllm
+
+
+def _sample_seed(seed: int, prompt_idx: int, sample_idx: int) -> int:
+    from agents.hf import row_hash  # a pure function; agents.hf imports torch, which vLLM needs anyway
+
+    return row_hash(seed, prompt_idx, sample_idx)
+
+
+def to_completion(output, stops: Sequence[str]) -> Completion:
+    """The Completion for one vLLM `CompletionOutput` (text, token_ids, logprobs, finish_reason, stop_reason).
+
+    finish_reason "stop" with a string stop_reason → "stop"; "stop" with no stop_reason or a
+    stop token id (eos) → "eos"; "length" → "length". Each token's log-prob is looked up
+    in that position's `{token_id: Logprob}` dict.
+    """
+    token_ids = tuple(int(t) for t in (output.token_ids or ()))
+    token_logprobs: tuple[float, ...] = ()
+    if output.logprobs:
+        token_logprobs = tuple(float(pos[tok].logprob) for pos, tok in zip(output.logprobs, token_ids))
+    text, found = truncate_at_stop(output.text or "", stops)
+    stop_reason = output.stop_reason if isinstance(output.stop_reason, str) else None
+    if found is not None:
+        finish, stop_reason = "stop", found
+    elif output.finish_reason == "stop":
+        finish = "stop" if stop_reason else "eos"
+    elif output.finish_reason == "length":
+        finish = "length"
+    else:
+        finish = "eos"
+    return Completion(
+        text=text,
+        token_ids=token_ids,
+        token_logprobs=token_logprobs,
+        finish_reason=finish,  # type: ignore[arg-type]
+        stop_reason=stop_reason if finish == "stop" else None,
+    )
+
+
+class VLLMPolicy:
+    """PolicyAgent over `vllm.LLM`.
+
+    Built from `config` (`config.model` a local directory or hub name, `config.dtype`,
+    `config.seed`; `config.extra` goes to `vllm.LLM`, e.g. `gpu_memory_utilization`,
+    `max_model_len`, `enforce_eager`), or around an existing engine passed as `llm`.
+    `tokenizer` is the engine's tokenizer. For GRPO, push the trainer's weights with
+    `sync_weights(model)` after each optimizer step (create the engine with
+    `enforce_eager=True` so no CUDA graph keeps old weights).
+    """
+
+    def __init__(self, config: PolicyConfig, llm=None):
+        self._vllm = import_vllm()
+        self.config = config
+        if llm is None:
+            if not config.model:
+                raise ValueError("VLLMPolicy needs PolicyConfig(model=...): a save_pretrained directory or hub name.")
+            kwargs = {"enable_prefix_caching": True, "seed": config.seed, "dtype": config.dtype}
+            kwargs.update(config.extra)
+            llm = self._vllm.LLM(model=config.model, **kwargs)
+        self.llm = llm
+        self.name = f"vllm:{config.model}"
+        self.tokenizer = llm.get_tokenizer() if hasattr(llm, "get_tokenizer") else None
+        self.n_unseeded_calls = 0
+
+    def propose_steps(
+        self,
+        states: Sequence[ReasoningState],
+        n: int,
+        sampling: SamplingConfig | None = None,
+    ) -> list[list[StepSample]]:
+        """`n` candidate next steps per state: `complete` on `state.text` with the delimiter as a stop string."""
+        return propose_via_complete(self.complete, states, n, sampling, self.config.step_max_tokens)
+
+    def complete(
+        self,
+        prompts: Sequence[str],
+        n: int,
+        sampling: SamplingConfig | None = None,
+    ) -> list[list[Completion]]:
+        """`n` completions per prompt (outer list aligned with `prompts`), one engine call for the batch."""
+        if isinstance(prompts, str):
+            raise TypeError("prompts must be a sequence of strings; wrap a single prompt: [prompt].")
+        if n < 1:
+            raise ValueError(f"n={n}: ask for at least one sample per prompt.")
+        if not prompts:
+            return []
+        sampling = sampling if sampling is not None else SamplingConfig()
+        seed = sampling.seed
+        if seed is None:
+            seed = (self.config.seed * 1_000_003 + self.n_unseeded_calls) & _MASK31
+            self.n_unseeded_calls += 1
+        expanded = [prompt for prompt in prompts for _ in range(n)]
+        params = [
+            self._vllm.SamplingParams(
+                n=1,
+                max_tokens=sampling.max_tokens,
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                stop=list(sampling.stop) or None,
+                seed=_sample_seed(seed, p, s),
+                logprobs=0,
+            )
+            for p in range(len(prompts))
+            for s in range(n)
+        ]
+        outputs = self.llm.generate(expanded, params, use_tqdm=False)
+        flat = [to_completion(out.outputs[0], sampling.stop) for out in outputs]
+        return [flat[p * n : (p + 1) * n] for p in range(len(prompts))]
+
+    # ------------------------------------------------------------ weight sync
+
+    def load_weights(self, named_tensors: Iterable[tuple[str, object]]) -> None:
+        """Push (name, tensor) pairs (transformers parameter names) into the engine's model,
+        then drop the prefix cache, whose keys and values the old weights computed.
+
+        In-process engines (vLLM V0, or V1 with VLLM_ENABLE_V1_MULTIPROCESSING=0) are written
+        directly; otherwise the weights go to the workers through `LLM.apply_model` /
+        `collective_rpc` when this vLLM version has them. Tensor parallelism > 1 is not handled.
+        """
+        weights = list(named_tensors)
+        model = self._inprocess_model()
+        if model is not None:
+            model.load_weights(weights)
+        elif hasattr(self.llm, "apply_model"):
+            self.llm.apply_model(lambda engine_model: engine_model.load_weights(weights))
+        elif hasattr(self.llm, "collective_rpc"):
+            self.llm.collective_rpc(lambda worker: worker.model_runner.model.load_weights(weights))
+        else:
+            raise RuntimeError(
+                "Cannot reach the vLLM engine's model to load weights in this vLLM version; "
+                "run with VLLM_ENABLE_V1_MULTIPROCESSING=0 or save_pretrained and rebuild the policy."
+            )
+        if hasattr(self.llm, "reset_prefix_cache"):
+            self.llm.reset_prefix_cache()
+
+    def sync_weights(self, model) -> None:
+        """`load_weights(model.named_parameters())`, detached (a trainer's live transformers model)."""
+        self.load_weights((name, param.detach()) for name, param in model.named_parameters())
+
+    def _inprocess_model(self):
+        engine = getattr(self.llm, "llm_engine", None)
+        executor = getattr(engine, "model_executor", None)
+        worker = getattr(executor, "driver_worker", None)
+        runner = getattr(worker, "model_runner", None) or getattr(getattr(worker, "worker", None), "model_runner", None)
+        return getattr(runner, "model", None)
