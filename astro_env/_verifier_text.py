@@ -167,8 +167,11 @@ def _unwrap_text(s: str, keep_words: bool) -> str:
     return "".join(out)
 
 
-def _canonical_args(s: str) -> str:
-    r"""Rewrite `\frac12`, `\frac 59`, `\frac9{19}`, `\sqrt2` into braced arguments."""
+def _canonical_args(s: str, depth: int = 0) -> str:
+    r"""Rewrite `\frac12`, `\frac 59`, `\frac9{19}`, `\sqrt2` into braced arguments (nested
+    groups too, up to `MAX_NESTING` levels; deeper input is rejected by `screen` anyway)."""
+    if depth > MAX_NESTING:
+        return s
     out, i, n = [], 0, len(s)
     while i < n:
         m = re.compile(r"\\(frac|sqrt)(?![A-Za-z])").search(s, i)
@@ -196,7 +199,7 @@ def _canonical_args(s: str) -> str:
                     out.append(s[i:])
                     i = n
                     break
-                out.append("{" + group[0] + "}")
+                out.append("{" + _canonical_args(group[0], depth + 1) + "}")
                 i = group[1]
             elif s[i] == "\\":
                 cmd = re.match(r"\\[A-Za-z]+", s[i:])
@@ -307,6 +310,8 @@ def screen(s: str) -> bool:
     for m in re.finditer(r"\\binom\s*\{\s*(\d+)", s):
         if len(m.group(1)) > 4:
             return False
+    if re.search(r"\\binom", s) and re.search(r"\\binom[^!^]*[!^]", s):
+        return False  # powers or factorials inside a binomial coefficient
     return not re.search(r"\d{200,}", s)
 
 
