@@ -89,7 +89,7 @@ def find_stated_answer(text: str) -> str | None:
         last = m
     if last is None:
         return None
-    rest = text[last.end() : last.end() + 2 * MAX_ANSWER_CHARS].lstrip(" \t")
+    rest = text[last.end() : last.end() + 2 * MAX_ANSWER_CHARS].lstrip(" \t:")
     if rest.startswith("$"):
         delim = "$$" if rest.startswith("$$") else "$"
         end = rest.find(delim, len(delim))

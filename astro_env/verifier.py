@@ -65,9 +65,6 @@ class VerifierConfig:
             raise ValueError("cache_size must be >= 0 and max_boxes >= 1.")
 
 
-_Scalar = Callable[[str, str], "bool | None"]
-
-
 class Verifier:
     """The verifier behind the module-level functions; one per config. Thread-safe."""
 

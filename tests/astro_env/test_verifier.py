@@ -41,6 +41,7 @@ EXTRACT = [
     (r"The answer is $\frac{3}{4}$.", r"\frac{3}{4}"),  # "The answer is" form, math delimiters
     ("Thus the final answer is 12.", "12"),  # "final answer is", sentence period dropped
     ("Final Answer: 3.5", "3.5"),  # decimal point is not a sentence end
+    ("So the answer is: 8", "8"),  # colon after "answer is"
     ("Final Answer: The final answer is $5$. I hope it is correct.", "5"),  # Minerva format
     ("That gives 7.", None),  # tentative attempts in verbalised traces are not answers
     (r"so \boxed{\frac{1}{2", None),  # truncated inside the last box
