@@ -145,6 +145,7 @@ class TreeBuilder:
         self.delimiter = delimiter
         prompt = task.format_prompt(problem)
         self.nodes = [WorkingNode(id=0, parent_id=None, step="", depth=0, prior=1.0, state=initial_state(problem, prompt, delimiter))]
+        self._reward_cache: dict[str, float] = {}  # the verifier is pure: score each distinct solution once
         self.stats: dict[str, float | int] = {"n_iterations": 0, "n_rollouts": 0, "n_generated_tokens": 0, "n_policy_calls": 0}
 
     @property
@@ -188,10 +189,15 @@ class TreeBuilder:
         node.terminal, node.correct, node.own_value, node.value = True, False, 0.0, 0.0
 
     def rollout_value(self, node_id: int, completions: Sequence) -> float:
-        """Mean task reward of `completions` continuing node `node_id`'s solution."""
+        """Mean task reward of `completions` continuing node `node_id`'s solution (memoised per text)."""
         node = self.nodes[node_id]
         prefix = node.state.solution + self.delimiter
-        rewards = [float(self.task.reward(self.problem, prefix + c.text)) for c in completions]
+        rewards = []
+        for completion in completions:
+            text = prefix + completion.text
+            if text not in self._reward_cache:
+                self._reward_cache[text] = float(self.task.reward(self.problem, text))
+            rewards.append(self._reward_cache[text])
         return sum(rewards) / len(rewards) if rewards else 0.0
 
     def backup(self, path: Sequence[int]) -> None:
