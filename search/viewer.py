@@ -4,7 +4,8 @@ The page is one HTML file with inline SVG and CSS (no scripts, no external files
 laid out top-down by depth, leaves left to right in creation order; correct terminals are
 green, wrong terminals red, intermediate nodes blue with a shade given by Q; a node's area
 grows with its visits and an edge's width with the child's visits. Hovering a node shows its
-step text, N, Q, prior and verdict; the label under it shows N and Q.
+step text, N, Q, prior and verdict; the label under it shows N and Q. Below the drawing,
+every terminal's full solution text (correct ones first) unfolds on click.
 """
 
 from __future__ import annotations
@@ -91,6 +92,15 @@ def render_html(tree: SearchTree, title: str | None = None) -> str:
             f'<text x="{x:.1f}" y="{y + r + 12:.1f}">{node.visits}|{node.value:.2f}</text></g>'
         )
     n_correct, n_wrong = len(tree.correct_terminals()), len(tree.wrong_terminals())
+    terminals = sorted(tree.terminals(), key=lambda n: (not n.correct, -n.visits, n.id))
+    paths = []
+    for node in terminals:
+        verdict = "correct" if node.correct else "wrong"
+        text = html.escape(tree.delimiter.join(tree.steps(node.id)))
+        paths.append(
+            f'<details><summary><a href="#node-{node.id}">node {node.id}</a> <b class="{verdict}">{verdict}</b> '
+            f"answer {html.escape(str(node.answer))}, N={node.visits}, Q={node.value:.2f}, depth {node.depth}</summary><pre>{text}</pre></details>"
+        )
     stats = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in tree.stats.items())
     title = title or f"{tree.agent} tree for {tree.problem.id}"
     return f"""<!DOCTYPE html>
@@ -105,6 +115,8 @@ pre {{ background: #f5f5f5; padding: .6em; white-space: pre-wrap; max-width: 70e
 .node circle {{ stroke: #333; stroke-width: .8; }}
 .node:hover circle {{ stroke: #000; stroke-width: 3; }}
 .node text {{ font-size: 9px; text-anchor: middle; fill: #555; }}
+b.correct {{ color: #2e9d44; }} b.wrong {{ color: #d64545; }}
+summary {{ cursor: pointer; margin: .2em 0; }}
 </style></head><body>
 <h2>{html.escape(title)}</h2>
 <p><b>Gold answer:</b> {html.escape(tree.problem.answer)} &nbsp; <b>Nodes:</b> {len(tree)} &nbsp;
@@ -120,6 +132,8 @@ pre {{ background: #f5f5f5; padding: .6em; white-space: pre-wrap; max-width: 70e
 {chr(10).join(edges)}
 {chr(10).join(circles)}
 </svg></div>
+<h3>Terminal paths ({len(terminals)})</h3>
+{chr(10).join(paths)}
 </body></html>
 """
 

@@ -32,6 +32,7 @@ def test_page_draws_every_node_with_verdict_colours(trees):
     for node in tree.nodes:
         assert f"N={node.visits}  Q={node.value:.3f}" in page  # hover text
     assert "a &lt;b&gt; &amp; c" in page and "a <b> & c" not in page  # step text escaped
+    assert page.count("<details>") == len(tree.terminals())  # one unfoldable solution per terminal
 
 
 def test_cli_writes_the_chosen_tree(tmp_path, trees, capsys):
