@@ -274,8 +274,11 @@ def train_sft(config: SFTConfig) -> Path:
         foreach=True,
     )
     ds_plugin = getattr(accelerator.state, "deepspeed_plugin", None)
-    if ds_plugin is not None:  # "auto" micro-batch size cannot be inferred without a DataLoader
-        ds_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = config.batch_size
+    if ds_plugin is not None:  # fill the JSON's "auto" values that accelerate cannot infer without a DataLoader
+        ds_config = ds_plugin.deepspeed_config
+        ds_config["train_micro_batch_size_per_gpu"] = config.batch_size
+        if ds_config.get("gradient_clipping") == "auto":
+            ds_config["gradient_clipping"] = config.max_grad_norm
     model, optimizer = accelerator.prepare(model, optimizer)
 
     step, position = 0, 0
@@ -365,6 +368,8 @@ def train_sft(config: SFTConfig) -> Path:
         if writer is not None:
             writer.close()
     train_seconds = time.perf_counter() - t_start
+    if log_tokens:  # loss since the last log (the whole run's mean when logging is off)
+        last_loss = log_loss.item() / log_tokens
 
     accelerator.wait_for_everyone()
     state_dict = accelerator.get_state_dict(model)
