@@ -2,6 +2,7 @@
 
 import json
 import re
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -33,6 +34,8 @@ def test_page_draws_every_node_with_verdict_colours(trees):
         assert f"N={node.visits}  Q={node.value:.3f}" in page  # hover text
     assert "a &lt;b&gt; &amp; c" in page and "a <b> & c" not in page  # step text escaped
     assert page.count("<details>") == len(tree.terminals())  # one unfoldable solution per terminal
+    svg = ET.fromstring(re.search(r"<svg.*</svg>", page, re.S).group(0))  # well-formed SVG
+    assert len(svg) == 2 * len(tree) - 1  # one line per edge, one group per node
 
 
 def test_cli_writes_the_chosen_tree(tmp_path, trees, capsys):
