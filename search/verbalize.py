@@ -405,7 +405,12 @@ def _template_regexes(template: str) -> list[re.Pattern[str]]:
         pos = m.end()
     parts.append(re.escape(template[pos:]))
     pattern = "".join(parts)
-    strict = re.compile(pattern + r"(?=\s|$)")
+    if "{answer}" in template:
+        # an attempt phrase ends its line and boxes nothing, so
+        # prose such as "... that gives us $3+2+2=7$ boxes, ..." is not read as an answer
+        strict = re.compile(r"(?:^|(?<=\s))(?![^\n]*\\boxed)" + pattern + r"[ \t]*$", re.MULTILINE)
+    else:
+        strict = re.compile(pattern + r"(?=\s|$)")
     out = [strict]
     m = _PLACEHOLDER.search(template)
     if m and m.group(1) == "target" and template[: m.start()].strip():

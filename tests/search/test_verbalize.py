@@ -257,3 +257,11 @@ def test_rewriter_rewrites_continuation_steps_only():
     assert 'where we had "Then 5*7=35"' in text
     parsed = parse_trace(text, phrases=bank)
     assert parsed.steps[parsed.jump_targets[0]].text == "Then 5*7=35"
+
+
+def test_attempt_phrase_inside_prose_is_not_an_answer():
+    # MATH-500 reference solutions say "that gives us $3+2+2=7$ boxes, ..." mid-sentence; only a
+    # line-final attempt phrase with no box states a tentative answer.
+    prose = "Counting the rows, that gives us $3+2+2=7$ boxes, and then we pair them.\n\nSo \\boxed{7}"
+    assert parse_trace(prose).attempt_answers == ["7"]
+    assert parse_trace("5*7=35 That gives 35.\n\n\\boxed{5*7}").attempt_answers == ["35", "5*7"]
