@@ -3,7 +3,10 @@
 One iteration, for every tree of a batch of problems at once:
 
 1. **Select**: from the root, follow `argmax Q + c_puct * P * sqrt(N(S)) / (1 + N(S, a))`
-   (`search.puct.select_child`) to a leaf.
+   (`search.puct.select_child`) to a leaf. A child never selected (N = 0) scores with its
+   rollout value R, which is its Q under the back-up rule below (no visited children);
+   `unvisited_value="zero"` scores it with 0 instead (AlphaZero's first-play value), which
+   ignores the rollouts just paid for and finds fewer correct leaves on Countdown.
 2. **Expand** a non-terminal leaf: `policy.propose_steps` samples `n_children` candidate steps
    (one call for the leaves of all trees); identical texts are merged into one child whose
    prior is the sum of theirs; priors come from `search.puct.sibling_priors`.

@@ -9,6 +9,7 @@ and a batch with any tree missing is searched again as a whole with the same see
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -113,8 +114,6 @@ def search_trees(
         saved = config_path(out_path)
         record = {"search": config.to_dict(), "policy": getattr(policy, "name", type(policy).__name__)}
         if saved.exists():
-            import json
-
             previous = json.loads(saved.read_text(encoding="utf-8"))
             if previous.get("search") != json.loads(json.dumps(record["search"])):
                 raise ValueError(f"{out_path} was built with a different search config ({saved}); use a new --out or the same settings.")
