@@ -109,6 +109,192 @@ def _auto_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
 
 
+class _HFRunner:
+    """Prefill and decode through the model's own transformers forward and KV cache."""
+
+    def __init__(self, model, cache_kwarg: str, has_logits_to_keep: bool):
+        self.model, self.cache_kwarg, self.has_logits_to_keep = model, cache_kwarg, has_logits_to_keep
+        self.cache = None
+
+    def _forward(self, input_ids, attention_mask, position_ids, last_only: bool) -> torch.Tensor:
+        kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=True)
+        kwargs[self.cache_kwarg] = self.cache
+        if last_only and self.has_logits_to_keep:
+            kwargs["logits_to_keep"] = 1
+        out = self.model(**kwargs)
+        cache = getattr(out, "cache", None)
+        self.cache = cache if cache is not None else out.past_key_values
+        return out.logits[:, -1, :].float()
+
+    def prefill(self, input_ids, attention_mask, position_ids) -> torch.Tensor:
+        """Logits `[batch, vocab]` (float32) after each left-padded prompt."""
+        return self._forward(input_ids, attention_mask, position_ids, last_only=True)
+
+    def step(self, input_ids, attention_mask, position_ids) -> torch.Tensor:
+        """Logits `[batch, vocab]` after appending `input_ids` `[batch, 1]`."""
+        return self._forward(input_ids, attention_mask, position_ids, last_only=False)
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep (or repeat) these batch rows of the KV cache, in this order."""
+        self.cache.batch_select_indices(rows)
+
+
+def _fused_weights(layer):
+    """A function returning (qkv weight, qkv bias or None, gate_up weight) for a Llama layer,
+    concatenated once and rebuilt only when a source parameter was replaced or changed in
+    place (tracked by tensor identity and torch's in-place version counter)."""
+    attn, mlp = layer.self_attn, layer.mlp
+    sources = (attn.q_proj, attn.k_proj, attn.v_proj, mlp.gate_proj, mlp.up_proj)
+    store = getattr(layer, "_astro_fused", None)
+
+    def stamp():
+        return tuple((id(m.weight), m.weight._version, None if m.bias is None else m.bias._version) for m in sources)
+
+    def get():
+        nonlocal store
+        key = stamp()
+        if store is None or store[0] != key:
+            with torch.no_grad():
+                qkv = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight])
+                bias = None
+                if attn.q_proj.bias is not None:
+                    bias = torch.cat([attn.q_proj.bias, attn.k_proj.bias, attn.v_proj.bias])
+                gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])
+            store = (key, (qkv, bias, gate_up))
+            layer.__dict__["_astro_fused"] = store
+        return store[1]
+
+    return get
+
+
+class _LlamaRunner:
+    """A lean forward pass for Llama-family causal LMs (llama, mistral, qwen2) reading the
+    model's live parameters: functional ops and a preallocated KV cache, no per-module
+    Python overhead. Same maths as the transformers implementation (RMSNorm, rotary
+    embedding from the model's own `rotary_emb`, GQA, SiLU-gated MLP)."""
+
+    MODEL_TYPES = ("llama", "mistral", "qwen2")
+    FUSE_MAX_PARAMS = 100_000_000
+    """Models up to this size run with concatenated q/k/v and gate/up weights (fewer, larger
+    matmuls); the copies are cached per layer and rebuilt when a parameter changes in place."""
+
+    @classmethod
+    def supports(cls, model, capacity: int) -> bool:
+        """True when the model is one this runner reproduces exactly."""
+        config = getattr(model, "config", None)
+        inner = getattr(model, "model", None)
+        if config is None or inner is None or getattr(config, "model_type", None) not in cls.MODEL_TYPES:
+            return False
+        if not hasattr(torch.nn.functional, "rms_norm") or not hasattr(inner, "rotary_emb"):
+            return False
+        if getattr(config, "hidden_act", "silu") != "silu" or getattr(config, "mlp_bias", False):
+            return False
+        if getattr(config, "pretraining_tp", 1) != 1:
+            return False
+        window = getattr(config, "sliding_window", None)
+        if window and (config.model_type == "mistral" or getattr(config, "use_sliding_window", False)) and capacity > window:
+            return False
+        layers = getattr(inner, "layers", None)
+        if not layers or not hasattr(layers[0], "self_attn") or not hasattr(layers[0].self_attn, "q_proj"):
+            return False
+        return all(
+            type(module).__name__.endswith(("RMSNorm",)) for module in (inner.norm, layers[0].input_layernorm)
+        ) and isinstance(model.get_output_embeddings(), torch.nn.Linear)
+
+    def __init__(self, model, capacity: int):
+        self.model = model
+        inner = model.model
+        config = model.config
+        self.n_heads = config.num_attention_heads
+        self.n_kv_heads = getattr(config, "num_key_value_heads", None) or self.n_heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.n_heads
+        self.hidden = config.hidden_size
+        self.capacity = capacity
+        self.rotary = inner.rotary_emb
+        self.layers = inner.layers
+        self.head = model.get_output_embeddings()
+        self.keys: list[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
+        self.length = 0
+        n_params = sum(p.numel() for p in model.parameters())
+        self.fused = [_fused_weights(layer) for layer in self.layers] if n_params <= self.FUSE_MAX_PARAMS else None
+
+    def _rms(self, x, norm) -> torch.Tensor:
+        eps = getattr(norm, "variance_epsilon", None) or getattr(norm, "eps", 1e-6)
+        return torch.nn.functional.rms_norm(x, (x.shape[-1],), norm.weight, eps)
+
+    def _forward(self, input_ids, position_ids, attn_mask, causal: bool) -> torch.Tensor:
+        F = torch.nn.functional
+        model = self.model
+        batch, n_new = input_ids.shape
+        x = F.embedding(input_ids, model.model.embed_tokens.weight)  # [batch, n_new, hidden]
+        cos, sin = self.rotary(x, position_ids)  # [batch, n_new, head_dim]
+        half = self.head_dim // 2
+        # rotate_half(x) == x.roll(half) * [-1]*half + [1]*half: fold the sign into sin
+        sign = torch.ones(self.head_dim, dtype=sin.dtype, device=sin.device)
+        sign[:half] = -1
+        cos, sin = cos.unsqueeze(1), (sin * sign).unsqueeze(1)
+        start, end = self.length, self.length + n_new
+        n_qk = self.n_heads + self.n_kv_heads
+        for idx, layer in enumerate(self.layers):
+            attn, mlp = layer.self_attn, layer.mlp
+            h = self._rms(x, layer.input_layernorm)
+            if self.fused is not None:
+                qkv_weight, qkv_bias, gate_up_weight = self.fused[idx]()
+                qkv = F.linear(h, qkv_weight, qkv_bias)
+            else:
+                qkv = torch.cat([F.linear(h, p.weight, p.bias) for p in (attn.q_proj, attn.k_proj, attn.v_proj)], dim=-1)
+            qkv = qkv.view(batch, n_new, n_qk + self.n_kv_heads, self.head_dim).transpose(1, 2)  # [batch, heads, n_new, dim]
+            qk = qkv[:, :n_qk]
+            qk = torch.addcmul(qk * cos, qk.roll(half, dims=-1), sin)  # rotary embedding of q and k at once
+            q, k, v = qk[:, : self.n_heads], qk[:, self.n_heads :], qkv[:, n_qk:]
+            if len(self.keys) <= idx:
+                shape = (batch, self.n_kv_heads, self.capacity, self.head_dim)
+                self.keys.append(k.new_empty(shape))
+                self.values.append(v.new_empty(shape))
+            self.keys[idx][:, :, start:end] = k
+            self.values[idx][:, :, start:end] = v
+            keys, values = self.keys[idx][:, :, :end], self.values[idx][:, :, :end]
+            if self.n_kv_heads != self.n_heads:
+                keys = keys.repeat_interleave(self.n_heads // self.n_kv_heads, dim=1)
+                values = values.repeat_interleave(self.n_heads // self.n_kv_heads, dim=1)
+            scale = getattr(attn, "scaling", None) or self.head_dim**-0.5
+            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=attn_mask, is_causal=causal, scale=scale)
+            # out: [batch, heads, n_new, head_dim]
+            out = out.transpose(1, 2).reshape(batch, n_new, self.n_heads * self.head_dim)
+            x = x + F.linear(out, attn.o_proj.weight, attn.o_proj.bias)
+            h = self._rms(x, layer.post_attention_layernorm)
+            if self.fused is not None:
+                gate, up = F.linear(h, gate_up_weight).chunk(2, dim=-1)
+            else:
+                gate, up = F.linear(h, mlp.gate_proj.weight), F.linear(h, mlp.up_proj.weight)
+            x = x + F.linear(F.silu(gate) * up, mlp.down_proj.weight)
+        self.length = end
+        last = self._rms(x[:, -1, :], model.model.norm)  # [batch, hidden]
+        return F.linear(last, self.head.weight, self.head.bias).float()
+
+    def prefill(self, input_ids, attention_mask, position_ids) -> torch.Tensor:
+        """Logits `[batch, vocab]` (float32) after each left-padded prompt."""
+        if attention_mask is None:
+            return self._forward(input_ids, position_ids, None, causal=input_ids.shape[1] > 1)
+        width = input_ids.shape[1]
+        causal = torch.ones((width, width), dtype=torch.bool, device=input_ids.device).tril()
+        mask = causal & attention_mask.bool()[:, None, None, :]  # [batch, 1, width, width]
+        # padding queries attend to themselves, so no row is fully masked (which would give NaN)
+        mask = mask | torch.eye(width, dtype=torch.bool, device=input_ids.device)
+        return self._forward(input_ids, position_ids, mask, causal=False)
+
+    def step(self, input_ids, attention_mask, position_ids) -> torch.Tensor:
+        """Logits `[batch, vocab]` after appending `input_ids` `[batch, 1]`."""
+        mask = None if attention_mask is None else attention_mask.bool()[:, None, None, :]
+        return self._forward(input_ids, position_ids, mask, causal=False)
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep (or repeat) these batch rows of the KV cache, in this order."""
+        self.keys = [k[rows] for k in self.keys]
+        self.values = [v[rows] for v in self.values]
+
+
 class TransformersPolicy:
     """PolicyAgent over an in-memory transformers causal LM and its tokenizer.
 
@@ -127,6 +313,10 @@ class TransformersPolicy:
         self.eos_token_ids: frozenset[int] = self._find_eos_ids()
         """Tokens that end a completion with finish_reason "eos" (empty: never)."""
         self.n_unseeded_calls = 0
+        self.fast_decode = True
+        """Run Llama-family models (llama, mistral, qwen2) through the lean decoder in this module
+        rather than the transformers forward (same numbers, less per-step overhead); others always
+        use the transformers forward."""
         pad = tokenizer.pad_token_id
         if pad is None:
             pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
@@ -250,21 +440,11 @@ class TransformersPolicy:
         except StopIteration:
             return torch.device("cpu")
 
-    def _forward(self, input_ids, attention_mask, position_ids, cache, last_only: bool):
-        kwargs = dict(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            use_cache=True,
-        )
-        kwargs[self._cache_kwarg] = cache
-        if last_only and self._has_logits_to_keep:
-            kwargs["logits_to_keep"] = 1
-        out = self.model(**kwargs)
-        new_cache = getattr(out, "cache", None)
-        if new_cache is None:
-            new_cache = out.past_key_values
-        return out.logits[:, -1, :].float(), new_cache
+    def _runner(self, capacity: int):
+        """The forward-pass runner for one chunk: the lean Llama-family decoder when it applies, else HF forward."""
+        if self.fast_decode and _LlamaRunner.supports(self.model, capacity):
+            return _LlamaRunner(self.model, capacity)
+        return _HFRunner(self.model, self._cache_kwarg, self._has_logits_to_keep)
 
     def _generate_rows(self, row_prompts: list[list[int]], row_keys: list[int], sampling: SamplingConfig) -> list[Completion]:
         """One Completion per row; rows with the same prompt share one prefill."""
@@ -281,12 +461,13 @@ class TransformersPolicy:
         padded = any(len(p) < width for p in prompts)
         positions = (mask.cumsum(-1) - 1).clamp_(min=0)
         input_ids, mask, positions = input_ids.to(device), mask.to(device), positions.to(device)
-        logits, cache = self._forward(input_ids, mask if padded else None, positions, None, last_only=True)
+        runner = self._runner(width + sampling.max_tokens)
+        logits = runner.prefill(input_ids, mask if padded else None, positions)
 
         n_rows = len(row_prompts)
         if row_src != list(range(n_unique)):
             src = torch.tensor(row_src, dtype=torch.long, device=device)
-            cache.batch_select_indices(src)
+            runner.select(src)
             logits, mask = logits[src], mask[src]
             positions = positions[src]
         next_pos = positions[:, -1:] + 1  # [batch, 1]
@@ -333,14 +514,14 @@ class TransformersPolicy:
                 if not keep:
                     break
                 keep_t = torch.tensor(keep, dtype=torch.long, device=device)
-                cache.batch_select_indices(keep_t)
+                runner.select(keep_t)
                 tokens, mask, next_pos = tokens[keep_t], mask[keep_t], next_pos[keep_t]
                 if sampling.temperature > 0:
                     all_uniforms = all_uniforms[keep_t]
                 alive = [alive[b] for b in keep]
             if padded:
                 mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
-            logits, cache = self._forward(tokens.unsqueeze(-1), mask if padded else None, next_pos, cache, last_only=False)
+            logits = runner.step(tokens.unsqueeze(-1), mask if padded else None, next_pos)
             next_pos = next_pos + 1
 
         texts = self.tokenizer.batch_decode(gen_ids, skip_special_tokens=True)

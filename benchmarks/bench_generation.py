@@ -1,9 +1,12 @@
 """Generation speed of TransformersPolicy's sampling loop against `model.generate`.
 
-Prints one JSON line: tokens per second for each batch size, for our loop and for HF
-`generate` (KV cache, left padding, sampling at temperature 1), on a random-init embedded
+Prints one JSON line: tokens per second for each batch size, for our loop (lean Llama
+decoder), our loop over the transformers forward (`fast_decode=False`) and HF `generate`
+(KV cache, left padding, sampling at temperature 1), on a random-init embedded
 Llama (hidden 128, 4 layers, 4 heads, MLP 512, tied embeddings) with a 256-token BPE.
-Every row generates exactly `--new-tokens` tokens (eos disabled), so both count the same work.
+Every row generates exactly `--new-tokens` tokens (eos disabled), so all count the same work.
+`*_tok_s` divides by wall time, `*_tok_per_cpu_s` by this process's CPU time (steadier when
+other processes share the cores).
 
     python -m benchmarks.bench_generation --batch-sizes 8 32 --new-tokens 64 --threads 1
 """
@@ -13,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import time
 
 
@@ -36,8 +38,9 @@ def _prompts(batch: int, shared: bool, seed: int) -> list[str]:
 
 
 def _time(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:
-    """Median (wall seconds, process CPU seconds) per function, runs interleaved so that load
-    from other processes hits every contender alike; one warm-up run each first."""
+    """Best (wall seconds, process CPU seconds) per function over `repeats` runs, interleaved so
+    that load from other processes hits every contender alike; one warm-up run each first.
+    The minimum is the least noisy estimate on a shared machine."""
     for fn in fns.values():
         fn()
     walls: dict[str, list[float]] = {name: [] for name in fns}
@@ -48,7 +51,7 @@ def _time(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:
             fn()
             walls[name].append(time.perf_counter() - wall)
             cpus[name].append(time.process_time() - cpu)
-    return {name: (statistics.median(walls[name]), statistics.median(cpus[name])) for name in fns}
+    return {name: (min(walls[name]), min(cpus[name])) for name in fns}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench_generation", description=__doc__.splitlines()[0])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 32], help="Sequences generated together.")
     parser.add_argument("--new-tokens", type=int, default=64, help="Tokens generated per sequence.")
-    parser.add_argument("--repeats", type=int, default=3, help="Timed repetitions (median reported) after one warm-up.")
+    parser.add_argument("--repeats", type=int, default=3, help="Timed repetitions (best reported) after one warm-up.")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads.")
     parser.add_argument("--shared-prompt", action="store_true", help="All rows sample one prompt (n samples) instead of distinct prompts.")
     parser.add_argument("--skip-hf", action="store_true", help="Time only our loop.")
@@ -85,20 +88,24 @@ def main(argv: list[str] | None = None) -> int:
         "vocab_size": len(tokenizer),
         "device": str(next(model.parameters()).device),
         "ours_tok_s": {},
+        "ours_hf_forward_tok_s": {},
         "hf_generate_tok_s": {},
         "ours_tok_per_cpu_s": {},
+        "ours_hf_forward_tok_per_cpu_s": {},
         "hf_generate_tok_per_cpu_s": {},
     }
     for batch in args.batch_sizes:
         prompts = _prompts(batch, args.shared_prompt, args.seed + batch)
         n_tokens = batch * args.new_tokens
 
-        def ours() -> None:
+        def ours(fast: bool = True) -> None:
+            policy.fast_decode = fast
             out = policy.complete(prompts, 1, sampling)
             assert sum(c.n_tokens for row in out for c in row) == n_tokens
 
         fns = {"ours": ours}
         if not args.skip_hf:
+            fns["ours_hf_forward"] = lambda: ours(fast=False)
             fns["hf_generate"] = _hf_runner(model, tokenizer, prompts, args.new_tokens)
         for name, (wall, cpu) in _time(fns, args.repeats).items():
             result[f"{name}_tok_s"][str(batch)] = round(n_tokens / wall, 1)

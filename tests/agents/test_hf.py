@@ -251,3 +251,51 @@ def test_step_uniforms_scalar_and_broadcast_paths_agree():
     assert table.shape == (3, 5)
     for step in range(5):
         assert torch.equal(table[:, step], step_uniforms(keys, step))
+
+
+def _tiny_family_model(kind: str, vocab_size: int):
+    """A tiny random model of another Llama-family layout: GQA llama, or qwen2 with q/k/v biases."""
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    shape = dict(vocab_size=vocab_size, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    torch.manual_seed(3)
+    if kind == "llama_gqa":
+        return LlamaForCausalLM(LlamaConfig(**shape, tie_word_embeddings=False)).eval()
+    model = Qwen2ForCausalLM(Qwen2Config(**shape, tie_word_embeddings=True)).eval()
+    with torch.no_grad():
+        for layer in model.model.layers:  # random init leaves biases at zero; make them matter
+            layer.self_attn.q_proj.bias.normal_(0, 0.5)
+            layer.self_attn.k_proj.bias.normal_(0, 0.5)
+    return model
+
+
+@pytest.mark.parametrize("kind", ["llama_gqa", "qwen2_bias"])
+def test_lean_decoder_matches_transformers_forward(kind, tiny_tokenizer):
+    model = _tiny_family_model(kind, len(tiny_tokenizer))
+    policy = TransformersPolicy(model, tiny_tokenizer)
+    policy.eos_token_ids = frozenset()
+    cfg = SamplingConfig(max_tokens=6, seed=2)
+    fast = policy.complete(PROMPTS, 2, cfg)
+    policy.fast_decode = False
+    slow = policy.complete(PROMPTS, 2, cfg)
+    for prompt, row_fast, row_slow in zip(PROMPTS, fast, slow):
+        prompt_ids = tiny_tokenizer(prompt)["input_ids"]
+        for a, b in zip(row_fast, row_slow):
+            assert a.token_ids == b.token_ids
+            assert list(a.token_logprobs) == pytest.approx(reference_logprobs(model, prompt_ids, a.token_ids), abs=1e-4)
+
+
+def test_lean_decoder_sees_in_place_updates_of_fused_weights(tiny_tokenizer):
+    model = _tiny_family_model("llama_gqa", len(tiny_tokenizer))
+    policy = TransformersPolicy(model, tiny_tokenizer)
+    cfg = SamplingConfig(max_tokens=4, temperature=0.0)
+    before = policy.complete(PROMPTS[:1], 1, cfg)[0][0]
+    with torch.no_grad():  # what an optimizer step does: in-place updates of q/k/v and gate/up
+        for layer in model.model.layers:
+            layer.self_attn.q_proj.weight.mul_(3.0)
+            layer.mlp.up_proj.weight.add_(0.5)
+    after = policy.complete(PROMPTS[:1], 1, cfg)[0][0]
+    prompt_ids = tiny_tokenizer(PROMPTS[0])["input_ids"]
+    assert list(after.token_logprobs) == pytest.approx(reference_logprobs(model, prompt_ids, after.token_ids), abs=1e-4)
+    assert after.token_logprobs != pytest.approx(list(before.token_logprobs), abs=1e-3)
