@@ -139,34 +139,6 @@ class _HFRunner:
         self.cache.batch_select_indices(rows)
 
 
-def _fused_weights(layer):
-    """A function returning (qkv weight, qkv bias or None, gate_up weight) for a Llama layer,
-    concatenated once and rebuilt only when a source parameter was replaced or changed in
-    place (tracked by tensor identity and torch's in-place version counter)."""
-    attn, mlp = layer.self_attn, layer.mlp
-    sources = (attn.q_proj, attn.k_proj, attn.v_proj, mlp.gate_proj, mlp.up_proj)
-    store = getattr(layer, "_astro_fused", None)
-
-    def stamp():
-        return tuple((id(m.weight), m.weight._version, None if m.bias is None else m.bias._version) for m in sources)
-
-    def get():
-        nonlocal store
-        key = stamp()
-        if store is None or store[0] != key:
-            with torch.no_grad():
-                qkv = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight])
-                bias = None
-                if attn.q_proj.bias is not None:
-                    bias = torch.cat([attn.q_proj.bias, attn.k_proj.bias, attn.v_proj.bias])
-                gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])
-            store = (key, (qkv, bias, gate_up))
-            layer.__dict__["_astro_fused"] = store
-        return store[1]
-
-    return get
-
-
 class _LlamaRunner:
     """A lean forward pass for Llama-family causal LMs (llama, mistral, qwen2) reading the
     model's live parameters: functional ops and a preallocated KV cache, no per-module
@@ -174,9 +146,6 @@ class _LlamaRunner:
     embedding from the model's own `rotary_emb`, GQA, SiLU-gated MLP)."""
 
     MODEL_TYPES = ("llama", "mistral", "qwen2")
-    FUSE_MAX_PARAMS = 100_000_000
-    """Models up to this size run with concatenated q/k/v and gate/up weights (fewer, larger
-    matmuls); the copies are cached per layer and rebuilt when a parameter changes in place."""
 
     @classmethod
     def supports(cls, model, capacity: int) -> bool:
@@ -216,8 +185,6 @@ class _LlamaRunner:
         self.keys: list[torch.Tensor] = []
         self.values: list[torch.Tensor] = []
         self.length = 0
-        n_params = sum(p.numel() for p in model.parameters())
-        self.fused = [_fused_weights(layer) for layer in self.layers] if n_params <= self.FUSE_MAX_PARAMS else None
 
     def _rms(self, x, norm) -> torch.Tensor:
         eps = getattr(norm, "variance_epsilon", None) or getattr(norm, "eps", 1e-6)
@@ -239,11 +206,7 @@ class _LlamaRunner:
         for idx, layer in enumerate(self.layers):
             attn, mlp = layer.self_attn, layer.mlp
             h = self._rms(x, layer.input_layernorm)
-            if self.fused is not None:
-                qkv_weight, qkv_bias, gate_up_weight = self.fused[idx]()
-                qkv = F.linear(h, qkv_weight, qkv_bias)
-            else:
-                qkv = torch.cat([F.linear(h, p.weight, p.bias) for p in (attn.q_proj, attn.k_proj, attn.v_proj)], dim=-1)
+            qkv = torch.cat([F.linear(h, p.weight, p.bias) for p in (attn.q_proj, attn.k_proj, attn.v_proj)], dim=-1)
             qkv = qkv.view(batch, n_new, n_qk + self.n_kv_heads, self.head_dim).transpose(1, 2)  # [batch, heads, n_new, dim]
             qk = qkv[:, :n_qk]
             qk = torch.addcmul(qk * cos, qk.roll(half, dims=-1), sin)  # rotary embedding of q and k at once
@@ -264,10 +227,7 @@ class _LlamaRunner:
             out = out.transpose(1, 2).reshape(batch, n_new, self.n_heads * self.head_dim)
             x = x + F.linear(out, attn.o_proj.weight, attn.o_proj.bias)
             h = self._rms(x, layer.post_attention_layernorm)
-            if self.fused is not None:
-                gate, up = F.linear(h, gate_up_weight).chunk(2, dim=-1)
-            else:
-                gate, up = F.linear(h, mlp.gate_proj.weight), F.linear(h, mlp.up_proj.weight)
+            gate, up = F.linear(h, mlp.gate_proj.weight), F.linear(h, mlp.up_proj.weight)
             x = x + F.linear(F.silu(gate) * up, mlp.down_proj.weight)
         self.length = end
         last = self._rms(x[:, -1, :], model.model.norm)  # [batch, hidden]
@@ -313,6 +273,8 @@ class TransformersPolicy:
         self.eos_token_ids: frozenset[int] = self._find_eos_ids()
         """Tokens that end a completion with finish_reason "eos" (empty: never)."""
         self.n_unseeded_calls = 0
+        self._pieces: list[str] | None = None
+        self._stop_filters: dict = {}
         self.fast_decode = True
         """Run Llama-family models (llama, mistral, qwen2) through the lean decoder in this module
         rather than the transformers forward (same numbers, less per-step overhead); others always
@@ -475,6 +437,7 @@ class TransformersPolicy:
         stops = tuple(s for s in sampling.stop if s)
         window = (max(len(s) for s in stops) + 4) if stops else 0
         decode_window = self._window_decoder()
+        may_stop = self._stop_filter(stops, logits.shape[-1], device) if stops else None
         eos = self.eos_token_ids
         eos_tensor = torch.tensor(sorted(eos), dtype=torch.long, device=device) if eos else None
 
@@ -501,7 +464,8 @@ class TransformersPolicy:
                     reasons[row] = "eos"
                 finished.append(is_eos[b])
             if stops:
-                check = [b for b in range(len(alive)) if not finished[b]]
+                flagged = may_stop[tokens].tolist()
+                check = [b for b in range(len(alive)) if flagged[b] and not finished[b]]
                 texts = decode_window([gen_ids[alive[b]][-window:] for b in check])
                 for b, text in zip(check, texts):
                     if any(s in text for s in stops):
@@ -539,6 +503,32 @@ class TransformersPolicy:
                 )
             )
         return completions
+
+    def _token_pieces(self) -> list[str]:
+        """Each token's text as it reads after another token (cached): decode([anchor, t]) minus
+        decode([anchor]), so tokenizers that drop a word's leading space at the start of a
+        string still show it. Partial UTF-8 bytes read as U+FFFD."""
+        if self._pieces is None:
+            decode = self._window_decoder()
+            anchor = self.tokenizer("a", add_special_tokens=False)["input_ids"][:1]
+            prefix = decode([anchor])[0] if anchor else ""
+            texts = decode([anchor + [t] for t in range(len(self.tokenizer))])
+            self._pieces = [text[len(prefix) :] if text.startswith(prefix) else text for text in texts]
+        return self._pieces
+
+    def _stop_filter(self, stops: tuple[str, ...], vocab_size: int, device) -> torch.Tensor:
+        """Bool `[vocab_size]`: True for tokens that may complete one of `stops` (their text holds
+        a stop's last character, is empty or has a partial character); rows that sampled any
+        other token skip the exact stop check, which is decoding text."""
+        key = (stops, vocab_size, str(device))
+        if key not in self._stop_filters:
+            pieces = self._token_pieces()
+            last_chars = {stop[-1] for stop in stops}
+            flags = [True] * vocab_size
+            for token, piece in enumerate(pieces[:vocab_size]):
+                flags[token] = not piece or "\ufffd" in piece or any(c in piece for c in last_chars)
+            self._stop_filters[key] = torch.tensor(flags, dtype=torch.bool, device=device)
+        return self._stop_filters[key]
 
     def _window_decoder(self):
         """A function decoding a batch of short id lists to text (the fast Rust path when available)."""

@@ -286,7 +286,7 @@ def test_lean_decoder_matches_transformers_forward(kind, tiny_tokenizer):
             assert list(a.token_logprobs) == pytest.approx(reference_logprobs(model, prompt_ids, a.token_ids), abs=1e-4)
 
 
-def test_lean_decoder_sees_in_place_updates_of_fused_weights(tiny_tokenizer):
+def test_lean_decoder_sees_in_place_weight_updates(tiny_tokenizer):
     model = _tiny_family_model("llama_gqa", len(tiny_tokenizer))
     policy = TransformersPolicy(model, tiny_tokenizer)
     cfg = SamplingConfig(max_tokens=4, temperature=0.0)
@@ -299,3 +299,19 @@ def test_lean_decoder_sees_in_place_updates_of_fused_weights(tiny_tokenizer):
     prompt_ids = tiny_tokenizer(PROMPTS[0])["input_ids"]
     assert list(after.token_logprobs) == pytest.approx(reference_logprobs(model, prompt_ids, after.token_ids), abs=1e-4)
     assert after.token_logprobs != pytest.approx(list(before.token_logprobs), abs=1e-3)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_generation_stops_at_the_first_token_completing_any_stop(policy, seed):
+    cfg = SamplingConfig(max_tokens=24, seed=seed)
+    free = policy.complete(PROMPTS[:1], 1, cfg)[0][0]
+    decode = lambda ids: policy.tokenizer.decode(list(ids), skip_special_tokens=True)  # noqa: E731
+    for start, length in [(2, 1), (4, 2), (7, 3), (10, 1)]:
+        stop = free.text[start : start + length]
+        if len(stop) < length:
+            continue
+        # the first prefix of the free continuation whose text holds the stop string
+        n_expected = next(t for t in range(1, free.n_tokens + 1) if stop in decode(free.token_ids[:t]))
+        got = policy.complete(PROMPTS[:1], 1, SamplingConfig(max_tokens=24, seed=seed, stop=(stop,)))[0][0]
+        assert got.token_ids == free.token_ids[:n_expected]
+        assert got.text == free.text[: free.text.find(stop)] and got.finish_reason == "stop"
