@@ -239,6 +239,14 @@ def train_sft(config: SFTConfig) -> Path:
     ckpt_root = out / "checkpoints"
     accelerator = Accelerator(gradient_accumulation_steps=config.grad_accum, mixed_precision=_mixed_precision(config.mixed_precision))
     is_main = accelerator.is_main_process
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched != accelerator.num_processes:
+        raise RuntimeError(
+            f"{launched} processes were launched but accelerate sees {accelerator.num_processes} "
+            f"(distributed type {accelerator.distributed_type}); they would train independently and overwrite "
+            "each other's output. Launch with `accelerate launch --config_file training/configs/...` on GPUs, "
+            "or run a single process."
+        )
 
     resume_from = ckpt.latest_checkpoint(ckpt_root) if config.resume else None
     if resume_from is not None:
