@@ -295,7 +295,8 @@ class TransformersPolicy:
         """A policy loaded from a local `save_pretrained` directory or a hub name.
 
         dtype "auto" is bfloat16 on a GPU that supports it, float32 otherwise; device "auto" is
-        the first GPU when there is one, else the CPU (both from `config`).
+        the first GPU when there is one, else the CPU (both from `config`); `config.extra` is
+        passed to `AutoModelForCausalLM.from_pretrained` (e.g. `attn_implementation`).
         """
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -315,3 +315,17 @@ def test_generation_stops_at_the_first_token_completing_any_stop(policy, seed):
         got = policy.complete(PROMPTS[:1], 1, SamplingConfig(max_tokens=24, seed=seed, stop=(stop,)))[0][0]
         assert got.token_ids == free.token_ids[:n_expected]
         assert got.text == free.text[: free.text.find(stop)] and got.finish_reason == "stop"
+
+
+def test_build_policy_loads_a_saved_directory(tmp_path, tiny_model, tiny_tokenizer):
+    from agents import build_policy
+    from agents.base import PolicyConfig
+    from training.embedded import save_policy
+
+    save_policy(tiny_model, tiny_tokenizer, tmp_path / "m")
+    policy = build_policy(PolicyConfig(backend="transformers", model=str(tmp_path / "m"), device="cpu", max_batch_size=4))
+    assert isinstance(policy, TransformersPolicy) and policy.config.max_batch_size == 4
+    with pytest.raises(ValueError, match="model="):
+        build_policy(PolicyConfig(backend="transformers"))
+    with pytest.raises(ValueError, match="backend='nope'"):
+        build_policy(PolicyConfig(backend="nope"))  # type: ignore[arg-type]
