@@ -225,10 +225,13 @@ def completion_logprobs(model, batch: TokenBatch, temperature: float = 1.0, with
 
     device = next(model.parameters()).device
     n_comp = batch.completion_mask.shape[1]
+    # Without left padding (every prompt the same length) only right padding remains, which a
+    # causal model never attends to from the scored positions: drop the mask for the fast path.
+    left_padded = not bool(batch.attention_mask[:, : batch.n_prompt_cols].all())
     out = model(
         input_ids=batch.input_ids.to(device),
-        attention_mask=batch.attention_mask.to(device),
-        position_ids=batch.position_ids.to(device),
+        attention_mask=batch.attention_mask.to(device) if left_padded else None,
+        position_ids=batch.position_ids.to(device) if left_padded else None,
         use_cache=False,
         logits_to_keep=n_comp + 1,
     )
@@ -439,6 +442,17 @@ def _rollout_config(config: GRPOConfig, n: int, seed: int) -> RolloutConfig:
     )
 
 
+def make_optimizer(model, config: GRPOConfig):
+    """AdamW over the model's parameters (the fused kernel where torch has one for the device)."""
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
 def estimate_pass_rates(policy, tokenizer, problems, config: GRPOConfig) -> list[float]:
     """Pass rate of each problem under `policy`: the share of `config.pass_rate_samples` rollouts
     the environment rewards as correct (batches of `prompts_per_step` problems)."""
@@ -520,7 +534,7 @@ def train_grpo(config: GRPOConfig) -> Path:
             "widen --pass-rate-low/--pass-rate-high, use a stronger starting model, or disable it with --pass-rate-samples 0."
         )
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = make_optimizer(model, config)
     step = 0
     if resume_from is not None:
         state = ckpt.load_checkpoint(resume_from, optimizer=optimizer)

@@ -201,7 +201,14 @@ def test_train_grpo_end_to_end_logs_checkpoints_and_resumes(tmp_path, tiny_model
         assert key in records[0]
     filt = json.loads((out / "filter.json").read_text())
     assert filt["n_problems"] == 4 and filt["n_kept"] == 4 and len(filt["pass_rates"]) == 4
-    assert any((out / "tb").iterdir())
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tb"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    expected = {"grpo/reward_mean", "grpo/pass_rate", "grpo/completion_len", "grpo/kl", "grpo/clip_frac",
+                "grpo/entropy", "grpo/step_time", "grpo/backtracks"}
+    assert expected <= tags, expected - tags
     assert (out / "checkpoints" / "step-00000002" / "trainer_state.json").is_file()
     from transformers import AutoModelForCausalLM
 
@@ -220,3 +227,51 @@ def test_nothing_surviving_the_filter_is_a_clear_error(tmp_path, tiny_model_dir)
     with pytest.raises(ValueError, match="difficulty filter"):
         train_grpo(config)
     assert json.loads((tmp_path / "g" / "filter.json").read_text())["n_kept"] == 0
+
+
+class FakeVLLMPolicy:
+    """Stands in for agents.vllm_backend.VLLMPolicy: its own copy of the weights, refreshed only by sync_weights."""
+
+    instances: list["FakeVLLMPolicy"] = []
+
+    def __init__(self, config):
+        from agents.hf import TransformersPolicy
+
+        self.inner = TransformersPolicy.from_pretrained(config.model)
+        self.name = "fake-vllm"
+        self.n_syncs = 0
+        FakeVLLMPolicy.instances.append(self)
+
+    def complete(self, prompts, n, sampling):
+        return self.inner.complete(prompts, n, sampling)
+
+    def sync_weights(self, model):
+        self.inner.model.load_state_dict(model.state_dict())
+        self.n_syncs += 1
+
+
+def test_vllm_backend_gets_weights_after_every_step(tmp_path, tiny_model_dir, monkeypatch):
+    import sys
+    import types
+
+    fake = types.ModuleType("agents.vllm_backend")
+    fake.VLLMPolicy = FakeVLLMPolicy
+    monkeypatch.setitem(sys.modules, "agents.vllm_backend", fake)
+    FakeVLLMPolicy.instances.clear()
+    out = train_grpo(GRPOConfig(model=str(tiny_model_dir), out=str(tmp_path / "v"), backend="vllm", countdown_n=2,
+                                countdown_numbers=2, group_size=2, prompts_per_step=2, max_new_tokens=8,
+                                pass_rate_samples=0, n_steps=2, lr=1e-2, threads=1, save_every=0))
+    (engine,) = FakeVLLMPolicy.instances
+    assert engine.n_syncs == 1 + 2  # at start, then after each of the 2 steps
+    from transformers import AutoModelForCausalLM
+
+    trained = AutoModelForCausalLM.from_pretrained(out)
+    for (name, a), b in zip(trained.state_dict().items(), engine.inner.model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_real_vllm_policy_has_the_weight_sync_hook():
+    pytest.importorskip("vllm", reason="vLLM is not installed (GPU machines only); the fake engine test covers the trainer side")
+    from agents.vllm_backend import VLLMPolicy
+
+    assert callable(getattr(VLLMPolicy, "sync_weights", None))
