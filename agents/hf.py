@@ -455,17 +455,20 @@ class TransformersPolicy:
             uniforms = all_uniforms[:, step] if sampling.temperature > 0 else None
             tokens = sample_tokens(logits, sampling.temperature, sampling.top_p, uniforms)  # [batch]
             logprobs = torch.log_softmax(logits, dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)  # [batch]
-            token_list, lp_list = tokens.tolist(), logprobs.tolist()
-            is_eos = torch.isin(tokens, eos_tensor).tolist() if eos_tensor is not None else [False] * len(alive)
+            # one device-to-host transfer per step: ids, log-probs, eos flags, stop-candidate flags
+            columns = [tokens.double(), logprobs.double()]
+            columns.append(torch.isin(tokens, eos_tensor).double() if eos_tensor is not None else torch.zeros_like(columns[1]))
+            columns.append(may_stop[tokens].double() if stops else torch.zeros_like(columns[1]))
+            token_list, lp_list, is_eos, flagged = torch.stack(columns).tolist()
+            token_list = [int(t) for t in token_list]
             finished: list[bool] = []
             for b, row in enumerate(alive):
                 gen_ids[row].append(token_list[b])
                 gen_lps[row].append(lp_list[b])
                 if is_eos[b]:
                     reasons[row] = "eos"
-                finished.append(is_eos[b])
+                finished.append(bool(is_eos[b]))
             if stops:
-                flagged = may_stop[tokens].tolist()
                 check = [b for b in range(len(alive)) if flagged[b] and not finished[b]]
                 texts = decode_window([gen_ids[alive[b]][-window:] for b in check])
                 for b, text in zip(check, texts):
