@@ -28,12 +28,12 @@ class BenchPreset:
 
     policy: str = "tiny"
     """'tiny' (random-init embedded Llama, transformers backend) or 'countdown' (symbolic)."""
-    n_problems: int = 16
+    n_problems: int = 32
     """Countdown problems searched."""
     n_numbers: int = 3
     """Numbers per Countdown problem."""
-    batch_problems: int = 16
-    """Trees advanced together."""
+    batch_problems: int = 32
+    """Trees advanced together (more: larger expansion batches, higher utilisation)."""
     mcts: MCTSConfig = MCTSConfig(n_iterations=4, n_children=8, n_rollouts=8, step_max_tokens=16, rollout_max_tokens=48)
     """Search budget."""
     hidden_size: int = 128

@@ -12,7 +12,7 @@ import pytest
 
 from agents.countdown_policy import CountdownPolicy
 from agents.scripted import ScriptedPolicy
-from astro_env.countdown import CountdownConfig, generate_problems
+from astro_env.countdown import generate_problems
 from astro_env.jsonl import read_jsonl
 from astro_env.problem import Problem
 from search.mcts import MCTSConfig
