@@ -93,8 +93,9 @@ class GRPOConfig:
     """Loss aggregation: mean over all tokens of the batch (token-level) or per completion first."""
     reward: Literal["signed", "binary"] = "signed"
     """RL reward from the environment's verdict: +1/-1 (paper) or 1/0."""
-    truncation: Literal["mask", "penalize", "none"] = "mask"
-    """Completions cut at max_new_tokens: "mask" drops their tokens from the loss, "penalize" gives them the wrong-answer reward."""
+    truncation: Literal["mask", "penalize", "none"] = "penalize"
+    """Completions cut at max_new_tokens: "penalize" gives them the wrong-answer reward (teaches a small model to
+    finish), "mask" drops their tokens from the loss (DAPO's overlong filtering), "none" keeps the env reward."""
     n_epochs: int = 1
     """Optimisation passes over each batch of rollouts (1: ratio = 1, old log-probs from the same forward)."""
     n_minibatches: int = 1

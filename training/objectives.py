@@ -103,7 +103,7 @@ def grpo_token_loss(
         metrics = {
             "clip_frac": float((clip_active.to(mask.dtype) * mask).sum()) / denom,
             "kl": float((kl.detach() * mask).sum()) / denom if kl is not None else 0.0,
-            "ratio_mean": float((ratio * mask).sum()) / denom,
+            "ratio_mean": float((ratio * mask).sum()) / denom if float(n_tokens) else 1.0,
             "ratio_max": float(ratio.masked_fill(mask == 0, float("-inf")).max()) if float(n_tokens) else 1.0,
             "n_tokens": float(n_tokens),
         }

@@ -275,3 +275,27 @@ def test_real_vllm_policy_has_the_weight_sync_hook():
     from agents.vllm_backend import VLLMPolicy
 
     assert callable(getattr(VLLMPolicy, "sync_weights", None))
+
+
+def _rollout(reward, truncated, ids=(5, 6, 2)):
+    from training.rollout import Rollout
+
+    return Rollout(problem_id="p", prompt="P", completion="c", prompt_token_ids=(7, 8), completion_token_ids=ids,
+                   old_logprobs=tuple(-1.0 for _ in ids), reward=reward, truncated=truncated, n_steps=1, correct=reward > 0)
+
+
+def test_rollout_batch_shapes_rewards_and_masks_truncated_completions():
+    from training.grpo import rollout_batch
+
+    group = [_rollout(1.0, False), _rollout(0.0, False), _rollout(1.0, True), _rollout(0.0, True)]
+    # penalize: the truncated correct one counts as wrong -> rewards [1, -1, -1, -1]
+    rollouts, batch = rollout_batch(group, GRPOConfig(truncation="penalize", scale_by_std=False), pad_id=0)
+    assert [r.advantage for r in rollouts] == pytest.approx([1.5, -0.5, -0.5, -0.5])
+    assert batch.completion_mask.sum(dim=1).tolist() == [3.0, 3.0, 3.0, 3.0]
+    # mask: rewards [1, -1, 1, -1], the truncated rows leave the loss
+    rollouts, batch = rollout_batch(group, GRPOConfig(truncation="mask", scale_by_std=False), pad_id=0)
+    assert [r.advantage for r in rollouts] == pytest.approx([1.0, -1.0, 1.0, -1.0])
+    assert batch.completion_mask.sum(dim=1).tolist() == [3.0, 3.0, 0.0, 0.0]
+    # binary rewards
+    rollouts, _ = rollout_batch(group[:2], GRPOConfig(reward="binary", scale_by_std=False, group_size=2), pad_id=0)
+    assert [r.advantage for r in rollouts] == pytest.approx([0.5, -0.5])
