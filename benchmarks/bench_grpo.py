@@ -6,7 +6,11 @@ prompts "Q: 17*4=? A:" with an exact-integer reward; one prompt x 8 generations 
 at most 64 completion tokens, temperature 1, 10 steps, one torch thread.
 
 `gen_tokens_per_s_end_to_end` = generated tokens / wall time of the whole steps (generation,
-reward, loss, optimizer), summed over the timed steps. Prints one JSON line.
+reward, loss, optimizer), summed over the timed steps. Prints one JSON line. With
+`--repeats N` the runs alternate (ours, TRL, ours, ...) and the median run of each is reported,
+since a shared machine's load changes from one run to the next.
+
+    astro bench grpo --threads 1 --seed 0 --vs-trl --json --repeats 3
 """
 
 from __future__ import annotations

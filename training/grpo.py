@@ -112,6 +112,8 @@ class GRPOConfig:
     """Keep problems whose starting pass rate is >= this (paper: 1%)."""
     pass_rate_high: float = 0.75
     """Keep problems whose starting pass rate is <= this (paper: 75%)."""
+    if_none_kept: Literal["error", "train_all"] = "error"
+    """When no problem survives the filter: stop with an error, or train on all problems (noted in filter.json)."""
     backend: Literal["transformers", "vllm"] = "transformers"
     """Rollout backend: the live transformers model, or a vLLM engine whose weights are synced after every step."""
     device: str = "auto"
@@ -155,6 +157,7 @@ class GRPOConfig:
             ("truncation", self.truncation, ("mask", "penalize", "none")),
             ("aggregation", self.aggregation, ("token", "sequence")),
             ("backend", self.backend, ("transformers", "vllm")),
+            ("if_none_kept", self.if_none_kept, ("error", "train_all")),
         ):
             if value not in options:
                 raise ValueError(f"{name}={value!r}: use one of {options}.")
@@ -529,6 +532,11 @@ def train_grpo(config: GRPOConfig) -> Path:
     else:
         kept = list(problems)
         write_json(filter_path, {"n_problems": len(problems), "n_kept": len(kept), "n_samples": 0, "kept_ids": [p.id for p in kept]})
+    if not kept and config.if_none_kept == "train_all" and resume_from is None:
+        kept = list(problems)
+        summary = json.loads(filter_path.read_text(encoding="utf-8"))
+        write_json(filter_path, {**summary, "fallback": "train_all", "kept_ids": [p.id for p in kept]})
+        print(f"grpo: no problem survived the filter; training on all {len(kept)} (--if-none-kept train_all)", flush=True)
     if not kept:
         raise ValueError(
             f"no problem survived the difficulty filter [{config.pass_rate_low}, {config.pass_rate_high}]; "

@@ -227,6 +227,11 @@ def test_nothing_surviving_the_filter_is_a_clear_error(tmp_path, tiny_model_dir)
     with pytest.raises(ValueError, match="difficulty filter"):
         train_grpo(config)
     assert json.loads((tmp_path / "g" / "filter.json").read_text())["n_kept"] == 0
+    from dataclasses import replace
+
+    train_grpo(replace(config, out=str(tmp_path / "h"), if_none_kept="train_all"))
+    summary = json.loads((tmp_path / "h" / "filter.json").read_text())
+    assert summary["n_kept"] == 0 and summary["fallback"] == "train_all" and len(summary["kept_ids"]) == 2
 
 
 class FakeVLLMPolicy:
