@@ -136,6 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    try:
+        import datasets
+
+        datasets.disable_progress_bars()
+    except ImportError:  # only TRL's side needs datasets
+        pass
     with tempfile.TemporaryDirectory(prefix="bench_sft_") as tmp:
         root = Path(tmp)
         model_dir, traces, n_examples = _build_workload(root, args.steps, args.seed)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -254,6 +255,8 @@ def train_sft(config: SFTConfig) -> Path:
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
         ckpt.remove_stale_temporaries(ckpt_root)
+        if not config.resume and ckpt_root.is_dir():  # starting over: old checkpoints must not be resumed later
+            shutil.rmtree(ckpt_root)
         (out / "sft_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n", encoding="utf-8")
     torch.manual_seed(config.seed)
     model, tokenizer = _load(str(resume_from) if resume_from is not None else config.model)
