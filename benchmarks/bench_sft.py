@@ -7,8 +7,8 @@ into 256-token blocks, 200 optimizer steps of batch 16 (no accumulation), loss o
 AdamW with a cosine schedule, one torch thread, fp32; no logging, evaluation or saving.
 
 Ours is `training.sft.train_sft` (the real `astro sft` loop); TRL's is `SFTTrainer` with
-`packing_strategy="wrapped"` (the same fixed blocks). Both start from the same saved
-initial weights; each side is timed over its training loop only (data preparation and
+`packing_strategy="wrapped"` (the same fixed blocks) on a pre-tokenised dataset holding the
+very token ids ours trains on. Both start from the same saved initial weights; each side is timed over its training loop only (data preparation and
 model loading excluded). Prints one JSON line (`tokens_per_s`, and with `--vs-trl`
 `trl_tokens_per_s` and `ratio_vs_trl`). The machine may be shared: compare only numbers
 printed by one run.
@@ -42,6 +42,7 @@ def arithmetic_lines(n: int, seed: int) -> list[tuple[str, str]]:
 
 def _build_workload(root: Path, steps: int, seed: int) -> tuple[Path, Path, int]:
     """(model dir, traces path, n_examples): the shared init and data, written under `root`."""
+    from training.data import tokenize_example
     from training.embedded import ModelConfig, build_model, build_tokenizer, save_policy
 
     pairs = arithmetic_lines(2000, seed)
@@ -49,7 +50,7 @@ def _build_workload(root: Path, steps: int, seed: int) -> tuple[Path, Path, int]
     model = build_model(tokenizer, ModelConfig(hidden_size=128, n_layers=4, n_heads=4, intermediate_size=512), seed=seed)
     model_dir = save_policy(model, tokenizer, root / "init")
     # ~ tokens per example, with a 15% margin so both trainers have `steps` full batches
-    sample = [len(tokenizer(p + c)["input_ids"]) + 1 for p, c in pairs[:200]]
+    sample = [len(tokenize_example(tokenizer, p, c).input_ids) for p, c in pairs[:200]]
     n_examples = int(1.15 * steps * BATCH_SIZE * SEQ_LEN / (sum(sample) / len(sample))) + 1
     traces = root / "traces.jsonl"
     with traces.open("w", encoding="utf-8") as fh:
@@ -88,6 +89,7 @@ def run_trl(model_dir: Path, traces: Path, out: Path, steps: int, seed: int) -> 
     from trl import SFTTrainer
 
     from astro_env.jsonl import read_jsonl
+    from training.data import tokenize_example
 
     try:  # our run created the process-wide accelerate state; give TRL a fresh one
         from accelerate.state import AcceleratorState, GradientState, PartialState
@@ -99,7 +101,8 @@ def run_trl(model_dir: Path, traces: Path, out: Path, steps: int, seed: int) -> 
         pass
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    rows = [{"text": r["prompt"] + r["completion"]} for r in read_jsonl(traces)]
+    # the very token ids our trainer sees (prompt and completion tokenised apart, + EOS)
+    rows = [{"input_ids": list(tokenize_example(tokenizer, r["prompt"], r["completion"]).input_ids)} for r in read_jsonl(traces)]
     dataset = datasets.Dataset.from_list(rows)
     args = TRLConfig(
         output_dir=str(out), max_steps=steps, per_device_train_batch_size=BATCH_SIZE, gradient_accumulation_steps=1,

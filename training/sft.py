@@ -212,6 +212,18 @@ def _load(model_path: str):
     return model, tokenizer
 
 
+def _adamw(params, config: SFTConfig):
+    """AdamW with the fused kernel (one op for all tensors; CPU and CUDA), else the multi-tensor one."""
+    import torch
+
+    params = list(params)
+    kwargs = dict(lr=config.lr, betas=tuple(config.adam_betas), weight_decay=config.weight_decay)
+    try:
+        return torch.optim.AdamW(params, fused=True, **kwargs)
+    except (RuntimeError, ValueError, TypeError):
+        return torch.optim.AdamW(params, foreach=True, **kwargs)
+
+
 def _check_resume_compatible(out: Path, config: SFTConfig) -> None:
     saved_path = out / "sft_config.json"
     if not saved_path.is_file():
@@ -277,13 +289,7 @@ def train_sft(config: SFTConfig) -> Path:
         )
     warmup_steps = int(config.warmup_ratio * total_steps)
 
-    optimizer = torch.optim.AdamW(
-        model.parameters(),
-        lr=config.lr,
-        betas=tuple(config.adam_betas),
-        weight_decay=config.weight_decay,
-        foreach=True,
-    )
+    optimizer = _adamw(model.parameters(), config)
     ds_plugin = getattr(accelerator.state, "deepspeed_plugin", None)
     if ds_plugin is not None:  # fill the JSON's "auto" values that accelerate cannot infer without a DataLoader
         ds_config = ds_plugin.deepspeed_config
