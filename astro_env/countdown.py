@@ -7,7 +7,10 @@ Step grammar (shared by the generator's solutions, the symbolic policy and the s
 
 - A *pool item* is `(expr, value)`; an original number has `expr` = its digits.
 - Combining items i, j with op in `+ - * /` gives `("(" + e_i + op + e_j + ")", value)`;
-  the step text is `f"{e_i}{op}{e_j}={value}"`, e.g. `"5*7=35"` then `"(5*7)-3=32"`.
+  the step text is `f"{e_i}{op}{e_j}={value}; left: {exprs of the items left}"`, e.g.
+  `"5*7=35; left: 3 (5*7)"` then `"(5*7)-3=32; left: ((5*7)-3)"`. The pool listing is a
+  scratchpad that makes the state explicit (a small model need not recompute which numbers
+  remain); `apply_step` also accepts a step without it, and rejects one whose listing is wrong.
   Legal combinations: every ordered pair (i != j) and op, with subtraction only when the
   result is non-negative and division only when it is exact (an integer, divisor != 0).
   The two items leave the pool; the new one is appended at the end.
@@ -34,6 +37,8 @@ Pool = tuple[tuple[str, Fraction], ...]
 """The items still available: `(expr, value)` pairs in a fixed order."""
 
 OPS = ("+", "-", "*", "/")
+LEFT_SEP = "; left: "
+"""Separates a step's equation from the items it leaves (`"5*7=35; left: 3 (5*7)"`)."""
 MAX_EXPR_CHARS = 256
 """Longest expression the parser accepts (a 6-number expression is ~30 characters)."""
 MAX_NUMBER_DIGITS = 12
@@ -235,7 +240,8 @@ def _combined(pool: Pool, i: int, j: int, op: str) -> tuple[str, Pool] | None:
     if value is None:
         return None
     rest = tuple(item for k, item in enumerate(pool) if k != i and k != j)
-    return f"{e_i}{op}{e_j}={format_value(value)}", rest + ((f"({e_i}{op}{e_j})", value),)
+    after = rest + ((f"({e_i}{op}{e_j})", value),)
+    return f"{e_i}{op}{e_j}={format_value(value)}{LEFT_SEP}{' '.join(e for e, _ in after)}", after
 
 
 def boxed_step(expr: str) -> str:
@@ -324,6 +330,8 @@ def apply_step(pool: Pool, step: str) -> Pool | None:
         if len(boxes) != 1 or not text.endswith("}") or parse_expression(boxes[0]) is None:
             return None
         return ()
+    text, has_left, left = text.partition(LEFT_SEP.strip())
+    listed = left.split() if has_left else None
     text = "".join(text.split())
     match = _STEP_RE.match(text)
     if match is None:
@@ -341,7 +349,9 @@ def apply_step(pool: Pool, step: str) -> Pool | None:
         if op not in OPS:
             continue
         result = _combined(pool, i, j, op)
-        if result is not None and result[1][-1][1] == stated:
+        # with a pool listing, the stated pool must be the pool the step leaves (equal exprs
+        # such as two 1s can match several pairs: keep looking for the one that fits)
+        if result is not None and result[1][-1][1] == stated and (listed is None or listed == [e for e, _ in result[1]]):
             return result[1]
     return None
 

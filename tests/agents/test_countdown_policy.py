@@ -63,9 +63,9 @@ def test_heuristic_prefers_steps_nearer_the_target():
     probs = {step: p for step, _, p in dist}
     assert sum(probs.values()) == pytest.approx(1.0)
     # 3*7=21 is 5 away, 3+5=8 is 18 away: weights 1/6 vs 1/19
-    assert probs["3*7=21"] / probs["3+5=8"] == pytest.approx(19 / 6)
+    assert probs["3*7=21; left: 5 (3*7)"] / probs["3+5=8; left: 7 (3+5)"] == pytest.approx(19 / 6)
     greedy = step_distribution(initial_pool(P), 26, "heuristic", temperature=0)
-    assert [s for s, _, p in greedy if p == 1.0] == ["3*7=21"]  # first of the closest (21 and 7*3)
+    assert [s for s, _, p in greedy if p == 1.0] == ["3*7=21; left: 5 (3*7)"]  # first of the closest (21 and 7*3)
     uniform = step_distribution(initial_pool(P), 26, "uniform")
     assert len({p for _, _, p in uniform}) == 1
 
@@ -74,7 +74,7 @@ def test_heuristic_samples_closer_steps_more_often():
     policy = CountdownPolicy(seed=1, prior="heuristic")
     [samples] = policy.propose_steps([_state()], 2000, SamplingConfig(seed=0))
     counts = Counter(s.text for s in samples)
-    assert counts["3*7=21"] > counts["3+5=8"]
+    assert counts["3*7=21; left: 5 (3*7)"] > counts["3+5=8; left: 7 (3+5)"]
 
 
 def test_seeded_sampling_repeats_and_differs():

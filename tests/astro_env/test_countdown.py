@@ -35,6 +35,8 @@ P357 = Problem(id="countdown/t/0", problem="Numbers: 3 5 7\nTarget: 26", answer=
 def test_initial_pool_and_example_steps_from_the_convention():
     pool = initial_pool(P357)
     assert pool == (("3", Fraction(3)), ("5", Fraction(5)), ("7", Fraction(7)))
+    assert apply_step(pool, "5*7=35; left: 7 (5*7)") is None  # a wrong pool listing is illegal
+    assert apply_step(pool, "5*7=35; left: 3 (5*7)") == apply_step(pool, "5*7=35")  # the listing is optional
     pool = apply_step(pool, "5*7=35")
     assert pool == (("3", Fraction(3)), ("(5*7)", Fraction(35)))
     pool = apply_step(pool, "(5*7)-3=32")
@@ -47,10 +49,13 @@ def test_initial_pool_and_example_steps_from_the_convention():
 def test_legal_steps_counts_by_hand():
     # 2 and 4: ordered pairs (2,4): + *, (2-4 negative, 2/4 inexact); (4,2): + - * /  -> 6 steps
     steps = legal_steps(initial_pool([2, 4]))
-    assert steps == ["2+4=6", "2*4=8", "4+2=6", "4-2=2", "4*2=8", "4/2=2"]
+    assert steps == [
+        "2+4=6; left: (2+4)", "2*4=8; left: (2*4)", "4+2=6; left: (4+2)",
+        "4-2=2; left: (4-2)", "4*2=8; left: (4*2)", "4/2=2; left: (4/2)",
+    ]
     # 0 as divisor is never legal, 0/x is
-    assert "3/0=0" not in legal_steps(initial_pool([3, 0]))
-    assert "0/3=0" in legal_steps(initial_pool([3, 0]))
+    assert not any(s.startswith("3/0=") for s in legal_steps(initial_pool([3, 0])))
+    assert "0/3=0; left: (0/3)" in legal_steps(initial_pool([3, 0]))
 
 
 def test_apply_step_rejects_illegal_steps():
