@@ -203,7 +203,7 @@ def grammar_corpus(problems, n_texts: int, seed: int) -> list[tuple[str, str]]:
     return out
 
 
-_STEP_SHAPE = re.compile(r"^[0-9()+\-*/]+=[0-9]+(/[0-9]+)?$")
+_STEP_SHAPE = re.compile(r"^[0-9()+\-*/]+=[0-9]+(/[0-9]+)?(; left: [0-9()+\-*/ ]+)?$")
 _BOXED_SHAPE = re.compile(r"^\\boxed\{[0-9()+\-*/]+\}$")
 
 
