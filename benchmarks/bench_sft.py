@@ -17,6 +17,7 @@ printed by one run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import sys
@@ -112,9 +113,10 @@ def run_trl(model_dir: Path, traces: Path, out: Path, steps: int, seed: int) -> 
         dataloader_num_workers=0, seed=seed, disable_tqdm=True, bf16=False, fp16=False,
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
-    t0 = time.perf_counter()
-    result = trainer.train()
-    seconds = time.perf_counter() - t0
+    with contextlib.redirect_stdout(sys.stderr):  # Trainer prints its metrics dict; keep stdout one JSON line
+        t0 = time.perf_counter()
+        result = trainer.train()
+        seconds = time.perf_counter() - t0
     if trainer.state.global_step != steps:
         raise RuntimeError(f"TRL ran {trainer.state.global_step} steps, expected {steps}")
     tokens = steps * BATCH_SIZE * SEQ_LEN
