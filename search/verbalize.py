@@ -83,6 +83,21 @@ class PhraseBank:
         return [cls.load(path, style) for style, v in data.items() if isinstance(v, Mapping)]
 
 
+def phrase_fragments(banks: Sequence[PhraseBank] | None = None, min_chars: int = 4) -> list[str]:
+    """The fixed text of every phrase (split at its placeholders), longest first, deduplicated.
+
+    A small model's tokenizer can hold each fragment as one token, so a reflection costs one
+    token instead of a hundred characters (see `training.embedded.PretrainConfig.phrase_tokens`).
+    """
+    out: set[str] = set()
+    for bank in banks if banks is not None else PhraseBank.load_all():
+        for kind in PHRASE_KINDS:
+            for part in _PLACEHOLDER.split(getattr(bank, kind)):
+                if part not in ("answer", "target") and len(part.strip()) >= min_chars:
+                    out.add(part)
+    return sorted(out, key=lambda f: (-len(f), f))
+
+
 # ---------------------------------------------------------------------------- text helpers
 
 

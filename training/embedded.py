@@ -13,7 +13,7 @@ import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Iterable, Literal, Sequence
 
 BASE_ALPHABET = string.printable  # digits, letters, punctuation, space, \t \n \r \x0b \x0c
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
@@ -46,6 +46,7 @@ def build_tokenizer(
     vocab_size: int = 256,
     kind: Literal["bpe", "char"] = "bpe",
     split_digits: bool = False,
+    added_tokens: Sequence[str] = (),
 ):
     """A `PreTrainedTokenizerFast` trained on `texts`.
 
@@ -55,6 +56,7 @@ def build_tokenizer(
     == s for every string over the alphabet. Characters outside it map to `<unk>`.
     `split_digits=True` keeps every digit its own token (BPE merges never span digits, as in
     Llama's tokenizer), which makes arithmetic far easier for a small model to learn.
+    `added_tokens` become single tokens matched before BPE (e.g. fixed reflection phrases).
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -85,7 +87,12 @@ def build_tokenizer(
     else:
         raise ValueError(f"kind={kind!r}: use 'bpe' or 'char'.")
     tok.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, clean_up_tokenization_spaces=False, **SPECIAL_TOKENS)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, clean_up_tokenization_spaces=False, **SPECIAL_TOKENS)
+    if added_tokens:
+        from tokenizers import AddedToken
+
+        tokenizer.add_tokens([AddedToken(t, normalized=False) for t in added_tokens])
+    return tokenizer
 
 
 def build_model(tokenizer, config: ModelConfig = ModelConfig(), seed: int = 0):
@@ -144,6 +151,9 @@ class PretrainConfig:
     """BPE vocabulary size (ignored for "char")."""
     split_digits: bool = True
     """One token per digit in the BPE (arithmetic is much easier to learn)."""
+    phrase_tokens: bool = True
+    """Give each fixed reflection/backtrack phrase of the phrase bank one token (a reflection then costs
+    one token instead of ~100 characters, which keeps ASTRO traces affordable for a small model)."""
     n_problems: int = 2000
     """Countdown problems the random walks are drawn on (`generate_problems(n, seed)`)."""
     n_numbers: int = 3
@@ -269,8 +279,17 @@ def pretrain(config: PretrainConfig) -> Path:
     problems = generate_problems(config.n_problems, config.seed, cd_config)
 
     tokenizer_texts = [p + c for p, c in grammar_corpus(problems, 2000, config.seed)]
+    added: list[str] = []
+    if config.phrase_tokens:
+        from search.verbalize import phrase_fragments
+
+        added = phrase_fragments()
     tokenizer = build_tokenizer(
-        tokenizer_texts, vocab_size=config.vocab_size, kind=config.tokenizer_kind, split_digits=config.split_digits
+        tokenizer_texts,
+        vocab_size=config.vocab_size,
+        kind=config.tokenizer_kind,
+        split_digits=config.split_digits,
+        added_tokens=added,
     )
     model = build_model(tokenizer, config.model, seed=config.seed)
     n_params = sum(p.numel() for p in model.parameters())
