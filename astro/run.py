@@ -45,7 +45,7 @@ class RunConfig:
     # --- problems -------------------------------------------------------------------------
     n_train: int = 300
     """Countdown problems for search, SFT and GRPO."""
-    n_test: int = 100
+    n_test: int = 200
     """Held-out Countdown problems for evaluation (disjoint from train)."""
     n_numbers: int = 3
     """Numbers per Countdown problem (difficulty)."""
@@ -56,37 +56,39 @@ class RunConfig:
     """Base policy: empty = pre-train the embedded model here; else a save_pretrained dir or hub name."""
     backend: Literal["transformers", "vllm"] = "transformers"
     """Generation backend for search, GRPO rollouts and evaluation."""
-    pretrain_steps: int = 300
+    pretrain_steps: int = 2500
     """Optimiser steps of the embedded base model's pre-training on the step grammar."""
     # --- search ---------------------------------------------------------------------------
     search_agent: Literal["mcts", "best_of_n", "beam"] = "mcts"
     """Search agent that builds the trees (ablation: best_of_n)."""
-    search_policy: Literal["base", "countdown"] = "base"
-    """Policy proposing steps during search: the base LLM, or the symbolic Countdown proposer."""
-    n_iterations: int = 8
+    search_policy: Literal["base", "countdown"] = "countdown"
+    """Policy proposing steps during search: the symbolic Countdown proposer (a cheap, exact teacher that
+    makes trees rich in correct and wrong branches on a CPU), or the base LLM itself as in the paper."""
+    n_iterations: int = 32
     """MCTS iterations per problem (paper: 32)."""
-    n_children: int = 4
+    n_children: int = 8
     """Candidate steps per expansion (paper: 8)."""
-    n_rollouts: int = 4
+    n_rollouts: int = 16
     """Rollouts valuing each new child (paper: 16)."""
     max_depth: int = 12
     """Deepest node of a tree (paper: 50)."""
     # --- traces ---------------------------------------------------------------------------
     k_values: tuple[int, ...] = (1, 2)
     """Wrong branches visited before the correct one in a search trace (paper: 1..2)."""
-    phrases: bool = True
-    """Verbalise backtracks with ASTRO's reflection phrases (False: explicit marker tokens)."""
+    style: Literal["phrases", "markers", "off"] = "phrases"
+    """How backtracks are verbalised: ASTRO's reflection phrases, explicit marker tokens, or nothing (ablation)."""
     self_eval: bool = False
     """Keep only correct solutions the policy approves unanimously (paper: 8 votes)."""
     # --- SFT ------------------------------------------------------------------------------
-    sft_epochs: int = 1
-    """Epochs over the traces (paper: 1)."""
+    sft_epochs: int = 4
+    """Epochs over the traces (paper: 1, as an initialisation for RL; a 1M-parameter model trained from
+    scratch underfits the longer ASTRO traces in one epoch, so the embedded default takes 4 for both arms)."""
     sft_lr: float = 1e-3
     """Peak learning rate of SFT (paper, 70B: 3e-6)."""
     sft_batch_size: int = 16
     """Sequences per optimiser step."""
     # --- GRPO -----------------------------------------------------------------------------
-    grpo_steps: int = 30
+    grpo_steps: int = 50
     """GRPO optimiser steps per arm."""
     group_size: int = 4
     """Rollouts per prompt (paper: 4)."""
@@ -103,12 +105,14 @@ class RunConfig:
     max_new_tokens: int = 256
     """Completion budget in GRPO and evaluation."""
     # --- evaluation -----------------------------------------------------------------------
-    eval_samples: int = 4
+    eval_samples: int = 8
     """Samples per test problem (paper: 16); pass@1 is their mean."""
     temperature: float = 0.6
     """Evaluation temperature."""
     top_p: float = 0.95
     """Evaluation nucleus mass."""
+    threads: int = 1
+    """torch CPU threads (one is fastest for the embedded model, and steady on a shared machine)."""
     # --- scale-out (paper preset) ---------------------------------------------------------
     deepspeed_config: str = ""
     """accelerate/DeepSpeed config file for SFT and GRPO on GPUs (empty: single process)."""
@@ -148,15 +152,16 @@ PRESETS: dict[str, RunConfig] = {
         n_train=24,
         n_test=16,
         pretrain_steps=60,
-        n_iterations=4,
-        n_children=3,
-        n_rollouts=2,
+        n_iterations=16,
+        n_children=4,
+        n_rollouts=4,
         max_depth=8,
         grpo_steps=3,
         prompts_per_step=4,
         pass_rate_samples=4,
         max_new_tokens=96,
         eval_samples=2,
+        sft_epochs=1,
     ),
     "replicate": RunConfig(preset="replicate", seeds=(0, 1, 2)),
     "paper": RunConfig(
@@ -178,6 +183,7 @@ PRESETS: dict[str, RunConfig] = {
         pass_rate_samples=16,
         max_new_tokens=15_360,
         eval_samples=16,
+        sft_epochs=1,
         deepspeed_config="training/configs/accelerate_zero3.yaml",
         runnable_here=False,
     ),
@@ -291,7 +297,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "the configuration is valid. Launch its stages on a cluster with `accelerate launch` as in README.md."
             )
         return 0
+    import torch
+
     from astro.pipeline import run_pipeline
+
+    torch.set_num_threads(config.threads)
 
     report = run_pipeline(config, run_dir)
     print(report)

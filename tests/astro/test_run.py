@@ -49,10 +49,10 @@ def test_bad_configs_name_the_fix(kwargs, fix):
 
 def test_ablation_flags_override_one_field_each():
     config, _ = parse_args(
-        ["--preset", "smoke", "--k-values", "1", "--no-phrases", "--self-eval", "--search-agent", "best_of_n", "--group-size", "8"]
+        ["--preset", "smoke", "--k-values", "1", "--style", "off", "--self-eval", "--search-agent", "best_of_n", "--group-size", "8"]
     )
     smoke = PRESETS["smoke"]
-    assert config.k_values == (1,) and config.phrases is False and config.self_eval is True
+    assert config.k_values == (1,) and config.style == "off" and config.self_eval is True
     assert config.search_agent == "best_of_n" and config.group_size == 8
     assert config.n_train == smoke.n_train  # untouched fields keep the preset's values
 
