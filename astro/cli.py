@@ -47,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"astro: unknown subcommand {name!r}.\n\n{_usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(SUBCOMMANDS[name][0])
-    result = module.main(rest)
+    # parsers name themselves after argv[0]: make `--help` say "astro <subcommand>"
+    saved, sys.argv = sys.argv, [f"astro {name}", *rest]
+    try:
+        result = module.main(rest)
+    finally:
+        sys.argv = saved
     return int(result or 0)
 
 
