@@ -216,45 +216,64 @@ def run_pipeline(config: RunConfig, run_dir: Path) -> str:
     trace_keys = {**tree_keys, **pick("k_values", "style", "self_eval")}
     traces_dir = stage("traces", trace_keys, lambda out: _traces_stage(config, trees_dir / "trees.jsonl", base_model, out))
 
-    models: dict[int, dict[str, str]] = {}
+    eval_common = {**base_keys, **pick("eval_samples", "temperature", "top_p", "max_new_tokens")}
     for seed in config.seeds:
-        models[seed] = {"base": base_model}
-        for arm in ARMS:
-            sft_keys = {**trace_keys, **pick("sft_epochs", "sft_lr", "sft_batch_size"), "seed": seed, "arm": arm}
-            sft_dir = stage(
-                f"seed{seed}/sft-{arm}",
-                sft_keys,
-                lambda out, arm=arm, seed=seed: _sft_stage(config, traces_dir / f"traces_{arm}.jsonl", base_model, seed, out),
-            )
-            models[seed][f"{arm}-sft"] = str(sft_dir)
-            rl_keys = {
-                **sft_keys,
-                **pick("grpo_steps", "group_size", "prompts_per_step", "grpo_lr", "pass_rate_low", "pass_rate_high",
-                       "pass_rate_samples", "max_new_tokens"),
-            }
-            rl_dir = stage(
-                f"seed{seed}/rl-{arm}",
-                rl_keys,
-                lambda out, seed=seed, path=models[seed][f"{arm}-sft"]: _rl_stage(config, run_dir, path, seed, out),
-            )
-            models[seed][f"{arm}-rl"] = str(rl_dir)
-        for name in config.models:
-            eval_keys = {
-                **base_keys,
-                **pick("eval_samples", "temperature", "top_p", "max_new_tokens"),
-                "model_path": models[seed][name],
-                "model_stage_hash": _stage_hash(Path(models[seed][name])),
-                "seed": seed,
-            }
-            stage(
-                f"seed{seed}/eval-{name}",
-                eval_keys,
-                lambda out, name=name, seed=seed: _eval_stage(config, run_dir, models[seed][name], name, seed, out),
-            )
+        _eval_model(stage, config, run_dir, eval_common, "base", base_model, seed)
+        jobs = [(config, run_dir, seed, arm, base_model, traces_dir, trace_keys, eval_common) for arm in ARMS]
+        if config.parallel_arms:
+            # the arms are independent after the traces: one process each (one torch thread each)
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(max_workers=len(jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
+                results = list(pool.map(_run_arm, *zip(*jobs)))
+        else:
+            results = [_run_arm(*job) for job in jobs]
+        for timings in results:
+            stage.timings.update(timings)
 
     report_keys = {"all": cfg, "stages": sorted(stage.timings)}
     stage("report", report_keys, lambda out: _report_stage(config, run_dir, stage.timings))
     return (run_dir / "report.md").read_text()
+
+
+def _eval_model(stage: StageRunner, config: RunConfig, run_dir: Path, eval_common: dict, name: str, model: str, seed: int) -> None:
+    """The evaluation stage of one model (re-run whenever that model's stage changed)."""
+    eval_keys = {**eval_common, "model_path": model, "model_stage_hash": _stage_hash(Path(model)), "seed": seed}
+    stage(f"seed{seed}/eval-{name}", eval_keys, lambda out: _eval_stage(config, run_dir, model, name, seed, out))
+
+
+def _run_arm(
+    config: RunConfig,
+    run_dir: Path,
+    seed: int,
+    arm: str,
+    base_model: str,
+    traces_dir: Path,
+    trace_keys: dict,
+    eval_common: dict,
+) -> dict[str, float]:
+    """SFT, GRPO and both evaluations of one arm for one seed; returns the stage timings."""
+    import torch
+
+    if not logging.getLogger().handlers:  # a spawned worker
+        logging.basicConfig(level=logging.INFO, format=f"%(asctime)s [{arm}] %(message)s", datefmt="%H:%M:%S")
+    torch.set_num_threads(config.threads)
+    stage = StageRunner(run_dir)
+    cfg = asdict(config)
+    sft_keys = {**trace_keys, **{k: cfg[k] for k in ("sft_epochs", "sft_lr", "sft_batch_size")}, "seed": seed, "arm": arm}
+    sft_dir = stage(
+        f"seed{seed}/sft-{arm}",
+        sft_keys,
+        lambda out: _sft_stage(config, traces_dir / f"traces_{arm}.jsonl", base_model, seed, out),
+    )
+    rl_names = ("grpo_steps", "group_size", "prompts_per_step", "grpo_lr", "pass_rate_low", "pass_rate_high",
+                "pass_rate_samples", "max_new_tokens")
+    rl_keys = {**sft_keys, **{k: cfg[k] for k in rl_names}}
+    rl_dir = stage(f"seed{seed}/rl-{arm}", rl_keys, lambda out: _rl_stage(config, run_dir, str(sft_dir), seed, out))
+    _eval_model(stage, config, run_dir, eval_common, f"{arm}-sft", str(sft_dir), seed)
+    _eval_model(stage, config, run_dir, eval_common, f"{arm}-rl", str(rl_dir), seed)
+    return stage.timings
 
 
 def _stage_hash(stage_dir: Path) -> str | None:

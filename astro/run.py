@@ -56,7 +56,7 @@ class RunConfig:
     """Base policy: empty = pre-train the embedded model here; else a save_pretrained dir or hub name."""
     backend: Literal["transformers", "vllm"] = "transformers"
     """Generation backend for search, GRPO rollouts and evaluation."""
-    pretrain_steps: int = 2500
+    pretrain_steps: int = 2000
     """Optimiser steps of the embedded base model's pre-training on the step grammar."""
     # --- search ---------------------------------------------------------------------------
     search_agent: Literal["mcts", "best_of_n", "beam"] = "mcts"
@@ -80,10 +80,10 @@ class RunConfig:
     self_eval: bool = False
     """Keep only correct solutions the policy approves unanimously (paper: 8 votes)."""
     # --- SFT ------------------------------------------------------------------------------
-    sft_epochs: int = 4
+    sft_epochs: int = 8
     """Epochs over the traces (paper: 1, as an initialisation for RL; a 1M-parameter model trained from
-    scratch underfits the longer ASTRO traces in one epoch, so the embedded default takes 4 for both arms)."""
-    sft_lr: float = 1e-3
+    scratch underfits the longer ASTRO traces in one epoch, so the embedded default takes 8 for both arms)."""
+    sft_lr: float = 2e-3
     """Peak learning rate of SFT (paper, 70B: 3e-6)."""
     sft_batch_size: int = 16
     """Sequences per optimiser step."""
@@ -112,7 +112,9 @@ class RunConfig:
     top_p: float = 0.95
     """Evaluation nucleus mass."""
     threads: int = 1
-    """torch CPU threads (one is fastest for the embedded model, and steady on a shared machine)."""
+    """torch CPU threads per process (one is fastest for the embedded model, and steady on a shared machine)."""
+    parallel_arms: bool = True
+    """Train and evaluate the Direct and ASTRO arms in two processes at once (one per core)."""
     # --- scale-out (paper preset) ---------------------------------------------------------
     deepspeed_config: str = ""
     """accelerate/DeepSpeed config file for SFT and GRPO on GPUs (empty: single process)."""
