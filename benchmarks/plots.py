@@ -15,17 +15,10 @@ from benchmarks.metrics import pearson
 
 __all__ = ["REWARD_KEYS", "LENGTH_KEYS", "plot_grpo_curves", "plot_backtracks_vs_accuracy", "pearson_title"]
 
-REWARD_KEYS = ("grpo/reward_mean", "grpo/reward", "grpo/mean_reward", "reward_mean", "reward")
-"""Keys searched, in order, for the mean reward of a GRPO step in metrics.jsonl."""
-LENGTH_KEYS = (
-    "grpo/completion_tokens",
-    "grpo/completion_length",
-    "grpo/mean_completion_tokens",
-    "grpo/mean_tokens",
-    "completion_length",
-    "mean_tokens",
-)
-"""Keys searched, in order, for the mean completion length of a GRPO step."""
+REWARD_KEYS = ("reward_mean",)
+"""Key of a GRPO step's mean reward in the trainer's metrics.jsonl (`training.grpo`)."""
+LENGTH_KEYS = ("completion_len",)
+"""Key of a GRPO step's mean completion length in tokens."""
 STEP_KEYS = ("step", "grpo/step", "global_step")
 
 

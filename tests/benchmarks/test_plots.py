@@ -9,7 +9,7 @@ def test_grpo_curves_png(tmp_path):
     paths = {}
     for arm, slope in (("direct", 0.01), ("astro", 0.02)):
         path = tmp_path / f"{arm}.jsonl"
-        path.write_text("".join(json.dumps({"step": s, "grpo/reward_mean": slope * s, "grpo/completion_tokens": 50 + s}) + "\n" for s in range(5)))
+        path.write_text("".join(json.dumps({"step": s, "reward_mean": slope * s, "completion_len": 50 + s}) + "\n" for s in range(5)))
         paths[arm] = path
     out = plot_grpo_curves(paths, tmp_path / "plots" / "grpo.png")
     data = out.read_bytes()
