@@ -11,6 +11,14 @@ from typing import Sequence
 from agents.base import Completion, SamplingConfig, StepSample
 
 
+def check_batch(prompts: Sequence[str], n: int) -> None:
+    """Raise the backends' common errors for a malformed `complete` call (a bare string, n < 1)."""
+    if isinstance(prompts, str):
+        raise TypeError("prompts must be a sequence of strings; wrap a single prompt: [prompt].")
+    if n < 1:
+        raise ValueError(f"n={n}: ask for at least one sample per prompt.")
+
+
 def find_stop(text: str, stops: Sequence[str]) -> tuple[int, str] | None:
     """(index, stop) of the earliest stop string in `text`, or None.
 

@@ -26,7 +26,7 @@ from typing import Sequence
 
 import torch
 
-from agents._text import propose_via_complete, truncate_at_stop
+from agents._text import check_batch, propose_via_complete, truncate_at_stop
 from agents.base import Completion, PolicyConfig, SamplingConfig, StepSample
 from astro_env.state import ReasoningState
 
@@ -343,8 +343,7 @@ class TransformersPolicy:
         sampling: SamplingConfig | None = None,
     ) -> list[list[Completion]]:
         """`n` completions per prompt (outer list aligned with `prompts`, inner with sample index)."""
-        if isinstance(prompts, str):
-            raise TypeError("prompts must be a sequence of strings; wrap a single prompt: [prompt].")
+        check_batch(prompts, n)
         if not prompts:
             return []
         prompt_ids = self.tokenizer(list(prompts))["input_ids"]

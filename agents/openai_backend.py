@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from typing import Sequence
 
-from agents._text import propose_via_complete, truncate_at_stop
+from agents._text import check_batch, propose_via_complete, truncate_at_stop
 from agents.base import Completion, PolicyConfig, SamplingConfig, StepSample
 from astro_env.state import ReasoningState
 
@@ -100,10 +100,7 @@ class OpenAIPolicy:
         sampling: SamplingConfig | None = None,
     ) -> list[list[Completion]]:
         """`n` completions per prompt (outer list aligned with `prompts`)."""
-        if isinstance(prompts, str):
-            raise TypeError("prompts must be a sequence of strings; wrap a single prompt: [prompt].")
-        if n < 1:
-            raise ValueError(f"n={n}: ask for at least one sample per prompt.")
+        check_batch(prompts, n)
         sampling = sampling if sampling is not None else SamplingConfig()
         seed = sampling.seed
         if seed is None:

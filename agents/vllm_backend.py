@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-from agents._text import propose_via_complete, truncate_at_stop
+from agents._text import check_batch, propose_via_complete, truncate_at_stop
 from agents.base import Completion, PolicyConfig, SamplingConfig, StepSample
 from astro_env.state import ReasoningState
 
@@ -110,10 +110,7 @@ class VLLMPolicy:
         sampling: SamplingConfig | None = None,
     ) -> list[list[Completion]]:
         """`n` completions per prompt (outer list aligned with `prompts`), one engine call for the batch."""
-        if isinstance(prompts, str):
-            raise TypeError("prompts must be a sequence of strings; wrap a single prompt: [prompt].")
-        if n < 1:
-            raise ValueError(f"n={n}: ask for at least one sample per prompt.")
+        check_batch(prompts, n)
         if not prompts:
             return []
         sampling = sampling if sampling is not None else SamplingConfig()
