@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from astro.run import ARMS, RunConfig
-from astro_env.jsonl import read_jsonl, write_json
+from astro_env.jsonl import write_json
 
 MODEL_LABELS = {
     "base": "Base",

@@ -136,8 +136,6 @@ class RunConfig:
             )
         if self.eval_samples < 1:
             raise ValueError(f"eval_samples={self.eval_samples}: use >= 1 (paper: 16).")
-        if self.search_policy == "countdown" and self.model:
-            pass  # a symbolic search policy with an external student is allowed
         if self.backend == "vllm" and not self.model and self.runnable_here:
             raise ValueError("backend='vllm' needs --model (a checkpoint vLLM can load); the embedded model uses transformers.")
 

@@ -25,7 +25,6 @@ steps, on 8.7K prompts of pass rate 1%..75%; clip range and KL weight are not gi
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import random

@@ -1,7 +1,6 @@
 import hashlib
 import json
 import time
-from pathlib import Path
 
 import pytest
 
