@@ -14,31 +14,22 @@ __all__ = ["Completion", "PolicyAgent", "PolicyConfig", "SamplingConfig", "StepS
 def build_policy(config: PolicyConfig) -> PolicyAgent:
     """The PolicyAgent that `config.backend` names, built from `config`.
 
-    transformers: `TransformersPolicy.from_pretrained(config.model, config)`; vllm:
-    `VLLMPolicy(config)`; openai: `OpenAIPolicy(config)`; countdown: the symbolic
-    `CountdownPolicy(seed=config.seed)`. Raises ValueError for an unknown backend or a
-    missing `config.model` where one is needed.
+    `config.backend` is a registered backend (entry-point group `astro.policies`: transformers,
+    vllm, openai, countdown, and whatever installed plug-ins add) or a `package.module:factory`
+    import path; the factory is called with `config`. Raises ValueError for an unknown backend or
+    a missing `config.model` where one is needed.
     """
+    from astro_env.registry import POLICIES
+
     backend = config.backend
     if backend in ("transformers", "vllm", "openai") and not config.model:
         raise ValueError(
             f"PolicyConfig(backend={backend!r}) needs model=...: a save_pretrained directory or hub name"
             + (" (openai: the served model name)." if backend == "openai" else ".")
         )
-    if backend == "transformers":
-        from agents.hf import TransformersPolicy
-
-        return TransformersPolicy.from_pretrained(config.model, config)
-    if backend == "vllm":
-        from agents.vllm_backend import VLLMPolicy
-
-        return VLLMPolicy(config)
-    if backend == "openai":
-        from agents.openai_backend import OpenAIPolicy
-
-        return OpenAIPolicy(config)
-    if backend == "countdown":
-        from agents.countdown_policy import CountdownPolicy
-
-        return CountdownPolicy(seed=config.seed)
-    raise ValueError(f"backend={backend!r}: use one of 'transformers', 'vllm', 'openai', 'countdown'.")
+    factory, _ = POLICIES.load(backend)
+    policy = factory(config)
+    missing = [m for m in ("propose_steps", "complete") if not callable(getattr(policy, m, None))]
+    if missing:
+        raise ValueError(f"policy backend {backend!r} built {type(policy).__name__}, which lacks {', '.join(missing)}(): see agents.base.PolicyAgent.")
+    return policy

@@ -117,12 +117,34 @@ class PolicyAgent(Protocol):
         ...
 
 
+@runtime_checkable
+class TrainablePolicyAgent(PolicyAgent, Protocol):
+    """What the GRPO trainer calls on top of `PolicyAgent` (the transformers and vLLM backends).
+
+    The trainer scores completions with its own tokenisation, so it samples from exactly those
+    prompt ids; a backend without `complete_ids` is sampled through `complete` on the prompt
+    text instead (see `training.rollout`). After each optimiser step the trainer calls
+    `sync_weights(model)` where the backend has it (an engine with its own copy of the weights);
+    a backend that wraps the live model needs none.
+    """
+
+    def complete_ids(
+        self,
+        prompt_ids: Sequence[Sequence[int]],
+        n: int,
+        sampling: SamplingConfig | None = None,
+    ) -> list[list[Completion]]:
+        """`complete` for already tokenised prompts (outer list aligned with `prompt_ids`)."""
+        ...
+
+
 @dataclass(frozen=True)
 class PolicyConfig:
     """Which policy backend to build and how (`agents.build_policy` consumes it)."""
 
-    backend: Literal["transformers", "vllm", "openai", "countdown"] = "transformers"
-    """Policy backend: local transformers model, vLLM engine, OpenAI-compatible server, or the symbolic Countdown proposer."""
+    backend: str = "transformers"
+    """Policy backend: a registered name (transformers, vllm, openai, countdown, or a plug-in's) or a
+    `package.module:factory` import path; the factory is called with this config."""
     model: str = ""
     """Local `save_pretrained` directory or hub name (transformers/vLLM), model name (openai)."""
     base_url: str = "http://127.0.0.1:8000/v1"

@@ -96,6 +96,11 @@ class CountdownPolicy:
 
     name = "countdown"
 
+    @classmethod
+    def from_config(cls, config) -> "CountdownPolicy":
+        """The `countdown` entry of the policy registry: seed from `config.seed`, `config.extra["prior"]` if given."""
+        return cls(seed=config.seed, **({"prior": config.extra["prior"]} if "prior" in config.extra else {}))
+
     def __init__(self, seed: int = 0, prior: Literal["uniform", "heuristic"] = "uniform") -> None:
         if prior not in ("uniform", "heuristic"):
             raise ValueError(f"prior={prior!r}: use 'uniform' or 'heuristic'.")

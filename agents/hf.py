@@ -291,6 +291,11 @@ class TransformersPolicy:
         self._cache_kwarg = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.2x
 
     @classmethod
+    def from_config(cls, config: PolicyConfig) -> "TransformersPolicy":
+        """`from_pretrained(config.model, config)`: the `transformers` entry of the policy registry."""
+        return cls.from_pretrained(config.model, config)
+
+    @classmethod
     def from_pretrained(cls, path_or_name: str, config: PolicyConfig | None = None) -> "TransformersPolicy":
         """A policy loaded from a local `save_pretrained` directory or a hub name.
 

@@ -472,6 +472,10 @@ class CountdownTask:
 
     name = "countdown"
 
+    def generate(self, n: int, seed: int) -> list[Problem]:
+        """`n` problems of the default `CountdownConfig` (the same for the same seed)."""
+        return generate_problems(n, seed=seed)
+
     def format_prompt(self, problem: Problem) -> str:
         """`problem.problem + "\\n\\n"`: the first step follows directly."""
         return problem.problem + "\n\n"

@@ -66,19 +66,23 @@ class UnicodeText(spaces.Text):
 
 @functools.lru_cache(maxsize=4)
 def _default_problems(kind: str) -> tuple[Problem, ...]:
-    if kind == "countdown":
-        from astro_env.countdown import generate_problems
+    if kind == "math":
+        from astro_env.synthetic import generate_problems as generate_synthetic
 
-        return tuple(generate_problems(N_GENERATED, seed=0))
-    from astro_env.synthetic import generate_problems as generate_synthetic
+        return tuple(generate_synthetic(N_GENERATED, seed=0))
+    from astro_env import get_task
 
-    return tuple(generate_synthetic(N_GENERATED, seed=0))
+    task = get_task(kind)
+    if not callable(getattr(task, "generate", None)):
+        raise ValueError(f"task {kind!r} generates no problems: pass problems=[...] to the environment.")
+    return tuple(task.generate(N_GENERATED, 0))
 
 
 class ReasoningEnv(gym.Env[str, str]):
-    """Step-by-step reasoning on a verifiable problem (base class; see the subclasses).
+    """Step-by-step reasoning on a verifiable problem of any registered task (`astro/Reasoning-v0`).
 
-    Subclasses set `task_name`; the problem pool is `problems` or, when None, a generated one.
+    `task` names the task (`astro_env.get_task`); the subclasses fix it (`MathReasoningEnv`,
+    `CountdownEnv`). The problem pool is `problems` or, when None, one the task generates.
     """
 
     metadata = {"render_modes": ["ansi", "human"], "render_fps": 1}
@@ -93,8 +97,16 @@ class ReasoningEnv(gym.Env[str, str]):
         reward_style: Literal["binary", "signed"] = "binary",
         max_step_chars: int = 4096,
         render_mode: str | None = None,
+        task: str | None = None,
     ) -> None:
         from astro_env import get_task
+
+        if task is not None:
+            if type(self).task_name and task != type(self).task_name:
+                raise ValueError(f"{type(self).__name__} runs {type(self).task_name!r} problems; use astro/Reasoning-v0 for task={task!r}.")
+            self.task_name = task
+        if not self.task_name:
+            raise ValueError("task is missing: gymnasium.make('astro/Reasoning-v0', task='countdown') (any registered task).")
 
         if not isinstance(delimiter, str) or not delimiter or any(ch not in CHARSET for ch in delimiter):
             raise ValueError("delimiter must be a non-empty string of printable characters (default: a blank line, '\\n\\n').")

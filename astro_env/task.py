@@ -3,6 +3,12 @@
 Reward comes only from a task, and evaluation calls the same method: one definition of
 "correct". Implementations: `astro_env.math_task.MathTask` (LaTeX answers, the verifier)
 and `astro_env.countdown.CountdownTask` (exact check of an arithmetic expression).
+
+A task is a plug-in: `astro_env.get_task(name)` resolves registered names (entry-point group
+`astro.tasks`, where the built-ins are declared too) and `package.module:Class` import paths,
+and `gymnasium.make("astro/Reasoning-v0", task=name)` runs any of them. A task that can make
+its own problems also has `generate(n, seed) -> list[Problem]` (`ProceduralTask`); `astro run
+--task NAME` then needs no problem files. See `examples/custom_task.py`.
 """
 
 from __future__ import annotations
@@ -35,4 +41,13 @@ class Task(Protocol):
 
     def reward(self, problem: Problem, completion: str) -> float:
         """1.0 when the completion's final answer solves the problem, else 0.0. Never raises."""
+        ...
+
+
+@runtime_checkable
+class ProceduralTask(Task, Protocol):
+    """A task that generates its own problems (Countdown, the synthetic MATH-style task, plug-ins)."""
+
+    def generate(self, n: int, seed: int) -> list[Problem]:
+        """`n` problems whose `task` is this task's name; the same list for the same seed."""
         ...

@@ -95,7 +95,7 @@ def run(preset: BenchPreset, seed: int = 0, device: str = "cpu", threads: int = 
     from astro_env.countdown import CountdownConfig, generate_problems
 
     problems = generate_problems(preset.n_problems, seed=seed, config=CountdownConfig(n_numbers=preset.n_numbers))
-    config = SearchConfig(agent="mcts", mcts=preset.mcts, seed=seed, batch_problems=preset.batch_problems)
+    config = SearchConfig(agent="mcts", agent_config=preset.mcts, seed=seed, batch_problems=preset.batch_problems)
     record: dict = {"bench": "search", "preset": name or preset.policy, "policy": preset.policy, "seed": seed, "n_problems": len(problems)}
     if preset.policy == "countdown":
         from agents.countdown_policy import CountdownPolicy

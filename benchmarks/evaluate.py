@@ -28,6 +28,7 @@ import numpy as np
 import astro_env
 from agents.base import Completion, PolicyAgent, SamplingConfig
 from astro_env.jsonl import JsonlWriter, read_jsonl, write_json
+from astro_env.registry import POLICIES
 from astro_env.problem import Problem
 from astro_env.state import DEFAULT_DELIMITER
 from benchmarks import metrics
@@ -500,7 +501,7 @@ def _parser() -> argparse.ArgumentParser:
         "pass@1 over samples, pass@k, maj@k, tokens, backtracks, first-attempt accuracy.",
     )
     p.add_argument("--policy", required=True, help="model directory or hub name, or 'oracle' (answers with reference solutions)")
-    p.add_argument("--backend", choices=["transformers", "vllm", "openai"], default="transformers", help="policy backend")
+    p.add_argument("--backend", default="transformers", help="policy backend: " + ", ".join(POLICIES.names()) + ", or package.module:factory")
     p.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="server address (openai backend)")
     p.add_argument("--device", default="auto", help="torch device (transformers backend)")
     p.add_argument("--bench", default=",".join(defaults.benches), help="comma-separated benchmark names or .jsonl paths")

@@ -10,10 +10,12 @@ exactly once. Prints one JSON summary line at the end.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
-from search.baselines import BeamConfig, BestOfNConfig
+from astro_env.registry import POLICIES, SEARCH_AGENTS
+from search.agent import agent_config, parse_options, search_agent_class
 from search.mcts import MCTSConfig
 from search.run import SearchConfig, search_trees
 
@@ -30,7 +32,6 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    d_mcts, d_bon, d_beam = MCTSConfig(), BestOfNConfig(), BeamConfig()
     p = argparse.ArgumentParser(prog="astro search", description=__doc__.split("\n")[0])
     src = p.add_argument_group("problems")
     src.add_argument("--problems", help="benchmark name (math500, amc23, aime24, aime25) or a problems .jsonl file")
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--data-dir", help="benchmark data directory (default: $ASTRO_DATA_DIR, else ../shared/data)")
     pol = p.add_argument_group("policy")
     pol.add_argument("--policy", required=True, help="'countdown' (symbolic proposer) or a model directory / hub name")
-    pol.add_argument("--backend", choices=["transformers", "vllm", "openai", "countdown"], help="policy backend (default: countdown for --policy countdown, else transformers)")
+    pol.add_argument("--backend", help="policy backend: " + ", ".join(POLICIES.names()) + ", or package.module:factory (default: countdown for --policy countdown, else transformers)")
     pol.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="OpenAI-compatible server (openai backend)")
     pol.add_argument("--device", default="auto", help="torch device of the transformers backend")
     pol.add_argument("--max-batch-size", type=int, default=64, help="sequences generated together (transformers backend)")
@@ -51,59 +52,58 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--shard", type=parse_shard, default=(0, 1), help="i/n: search problems whose index %% n == i")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     s = p.add_argument_group("search")
-    s.add_argument("--agent", choices=["mcts", "best_of_n", "beam"], default="mcts", help="search agent")
+    s.add_argument("--agent", "--search-agent", dest="agent", default="mcts", help="search agent: " + ", ".join(SEARCH_AGENTS.names()) + ", or package.module:Class (plug-ins add names through the astro.search_agents entry points)")
+    s.add_argument("--search-option", dest="search_options", action="append", default=[], metavar="KEY=VALUE", help="a field of the agent's own config (repeatable), e.g. --search-option n_iterations=8")
     s.add_argument("--search-seed", type=int, default=0, help="search seed (per-problem seeds derive from it)")
     s.add_argument("--batch-problems", type=int, default=SearchConfig.batch_problems, help="problems searched together")
     s.add_argument("--delimiter", default="\n\n", help="step delimiter")
-    s.add_argument("--n-iterations", type=int, default=d_mcts.n_iterations, help="MCTS iterations (paper: 32)")
-    s.add_argument("--n-children", type=int, default=d_mcts.n_children, help="MCTS candidates per expansion (paper: k=8)")
-    s.add_argument("--n-rollouts", type=int, default=d_mcts.n_rollouts, help="rollouts per new child (paper: M=16); beam: with --beam-score rollout")
-    s.add_argument("--max-depth", type=int, default=d_mcts.max_depth, help="steps before a path is cut (paper: 50)")
-    s.add_argument("--c-puct", type=float, default=d_mcts.c_puct, help="PUCT exploration constant")
-    s.add_argument("--prior", choices=["logprob_softmax", "uniform"], default=d_mcts.prior, help="sibling prior")
-    s.add_argument("--unvisited-value", choices=["rollout", "zero"], default=d_mcts.unvisited_value, help="Q PUCT uses for a child never selected")
-    s.add_argument("--step-max-tokens", type=int, default=d_mcts.step_max_tokens, help="token budget of a step")
-    s.add_argument("--rollout-max-tokens", type=int, default=d_mcts.rollout_max_tokens, help="token budget of a rollout / best-of-N sample")
-    s.add_argument("--temperature", type=float, default=d_mcts.temperature, help="sampling temperature")
-    s.add_argument("--top-p", type=float, default=d_mcts.top_p, help="nucleus mass")
-    s.add_argument("--n-samples", type=int, default=d_bon.n_samples, help="best-of-N: solutions per problem")
-    s.add_argument("--beam-width", type=int, default=d_beam.beam_width, help="beam: partial solutions kept")
-    s.add_argument("--n-expansions", type=int, default=d_beam.n_expansions, help="beam: candidates per beam")
-    s.add_argument("--beam-score", choices=["logprob", "rollout"], default=d_beam.score, help="beam ranking")
+    budget = p.add_argument_group("search budget (shorthands for --search-option; each must be a field of the chosen agent's config)")
+    for flag, dest, typ, helptext in _BUDGET_FLAGS:
+        budget.add_argument(flag, dest=dest, type=typ, default=None, help=helptext)
     return p
+
+
+_BUDGET_FLAGS = [
+    ("--n-iterations", "n_iterations", int, f"MCTS iterations (paper: 32; default {MCTSConfig.n_iterations})"),
+    ("--n-children", "n_children", int, f"MCTS candidates per expansion (paper: k=8; default {MCTSConfig.n_children})"),
+    ("--n-rollouts", "n_rollouts", int, f"rollouts per new child (paper: M=16; default {MCTSConfig.n_rollouts}); beam: with --beam-score rollout"),
+    ("--max-depth", "max_depth", int, f"steps before a path is cut (paper: 50; default {MCTSConfig.max_depth})"),
+    ("--c-puct", "c_puct", float, "PUCT exploration constant"),
+    ("--prior", "prior", str, "sibling prior: logprob_softmax or uniform"),
+    ("--unvisited-value", "unvisited_value", str, "Q PUCT uses for a child never selected: rollout or zero"),
+    ("--step-max-tokens", "step_max_tokens", int, "token budget of a step"),
+    ("--rollout-max-tokens", "rollout_max_tokens", int, "token budget of a rollout / best-of-N sample"),
+    ("--temperature", "temperature", float, "sampling temperature"),
+    ("--top-p", "top_p", float, "nucleus mass"),
+    ("--n-samples", "n_samples", int, "best-of-N: solutions per problem"),
+    ("--beam-width", "beam_width", int, "beam: partial solutions kept"),
+    ("--n-expansions", "n_expansions", int, "beam: candidates per beam"),
+    ("--beam-score", "score", str, "beam ranking: logprob or rollout"),
+]
+_ALIASES = {"rollout_max_tokens": "max_tokens"}
+"""A shorthand whose field the agent names differently (best-of-N's sample budget is `max_tokens`)."""
+
+
+def search_options(args: argparse.Namespace) -> dict:
+    """The agent-config values the command line gives: budget shorthands, then --search-option items."""
+    cls = search_agent_class(args.agent)
+    fields = {f.name for f in dataclasses.fields(cls.Config)}
+    options: dict = {}
+    for _, dest, _, _ in _BUDGET_FLAGS:
+        value = getattr(args, dest)
+        if value is None:
+            continue
+        key = dest if dest in fields or _ALIASES.get(dest) not in fields else _ALIASES[dest]
+        options[key] = value
+    options.update(parse_options(args.search_options))
+    return options
 
 
 def search_config(args: argparse.Namespace) -> SearchConfig:
     """The SearchConfig the parsed arguments describe."""
-    common = dict(temperature=args.temperature, top_p=args.top_p)
-    mcts = MCTSConfig(
-        n_iterations=args.n_iterations,
-        n_children=args.n_children,
-        n_rollouts=args.n_rollouts,
-        max_depth=args.max_depth,
-        c_puct=args.c_puct,
-        prior=args.prior,
-        unvisited_value=args.unvisited_value,
-        step_max_tokens=args.step_max_tokens,
-        rollout_max_tokens=args.rollout_max_tokens,
-        **common,
-    )
-    best_of_n = BestOfNConfig(n_samples=args.n_samples, max_tokens=args.rollout_max_tokens, max_depth=args.max_depth, **common)
-    beam = BeamConfig(
-        beam_width=args.beam_width,
-        n_expansions=args.n_expansions,
-        score=args.beam_score,
-        n_rollouts=args.n_rollouts,
-        max_depth=args.max_depth,
-        step_max_tokens=args.step_max_tokens,
-        rollout_max_tokens=args.rollout_max_tokens,
-        **common,
-    )
     return SearchConfig(
         agent=args.agent,
-        mcts=mcts,
-        best_of_n=best_of_n,
-        beam=beam,
+        agent_config=agent_config(args.agent, search_options(args)),
         seed=args.search_seed,
         batch_problems=args.batch_problems,
         delimiter=args.delimiter,

@@ -13,29 +13,26 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Any, Sequence
 
 from agents.base import PolicyAgent
 from astro_env.jsonl import JsonlWriter, read_jsonl, write_json
 from astro_env.problem import Problem
 from astro_env.state import DEFAULT_DELIMITER
-from search.baselines import BeamConfig, BestOfNConfig, beam_trees, best_of_n_trees
-from search.mcts import MCTSConfig, TaskResolver, default_task_resolver, mcts_trees
+from search.agent import SearchAgent, search_agent_class
+from search.mcts import TaskResolver, default_task_resolver
 from search.tree import SearchTree
 
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Which search agent builds the trees, with its budget (one value swaps the agent)."""
+    """Which search agent builds the trees, with its own settings (one value swaps the agent)."""
 
-    agent: Literal["mcts", "best_of_n", "beam"] = "mcts"
-    """Search agent: PUCT MCTS (ASTRO), best-of-N sampling, or step-level beam search."""
-    mcts: MCTSConfig = field(default_factory=MCTSConfig)
-    """MCTS budget and rules (used when agent == "mcts")."""
-    best_of_n: BestOfNConfig = field(default_factory=BestOfNConfig)
-    """Best-of-N budget (used when agent == "best_of_n")."""
-    beam: BeamConfig = field(default_factory=BeamConfig)
-    """Beam search budget (used when agent == "beam")."""
+    agent: str = "mcts"
+    """Search agent: a registered name (mcts, best_of_n, beam, or a plug-in's) or a
+    `package.module:Class` import path (see `search.agent.SearchAgent`)."""
+    agent_config: Any = None
+    """An instance of the agent's own `Config` dataclass; None = that class's defaults."""
     seed: int = 0
     """Search seed; each problem's seed is derived from it and the problem id."""
     batch_problems: int = 8
@@ -44,16 +41,31 @@ class SearchConfig:
     """Separator between reasoning steps."""
 
     def __post_init__(self) -> None:
-        if self.agent not in ("mcts", "best_of_n", "beam"):
-            raise ValueError(f"agent={self.agent!r}: use 'mcts', 'best_of_n' or 'beam'.")
+        cls = search_agent_class(self.agent)  # ValueError naming the registered agents
+        if self.agent_config is None:
+            object.__setattr__(self, "agent_config", cls.Config())
+        elif not isinstance(self.agent_config, cls.Config):
+            raise ValueError(
+                f"agent_config is a {type(self.agent_config).__name__}; search agent {self.agent!r} takes {cls.Config.__name__}."
+            )
         if self.batch_problems < 1:
             raise ValueError(f"batch_problems={self.batch_problems}: use >= 1.")
         if not self.delimiter:
             raise ValueError("delimiter must be non-empty (default: a blank line).")
 
+    def build_agent(self) -> SearchAgent:
+        """The configured search agent."""
+        return search_agent_class(self.agent)(self.agent_config)
+
     def to_dict(self) -> dict:
         """A JSON-serialisable dict of the whole config (saved beside the trees)."""
-        return asdict(self)
+        return {
+            "agent": self.agent,
+            "agent_config": asdict(self.agent_config),
+            "seed": self.seed,
+            "batch_problems": self.batch_problems,
+            "delimiter": self.delimiter,
+        }
 
 
 def search_batch(
@@ -62,12 +74,11 @@ def search_batch(
     config: SearchConfig,
     task_for: TaskResolver = default_task_resolver,
 ) -> list[SearchTree]:
-    """Trees for `problems` searched together by `config.agent` (aligned with `problems`)."""
-    if config.agent == "mcts":
-        return mcts_trees(problems, policy, config.mcts, config.seed, config.delimiter, task_for)
-    if config.agent == "best_of_n":
-        return best_of_n_trees(problems, policy, config.best_of_n, config.seed, config.delimiter, task_for)
-    return beam_trees(problems, policy, config.beam, config.seed, config.delimiter, task_for)
+    """Trees for `problems` searched together by the configured agent (aligned with `problems`)."""
+    trees = config.build_agent().search(problems, policy, config.seed, config.delimiter, task_for)
+    if len(trees) != len(problems):
+        raise ValueError(f"search agent {config.agent!r} returned {len(trees)} trees for {len(problems)} problems; it must return one per problem.")
+    return trees
 
 
 def shard_problems(problems: Sequence[Problem], shard: tuple[int, int]) -> list[Problem]:

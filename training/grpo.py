@@ -113,7 +113,7 @@ class GRPOConfig:
     """Keep problems whose starting pass rate is <= this (paper: 75%)."""
     if_none_kept: Literal["error", "train_all"] = "error"
     """When no problem survives the filter: stop with an error, or train on all problems (noted in filter.json)."""
-    backend: Literal["transformers", "vllm"] = "transformers"
+    backend: str = "transformers"
     """Rollout backend: the live transformers model, or a vLLM engine whose weights are synced after every step."""
     device: str = "auto"
     """torch device for training (auto: first GPU, else CPU)."""

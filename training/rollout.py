@@ -11,11 +11,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-from agents.base import Completion, SamplingConfig
+from agents.base import Completion, SamplingConfig, TrainablePolicyAgent
 from astro_env.problem import Problem
 from astro_env.state import DEFAULT_DELIMITER
 
-ENV_IDS = {"math": "astro/MathReasoning-v0", "countdown": "astro/Countdown-v0"}
 """The environment that runs each `Problem.task`."""
 
 
@@ -136,11 +135,9 @@ def make_envs(problems: Sequence[Problem], config: RolloutConfig) -> dict[str, A
 
     envs = {}
     for task in sorted({p.task for p in problems}):
-        if task not in ENV_IDS:
-            raise ValueError(f"no environment for task {task!r}; known: {sorted(ENV_IDS)}.")
         pool = [p for p in problems if p.task == task]
         envs[task] = gymnasium.make(
-            ENV_IDS[task], problems=pool, delimiter=config.delimiter,
+            "astro/Reasoning-v0", task=task, problems=pool, delimiter=config.delimiter,
             max_steps=config.max_steps_per_episode, reward_style="binary",
             disable_env_checker=True,
         )
@@ -153,7 +150,7 @@ def _tokenize_prompts(tokenizer, prompts: Sequence[str]) -> list[list[int]]:
 
 
 def _sample(policy, prompt_ids: list[list[int]], prompts: list[str], n: int, sampling: SamplingConfig) -> list[list[Completion]]:
-    if hasattr(policy, "complete_ids"):  # generate from exactly the ids the trainer scores
+    if isinstance(policy, TrainablePolicyAgent):  # generate from exactly the ids the trainer scores
         return policy.complete_ids(prompt_ids, n, sampling)
     return policy.complete(prompts, n, sampling)
 

@@ -71,7 +71,7 @@ def test_beam_with_rollout_scores():
 def test_agents_swap_by_one_config_value():
     problems = [PROBLEM, Problem(id="toy/2", problem="2+2 again?", answer="4")]
     for agent in ("mcts", "best_of_n", "beam"):
-        config = SearchConfig(agent=agent, mcts=MCTSConfig(n_iterations=8, n_children=2, n_rollouts=2), best_of_n=BestOfNConfig(n_samples=8))
+        config = SearchConfig(agent=agent, agent_config={"mcts": MCTSConfig(n_iterations=8, n_children=2, n_rollouts=2), "best_of_n": BestOfNConfig(n_samples=8), "beam": BeamConfig()}[agent])
         trees = search_batch(problems, ScriptedPolicy(SCRIPT), config)
         assert [t.problem.id for t in trees] == ["toy/1", "toy/2"]
         assert all(t.agent == agent and t.correct_terminals() for t in trees)

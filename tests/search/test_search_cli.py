@@ -21,7 +21,7 @@ from search.tree import SearchTree
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = {(): ["a", "b"], ("a",): ["\\boxed{5}"], ("b",): ["\\boxed{4}"]}
-SMALL = SearchConfig(mcts=MCTSConfig(n_iterations=6, n_children=4, n_rollouts=2), batch_problems=3)
+SMALL = SearchConfig(agent_config=MCTSConfig(n_iterations=6, n_children=4, n_rollouts=2), batch_problems=3)
 
 
 def toy_problems(n):
@@ -64,8 +64,8 @@ def test_resume_skips_written_trees_and_drops_a_torn_line(tmp_path):
 def test_a_different_config_on_the_same_file_is_refused(tmp_path):
     out = tmp_path / "trees.jsonl"
     search_trees(toy_problems(2), ScriptedPolicy(SCRIPT), SMALL, out_path=out, progress=False)
-    assert json.loads(config_path(out).read_text())["search"]["mcts"]["n_iterations"] == 6
-    other = SearchConfig(mcts=MCTSConfig(n_iterations=7))
+    assert json.loads(config_path(out).read_text())["search"]["agent_config"]["n_iterations"] == 6
+    other = SearchConfig(agent_config=MCTSConfig(n_iterations=7))
     with pytest.raises(ValueError, match="different search config"):
         search_trees(toy_problems(2), ScriptedPolicy(SCRIPT), other, out_path=out, progress=False)
 
@@ -113,7 +113,9 @@ def test_cli_summary_line(tmp_path):
     from search.cli import main
 
     out = tmp_path / "trees.jsonl"
-    args = ["--countdown", "4", "--policy", "countdown", "--out", str(out), "--n-iterations", "4", "--no-progress"]
+    args = ["--countdown", "4", "--policy", "countdown", "--out", str(out), "--no-progress"]
+    assert main(args + ["--agent", "best_of_n", "--n-iterations", "4"]) == 2  # not a best-of-N option
+    assert not out.exists()
     assert main(args + ["--agent", "best_of_n", "--n-samples", "4"]) == 0
     records = read_jsonl(out)
     assert len(records) == 4 and {r["agent"] for r in records} == {"best_of_n"}
