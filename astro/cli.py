@@ -7,11 +7,13 @@ that `astro --help` is instant.
 
 from __future__ import annotations
 
+import errno
 import importlib
+import os
 import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("astro_env.demo", "A short episode of each environment and a few verifier verdicts."),
+    "demo": ("astro.demo", "A short episode of each environment and a few verifier verdicts."),
     "search": ("search.cli", "Build search trees (MCTS, best-of-N, beam) for a problem set."),
     "tree": ("search.viewer", "Inspect search trees: `astro tree show trees.jsonl --index N --out tree.html`."),
     "linearize": ("search.linearize_cli", "Turn trees into ASTRO or Direct traces (`--stats` for the table)."),
@@ -28,7 +30,8 @@ def _usage() -> str:
     width = max(map(len, SUBCOMMANDS))
     lines = ["usage: astro <subcommand> [options]", "", "subcommands:"]
     lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in SUBCOMMANDS.items()]
-    lines += ["", "`astro <subcommand> --help` describes each one's options."]
+    lines += ["", "`astro <subcommand> --help` describes each one's options. Errors print one line (exit code 2);",
+              "add --verbose (or set ASTRO_VERBOSE=1) for the traceback."]
     return "\n".join(lines)
 
 
@@ -46,15 +49,38 @@ def main(argv: list[str] | None = None) -> int:
     if name not in SUBCOMMANDS:
         print(f"astro: unknown subcommand {name!r}.\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(SUBCOMMANDS[name][0])
+    verbose = "--verbose" in rest or "-v" in rest or os.environ.get("ASTRO_VERBOSE", "") not in ("", "0")
+    if name != "run":  # `astro run` has its own --verbose; elsewhere it only turns on tracebacks
+        rest = [a for a in rest if a != "--verbose"]
     # parsers name themselves after argv[0]: make `--help` say "astro <subcommand>"
     saved, sys.argv = sys.argv, [f"astro {name}", *rest]
     try:
+        module = importlib.import_module(SUBCOMMANDS[name][0])
         result = module.main(rest)
+    except KeyboardInterrupt:
+        print(f"astro {name}: interrupted; run the same command again to resume.", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, KeyError, RuntimeError) as exc:
+        if verbose:
+            raise
+        print(f"astro {name}: error: {one_line(exc)}", file=sys.stderr)
+        return 2
     finally:
         sys.argv = saved
     return int(result or 0)
 
+
+def one_line(exc: BaseException) -> str:
+    """The error as one line: its message, the file it names, and what kind of failure it was."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"no space left on the device while writing {exc.filename or 'output'}; free space and run the same command again (it resumes)."
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {exc.filename or exc}; choose a writable --out."
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        return f"no such file or directory: {exc.filename}"
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    text = " ".join(text.split()) or type(exc).__name__
+    return text if isinstance(exc, (ValueError, KeyError)) else f"{text} ({type(exc).__name__})"
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,128 +1,184 @@
-"""The stages of `astro run`, wired from the packages' public functions.
+"""The stages of `astro run`, wired from the packages' public functions, for any task.
 
-Each stage body reads the previous stages' files and writes its own folder; `StageRunner`
-skips a stage whose configuration is unchanged, and the long stages (search, SFT, GRPO,
-evaluation) resume their own partial output, so a killed run continues.
+Each stage body reads the previous stages' files and writes its own folder. `StageRunner`
+keys each stage on what it consumes plus the key hashes of its inputs: unchanged -> skipped,
+changed -> cleared and re-run (and so is everything downstream, whose keys include it). The
+long stages (search, SFT, GRPO, evaluation) resume their own partial output, so a killed run
+continues.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from astro.run import ARMS, RunConfig, StageRunner
-from astro_env.jsonl import read_jsonl, write_json
+from astro.config import ARMS, HELD_OUT, RunConfig, search_options, stage_keys, to_json
+from astro.stages import StageRunner, stage_hash
+from astro_env.jsonl import JsonlWriter, read_jsonl, write_json
+from astro_env.processes import die_with_parent
 
 log = logging.getLogger("astro.run")
 
 N_TREE_PAGES = 3
 """Trees drawn as HTML pages in the run folder."""
-STEP_MAX_TOKENS = 64
-"""Token budget of one proposed step during search (Countdown steps are short)."""
+
+
+# ----------------------------------------------------------------------------- problems
+
+
+def _content_key(problem) -> tuple:
+    return (problem.task, " ".join(problem.problem.split()), problem.answer.strip())
 
 
 def _problems_stage(config: RunConfig, out: Path) -> None:
-    """Train and test Countdown problems, disjoint by (numbers, target)."""
-    from astro_env.countdown import CountdownConfig, generate_problems
-    from astro_env.loaders import write_problems
+    """train.jsonl (search, SFT, GRPO) and one file per evaluation set under eval/, never overlapping."""
+    import astro_env
+    from astro_env.loaders import load_problems, write_problems
 
-    countdown = CountdownConfig(n_numbers=config.n_numbers)
-    pool = generate_problems(3 * (config.n_train + config.n_test), seed=config.data_seed, config=countdown)
-    seen: set[tuple] = set()
-    unique = []
-    for problem in pool:
-        key = (tuple(sorted(problem.metadata["numbers"])), problem.metadata["target"])
-        if key not in seen:
-            seen.add(key)
-            unique.append(problem)
-    if len(unique) < config.n_train + config.n_test:
-        raise RuntimeError(
-            f"only {len(unique)} distinct Countdown problems for n_train + n_test = {config.n_train + config.n_test}; "
-            "raise --n-numbers or lower the counts."
-        )
-    test = unique[: config.n_test]
-    train = unique[config.n_test : config.n_test + config.n_train]
+    task = astro_env.get_task(config.task)
+    eval_sets: dict[str, list] = {}
+    if config.bench:
+        for spec, label in zip(config.bench, config.benches):
+            eval_sets[label] = load_problems(spec, data_dir=config.data_dir or None, limit=config.bench_limit or None)
+    held_out = {_content_key(p) for problems in eval_sets.values() for p in problems}
+    if config.train_problems:
+        pool = load_problems(config.train_problems, data_dir=config.data_dir or None)
+        wrong_task = [p.id for p in pool if p.task != config.task]
+        if wrong_task:
+            raise ValueError(
+                f"--train-problems {config.train_problems}: {len(wrong_task)} problems have a task other than "
+                f"{config.task!r} (first: {wrong_task[0]}); pass --task to match the file."
+            )
+        train = [p for p in pool if _content_key(p) not in held_out]
+        n_overlap = len(pool) - len(train)
+        train = train[: config.n_train] if config.n_train else train
+    else:
+        if not callable(getattr(task, "generate", None)):
+            raise ValueError(f"task {config.task!r} generates no problems: pass --train-problems FILE_OR_NAME.")
+        need = config.n_train + (0 if config.bench else config.n_test)
+        pool = _generate(config, task, 3 * need)
+        unique, seen = [], set(held_out)
+        for problem in pool:
+            key = _content_key(problem)
+            if key not in seen:
+                seen.add(key)
+                unique.append(problem)
+        n_overlap = len(pool) - len(unique)
+        if len(unique) < need:
+            raise ValueError(
+                f"only {len(unique)} distinct {config.task} problems for {need} (train + held-out); "
+                "lower --n-train/--n-test" + (" or raise --n-numbers." if config.task == "countdown" else ".")
+            )
+        if not config.bench:
+            eval_sets[HELD_OUT] = unique[: config.n_test]
+        train = unique[len(eval_sets.get(HELD_OUT, [])) :][: config.n_train]
+    if not train:
+        raise ValueError("no training problems left after removing those in the evaluation sets.")
     write_problems(train, out / "train.jsonl")
-    write_problems(test, out / "test.jsonl")
+    for label, problems in eval_sets.items():
+        write_problems(problems, out / "eval" / f"{label}.jsonl")
+    write_json(out / "summary.json", {
+        "n_train": len(train), "eval": {k: len(v) for k, v in eval_sets.items()},
+        "n_removed_overlap_or_duplicate": n_overlap,
+    })
+
+
+def _generate(config: RunConfig, task, n: int) -> list:
+    if config.task == "countdown":
+        from astro_env.countdown import CountdownConfig, generate_problems
+
+        return generate_problems(n, seed=config.data_seed, config=CountdownConfig(n_numbers=config.n_numbers))
+    return list(task.generate(n, config.data_seed))
+
+
+def _train_problems(run_dir: Path) -> list:
+    from astro_env.loaders import read_problems
+
+    return read_problems(run_dir / "problems" / "train.jsonl")
+
+
+# ----------------------------------------------------------------------------- models
 
 
 def _base_stage(config: RunConfig, out: Path) -> None:
     from training.embedded import PretrainConfig, pretrain
 
-    pretrain(PretrainConfig(out=str(out), n_steps=config.pretrain_steps, seed=config.data_seed))
+    pretrain(PretrainConfig(out=str(out), n_steps=config.pretrain_steps, seed=config.data_seed,
+                            n_numbers=config.n_numbers, threads=config.threads))
 
 
-def _policy(path: str, config: RunConfig, seed: int = 0):
+def _policy(path: str, config: RunConfig, seed: int = 0, backend: str | None = None, step_max_tokens: int | None = None):
     from agents import build_policy
     from agents.base import PolicyConfig
 
-    return build_policy(PolicyConfig(backend=config.backend, model=path, seed=seed))
+    return build_policy(PolicyConfig(backend=backend or config.backend, model=path, seed=seed,
+                                     step_max_tokens=step_max_tokens or config.step_max_tokens))
+
+
+def _search_policy(config: RunConfig, base_model: str):
+    from agents import build_policy
+    from agents.base import PolicyConfig
+
+    if config.search_policy == "base":
+        return _policy(base_model, config, seed=config.data_seed)
+    return build_policy(PolicyConfig(backend=config.search_policy, model=config.teacher, base_url=config.teacher_url,
+                                     seed=config.data_seed, step_max_tokens=config.step_max_tokens))
+
+
+# ----------------------------------------------------------------------------- trees and traces
 
 
 def _trees_stage(config: RunConfig, run_dir: Path, base_model: str, out: Path) -> None:
-    from astro_env.loaders import load_problems
-    from search.baselines import BeamConfig, BestOfNConfig
-    from search.mcts import MCTSConfig
+    from search.agent import agent_config
     from search.run import SearchConfig, search_trees
-
-    problems = load_problems(str(run_dir / "problems" / "train.jsonl"))
-    if config.search_policy == "countdown":
-        from agents.countdown_policy import CountdownPolicy
-
-        policy = CountdownPolicy(seed=config.data_seed)
-    else:
-        policy = _policy(base_model, config, seed=config.data_seed)
-    budget = config.n_iterations * config.n_children * config.n_rollouts  # MCTS rollouts per problem
-    search = SearchConfig(
-        agent=config.search_agent,
-        mcts=MCTSConfig(
-            n_iterations=config.n_iterations,
-            n_children=config.n_children,
-            n_rollouts=config.n_rollouts,
-            max_depth=config.max_depth,
-            step_max_tokens=STEP_MAX_TOKENS,
-            rollout_max_tokens=config.max_new_tokens,
-        ),
-        # best-of-N at equal compute: as many whole samples as MCTS spends on rollouts
-        best_of_n=BestOfNConfig(n_samples=budget, max_tokens=config.max_new_tokens, max_depth=config.max_depth),
-        beam=BeamConfig(
-            beam_width=config.n_children,
-            n_expansions=config.n_children,
-            max_depth=config.max_depth,
-            step_max_tokens=STEP_MAX_TOKENS,
-            rollout_max_tokens=config.max_new_tokens,
-        ),
-        seed=config.data_seed,
-    )
-    trees = search_trees(problems, policy, search, out_path=out / "trees.jsonl", progress=True)
     from search.viewer import render_html
 
+    search = SearchConfig(agent=config.search_agent, agent_config=agent_config(config.search_agent, search_options(config)),
+                          seed=config.data_seed)
+    trees = search_trees(_train_problems(run_dir), _search_policy(config, base_model), search,
+                         out_path=out / "trees.jsonl", progress=True)
     # a viewer page for the first trees that hold both a correct and a wrong terminal
     mixed = [t for t in trees if t.correct_terminals() and t.wrong_terminals()][:N_TREE_PAGES]
     for idx, tree in enumerate(mixed):
         (out / f"tree_{idx}.html").write_text(render_html(tree, title=tree.problem.id), encoding="utf-8")
 
 
-def _traces_stage(config: RunConfig, trees_path: Path, tokenizer_path: str, out: Path) -> None:
+def _traces_stage(config: RunConfig, trees_path: Path, base_model: str, out: Path) -> None:
     from transformers import AutoTokenizer
 
     from search.linearize import LinearizeConfig, build_traces, trace_stats
     from search.tree import SearchTree
-    from astro_env.jsonl import JsonlWriter
 
     trees = [SearchTree.from_dict(r) for r in read_jsonl(trees_path)]
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+    tokenizer = AutoTokenizer.from_pretrained(base_model)
     lin = LinearizeConfig(k_values=config.k_values, style=config.style)
     good = None
     if config.self_eval:
         from search.curation import SelfEvalConfig, self_evaluate
 
-        good = self_evaluate(trees, _policy(tokenizer_path, config, seed=config.data_seed), SelfEvalConfig(seed=config.data_seed))
+        judge = _policy(config.judge or base_model, config, seed=config.data_seed)
+        good = self_evaluate(trees, judge, SelfEvalConfig(seed=config.data_seed))
+        n_correct = sum(len(t.correct_terminals()) for t in trees)
+        n_kept = sum(len(ids) for ids in good.values())
+        write_json(out / "self_eval.json", {"n_correct_terminals": n_correct, "n_approved": n_kept})
+        if n_kept == 0:
+            raise ValueError(
+                f"--self-eval kept no solution: the judge ({config.judge or 'the base model'}) approved 0 of {n_correct} "
+                "correct terminals unanimously (8 votes); use a stronger --judge or drop --self-eval."
+            )
     stats = {}
     for arm in ARMS:
         traces = build_traces(trees, lin, arm=arm, seed=config.data_seed, tokenizer=tokenizer, good=good)
+        if not traces:
+            raise ValueError(
+                f"no {arm} traces from {len(trees)} trees ({sum(bool(t.correct_terminals()) for t in trees)} with a correct leaf): "
+                "raise the search budget or use a stronger search policy."
+            )
         with JsonlWriter(out / f"traces_{arm}.jsonl") as writer:
             for trace in traces:
                 writer.write(trace.to_dict())
@@ -130,159 +186,160 @@ def _traces_stage(config: RunConfig, trees_path: Path, tokenizer_path: str, out:
     write_json(out / "stats.json", stats)
 
 
+# ----------------------------------------------------------------------------- SFT, GRPO, evaluation
+
+
 def _sft_stage(config: RunConfig, traces: Path, base_model: str, seed: int, out: Path) -> None:
     from training.sft import SFTConfig, train_sft
 
-    train_sft(
-        SFTConfig(
-            traces=str(traces),
-            model=base_model,
-            out=str(out),
-            n_epochs=config.sft_epochs,
-            lr=config.sft_lr,
-            batch_size=config.sft_batch_size,
-            seed=seed,
-        )
-    )
+    train_sft(SFTConfig(traces=str(traces), model=base_model, out=str(out), n_epochs=config.sft_epochs, lr=config.sft_lr,
+                        batch_size=config.sft_batch_size, max_length=config.sft_max_length, seed=seed))
 
 
 def _rl_stage(config: RunConfig, run_dir: Path, sft_model: str, seed: int, out: Path) -> None:
     from training.grpo import GRPOConfig, train_grpo
 
-    train_grpo(
-        GRPOConfig(
-            model=sft_model,
-            problems=str(run_dir / "problems" / "train.jsonl"),
-            out=str(out),
-            n_steps=config.grpo_steps,
-            group_size=config.group_size,
-            prompts_per_step=config.prompts_per_step,
-            lr=config.grpo_lr,
-            pass_rate_low=config.pass_rate_low,
-            pass_rate_high=config.pass_rate_high,
-            pass_rate_samples=config.pass_rate_samples,
-            max_new_tokens=config.max_new_tokens,
-            if_none_kept="train_all",
-            seed=seed,
-        )
+    grpo = GRPOConfig(
+        model=sft_model,
+        problems=str(run_dir / "problems" / "train.jsonl"),
+        out=str(out),
+        n_steps=config.grpo_steps,
+        group_size=config.group_size,
+        prompts_per_step=config.prompts_per_step,
+        lr=config.grpo_lr,
+        warmup_steps=config.grpo_warmup_steps,
+        pass_rate_low=config.pass_rate_low,
+        pass_rate_high=config.pass_rate_high,
+        pass_rate_samples=config.pass_rate_samples,
+        max_new_tokens=config.max_new_tokens,
+        backend=config.backend,
+        if_none_kept="train_all",
+        seed=seed,
+        threads=config.threads,
     )
+    if config.eval_every:
+        grpo = replace(grpo, save_every=config.eval_every, keep_checkpoints=0)
+    if config.grpo_engine != "astro":
+        grpo = replace(grpo, engine=config.grpo_engine)
+    train_grpo(grpo)
 
 
 def _eval_stage(config: RunConfig, run_dir: Path, model: str, name: str, seed: int, out: Path) -> None:
-    from astro_env.loaders import load_problems
+    from astro_env.loaders import read_problems
     from benchmarks.evaluate import EvalConfig, evaluate
+    from benchmarks.records import EvalReport
 
-    problems = load_problems(str(run_dir / "problems" / "test.jsonl"))
     policy = _policy(model, config, seed=seed)
-    report = evaluate(
-        policy,
-        problems,
-        EvalConfig(
-            samples=config.eval_samples,
-            temperature=config.temperature,
-            top_p=config.top_p,
-            max_tokens=config.max_new_tokens,
-            seed=seed,
-        ),
-        out,
-        bench_name="countdown_test",
-        model_name=name,
-    )
-    write_json(out / "summary.json", report.to_dict())
+    reports = []
+    for label in config.benches:
+        problems = read_problems(run_dir / "problems" / "eval" / f"{label}.jsonl")
+        reports.append(evaluate(
+            policy,
+            problems,
+            EvalConfig(samples=config.eval_samples, temperature=config.temperature, top_p=config.top_p,
+                       max_tokens=config.max_new_tokens, seed=seed),
+            out / label,
+            bench_name=label,
+            model_name=name,
+        ))
+    write_json(out / "summary.json", EvalReport.merge(reports).to_dict())
+
+
+# ----------------------------------------------------------------------------- the run
 
 
 def run_pipeline(config: RunConfig, run_dir: Path) -> str:
-    """Run (or resume) every stage of `config` under `run_dir`; returns the report's Markdown."""
+    """Run (or resume) every stage of `config` under `run_dir`; returns the report's Markdown.
+
+    The caller holds the run folder's lock (`astro.stages.RunLock`).
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "run_config.json", asdict(config))
+    write_json(run_dir / "run_config.json", to_json(config))
     stage = StageRunner(run_dir)
-    cfg = asdict(config)
+    keys = stage_keys(config)
 
-    def pick(*keys: str) -> dict:
-        return {k: cfg[k] for k in keys}
-
-    data_keys = pick("n_train", "n_test", "n_numbers", "data_seed")
-    stage("problems", data_keys, lambda out: _problems_stage(config, out))
-
-    base_keys = {**data_keys, **pick("model", "pretrain_steps")}
+    problems_dir = stage("problems", keys["problems"], lambda out: _problems_stage(config, out))
+    upstream = {"problems": stage_hash(problems_dir)}
     if config.model:
         base_model = config.model
+        base_key = {**upstream, **keys["base"]}
     else:
-        base_model = str(stage("base", base_keys, lambda out: _base_stage(config, out)))
+        base_dir = stage("base", {**keys["base"]}, lambda out: _base_stage(config, out))
+        base_model = str(base_dir)
+        base_key = {**upstream, "base": stage_hash(base_dir)}
 
-    tree_keys = {**base_keys, **pick("search_agent", "search_policy", "n_iterations", "n_children", "n_rollouts", "max_depth")}
-    trees_dir = stage("trees", tree_keys, lambda out: _trees_stage(config, run_dir, base_model, out))
+    tree_key = {**upstream, **keys["trees"]} | ({"base": base_key} if config.search_policy == "base" else {})
+    trees_dir = stage("trees", tree_key, lambda out: _trees_stage(config, run_dir, base_model, out))
+    trace_key = {"trees": stage_hash(trees_dir), "tokenizer": base_key, **keys["traces"]}
+    traces_dir = stage("traces", trace_key, lambda out: _traces_stage(config, trees_dir / "trees.jsonl", base_model, out))
 
-    trace_keys = {**tree_keys, **pick("k_values", "style", "self_eval")}
-    traces_dir = stage("traces", trace_keys, lambda out: _traces_stage(config, trees_dir / "trees.jsonl", base_model, out))
-
-    eval_common = {**base_keys, **pick("eval_samples", "temperature", "top_p", "max_new_tokens")}
     for seed in config.seeds:
-        _eval_model(stage, config, run_dir, eval_common, "base", base_model, seed)
-        jobs = [(config, run_dir, seed, arm, base_model, traces_dir, trace_keys, eval_common) for arm in ARMS]
+        _eval_model(stage, config, run_dir, "base", base_model, base_key, seed)
+        jobs = [(config, run_dir, seed, arm, base_model, base_key, traces_dir) for arm in ARMS]
         if config.parallel_arms:
-            # the arms are independent after the traces: one process each (one torch thread each)
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            with ProcessPoolExecutor(max_workers=len(jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
+            # the arms are independent after the traces: one process each (one torch thread each),
+            # killed by the kernel if this process dies
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=len(jobs), mp_context=ctx, initializer=die_with_parent) as pool:
                 results = list(pool.map(_run_arm, *zip(*jobs)))
         else:
             results = [_run_arm(*job) for job in jobs]
         for timings in results:
             stage.timings.update(timings)
 
-    report_keys = {"all": cfg, "stages": sorted(stage.timings)}
-    stage("report", report_keys, lambda out: _report_stage(config, run_dir, stage.timings))
+    from astro.report import write_run_report
+
+    report_key = {"config": to_json(config), "inputs": _input_hashes(config, run_dir)}
+    stage("report", report_key, lambda out: write_run_report(config, run_dir, stage.timings))
     return (run_dir / "report.md").read_text()
 
 
-def _eval_model(stage: StageRunner, config: RunConfig, run_dir: Path, eval_common: dict, name: str, model: str, seed: int) -> None:
-    """The evaluation stage of one model (re-run whenever that model's stage changed)."""
-    eval_keys = {**eval_common, "model_path": model, "model_stage_hash": _stage_hash(Path(model)), "seed": seed}
-    stage(f"seed{seed}/eval-{name}", eval_keys, lambda out: _eval_stage(config, run_dir, model, name, seed, out))
+def _input_hashes(config: RunConfig, run_dir: Path) -> dict[str, Any]:
+    """Key hashes of every stage the report reads (so it is rewritten whenever one of them changed)."""
+    out = {}
+    for path in sorted(run_dir.glob("**/stage.json")):
+        name = str(path.parent.relative_to(run_dir))
+        if name != "report":
+            out[name] = stage_hash(path.parent)
+    return out
 
 
-def _run_arm(
-    config: RunConfig,
-    run_dir: Path,
-    seed: int,
-    arm: str,
-    base_model: str,
-    traces_dir: Path,
-    trace_keys: dict,
-    eval_common: dict,
-) -> dict[str, float]:
-    """SFT, GRPO and both evaluations of one arm for one seed; returns the stage timings."""
+def _eval_model(stage: StageRunner, config: RunConfig, run_dir: Path, name: str, model: str, model_key: Any, seed: int) -> Path:
+    """The evaluation stage of one model (its key holds the model's own key, so it re-runs when the model changed)."""
+    key = {**stage_keys(config)["eval"], "model": model_key, "problems": stage_hash(run_dir / "problems"), "seed": seed}
+    return stage(f"seed{seed}/eval-{name}", key, lambda out: _eval_stage(config, run_dir, model, name, seed, out))
+
+
+def _run_arm(config: RunConfig, run_dir: Path, seed: int, arm: str, base_model: str, base_key: Any, traces_dir: Path) -> dict[str, float]:
+    """SFT, GRPO and the evaluations of one arm for one seed; returns the stage timings."""
     import torch
 
-    if not logging.getLogger().handlers:  # a spawned worker
+    if not logging.getLogger().handlers:  # a spawned worker: its lines carry the arm
         logging.basicConfig(level=logging.INFO, format=f"%(asctime)s [{arm}] %(message)s", datefmt="%H:%M:%S")
     torch.set_num_threads(config.threads)
     stage = StageRunner(run_dir)
-    cfg = asdict(config)
-    sft_keys = {**trace_keys, **{k: cfg[k] for k in ("sft_epochs", "sft_lr", "sft_batch_size")}, "seed": seed, "arm": arm}
-    sft_dir = stage(
-        f"seed{seed}/sft-{arm}",
-        sft_keys,
-        lambda out: _sft_stage(config, traces_dir / f"traces_{arm}.jsonl", base_model, seed, out),
-    )
-    rl_names = ("grpo_steps", "group_size", "prompts_per_step", "grpo_lr", "pass_rate_low", "pass_rate_high",
-                "pass_rate_samples", "max_new_tokens")
-    rl_keys = {**sft_keys, **{k: cfg[k] for k in rl_names}}
-    rl_dir = stage(f"seed{seed}/rl-{arm}", rl_keys, lambda out: _rl_stage(config, run_dir, str(sft_dir), seed, out))
-    _eval_model(stage, config, run_dir, eval_common, f"{arm}-sft", str(sft_dir), seed)
-    _eval_model(stage, config, run_dir, eval_common, f"{arm}-rl", str(rl_dir), seed)
+    keys = stage_keys(config)
+    sft_key = {"traces": stage_hash(traces_dir), "base": base_key, **keys["sft"], "seed": seed, "arm": arm}
+    sft_dir = stage(f"seed{seed}/sft-{arm}", sft_key,
+                    lambda out: _sft_stage(config, traces_dir / f"traces_{arm}.jsonl", base_model, seed, out))
+    rl_key = {"sft": stage_hash(sft_dir), "problems": stage_hash(run_dir / "problems"), **keys["rl"], "seed": seed}
+    rl_dir = stage(f"seed{seed}/rl-{arm}", rl_key, lambda out: _rl_stage(config, run_dir, str(sft_dir), seed, out))
+    _eval_model(stage, config, run_dir, f"{arm}-sft", str(sft_dir), stage_hash(sft_dir), seed)
+    _eval_model(stage, config, run_dir, f"{arm}-rl", str(rl_dir), stage_hash(rl_dir), seed)
+    if config.eval_every:
+        for ckpt in _grpo_checkpoints(rl_dir):
+            step = int(ckpt.name.split("-")[-1])
+            _eval_model(stage, config, run_dir, f"{arm}-rl-step{step:06d}", str(ckpt), {"rl": stage_hash(rl_dir), "step": step}, seed)
     return stage.timings
 
 
-def _stage_hash(stage_dir: Path) -> str | None:
-    """The configuration hash of a finished stage (so evaluations re-run when their model changed)."""
-    marker = stage_dir / "stage.json"
-    return json.loads(marker.read_text())["config_hash"] if marker.exists() else None
+def _grpo_checkpoints(rl_dir: Path) -> list[Path]:
+    from training.checkpoint import list_checkpoints
+
+    return list_checkpoints(rl_dir / "checkpoints")
 
 
-def _report_stage(config: RunConfig, run_dir: Path, timings: dict[str, float]) -> None:
-    from astro.report import write_run_report
-
-    write_run_report(config, run_dir, timings)
+def load_run_config(run_dir: Path) -> dict[str, Any]:
+    """The run_config.json of a run folder ({} when absent)."""
+    path = run_dir / "run_config.json"
+    return json.loads(path.read_text()) if path.exists() else {}

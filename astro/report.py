@@ -1,31 +1,21 @@
-"""The run report of `astro run`: the control table, trace statistics, plots, tree pages."""
+"""The run report of `astro run`: what was run, the control table per evaluation set, training
+dynamics across GRPO checkpoints, trace statistics, plots, tree pages."""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Mapping
 
-from astro.run import ARMS, RunConfig
-from astro_env.jsonl import write_json
-
-MODEL_LABELS = {
-    "base": "Base",
-    "direct-sft": "Direct-SFT",
-    "astro-sft": "ASTRO-SFT",
-    "direct-rl": "Direct-RL",
-    "astro-rl": "ASTRO-RL",
-}
-BENCH = "countdown_test"
+from astro.config import ARMS, MODEL_LABELS, RunConfig, changed_fields, to_json
+from astro_env.jsonl import read_jsonl, write_json
+from benchmarks.records import EvalReport
 
 
-def load_eval_reports(config: RunConfig, run_dir: Path) -> dict[str, list]:
+def load_eval_reports(config: RunConfig, run_dir: Path) -> dict[str, list[EvalReport]]:
     """{label: [EvalReport per seed]} for every evaluated model, in report order."""
-    from benchmarks.evaluate import EvalReport
-
-    out: dict[str, list] = {}
+    out: dict[str, list[EvalReport]] = {}
     for name in config.models:
         reports = []
         for seed in config.seeds:
@@ -37,12 +27,12 @@ def load_eval_reports(config: RunConfig, run_dir: Path) -> dict[str, list]:
     return out
 
 
-def correlation_points(reports: Mapping[str, list]) -> tuple[list[tuple[str, float, float]], list[tuple[str, float, float]]]:
-    """(label, backtracks, pass@1) and (label, tokens, pass@1) points, one per model and seed."""
+def correlation_points(reports: Mapping[str, list], bench: str) -> tuple[list[tuple[str, float, float]], list[tuple[str, float, float]]]:
+    """(label, backtracks, pass@1) and (label, tokens, pass@1) points on `bench`, one per model and seed."""
     backtracks, tokens = [], []
     for label, per_seed in reports.items():
         for seed_idx, report in enumerate(per_seed):
-            result = report.benches.get(BENCH)
+            result = report.benches.get(bench)
             if result is None:
                 continue
             name = label if len(per_seed) == 1 else f"{label}/{seed_idx}"
@@ -50,6 +40,58 @@ def correlation_points(reports: Mapping[str, list]) -> tuple[list[tuple[str, flo
                 backtracks.append((name, float(result.mean_backtracks), float(result.pass_at_1)))
             tokens.append((name, float(result.mean_tokens), float(result.pass_at_1)))
     return backtracks, tokens
+
+
+def checkpoint_reports(config: RunConfig, run_dir: Path) -> dict[str, list[tuple[int, EvalReport]]]:
+    """{arm: [(GRPO step, EvalReport)]} for the checkpoints evaluated with --eval-every (first seed)."""
+    seed = config.seeds[0]
+    out: dict[str, list[tuple[int, EvalReport]]] = {}
+    for arm in ARMS:
+        points = []
+        for summary in sorted((run_dir / f"seed{seed}").glob(f"eval-{arm}-rl-step*/summary.json")):
+            step = int(summary.parent.name.rsplit("step", 1)[-1])
+            points.append((step, EvalReport.from_dict(json.loads(summary.read_text()))))
+        if points:
+            out[arm] = points
+    return out
+
+
+def dynamics(config: RunConfig, run_dir: Path) -> dict[str, Any]:
+    """Per arm: reward and completion length over GRPO steps, and backtracks/tokens vs pass@1 across
+    checkpoints with Pearson r, per evaluation set (the paper's training-dynamics evidence)."""
+    from benchmarks.metrics import pearson
+
+    seed = config.seeds[0]
+    out: dict[str, Any] = {"curves": {}, "checkpoints": {}}
+    for arm in ARMS:
+        rows = read_jsonl(run_dir / f"seed{seed}" / f"rl-{arm}" / "metrics.jsonl")
+        out["curves"][arm] = [
+            {"step": r.get("step"), "reward_mean": r.get("grpo/reward_mean"), "completion_len": r.get("grpo/completion_len")}
+            for r in rows if "step" in r
+        ]
+    for arm, points in checkpoint_reports(config, run_dir).items():
+        per_bench = {}
+        for bench in config.benches:
+            series = [(step, r.benches[bench]) for step, r in points if bench in r.benches]
+            if not series:
+                continue
+            acc = [b.pass_at_1 for _, b in series]
+            tok = [b.mean_tokens for _, b in series]
+            bts = [b.mean_backtracks for _, b in series]
+            per_bench[bench] = {
+                "steps": [s for s, _ in series],
+                "pass@1": acc,
+                "mean_tokens": tok,
+                "mean_backtracks": bts,
+                "r_backtracks": _finite(pearson(bts, acc)) if len(series) >= 2 and None not in bts else None,
+                "r_tokens": _finite(pearson(tok, acc)) if len(series) >= 2 else None,
+            }
+        out["checkpoints"][arm] = per_bench
+    return out
+
+
+def _finite(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
 
 
 def _stats_table(stats: Mapping[str, Mapping[str, Any]]) -> str:
@@ -65,8 +107,49 @@ def _stats_table(stats: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _fmt_r(value: float) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{value:.3f}"
+def _fmt_r(value: float | None) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+def what_was_run(config: RunConfig, run_dir: Path) -> list[str]:
+    """The report's first lines: task, problems (with hashes), benchmarks, model, engines, search agent
+    with its own settings, and every flag that differs from the preset."""
+    resolved = to_json(config)
+    summary_path = run_dir / "problems" / "summary.json"
+    problems = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    from astro_env.loaders import file_sha256
+
+    train = run_dir / "problems" / "train.jsonl"
+    train_hash = file_sha256(train)[:16] if train.exists() else "?"
+    evals = ", ".join(
+        f"`{label}` ({n} problems, sha256 {file_sha256(run_dir / 'problems' / 'eval' / f'{label}.jsonl')[:16]})"
+        for label, n in problems.get("eval", {}).items()
+    )
+    search_policy = "the policy itself" if config.search_policy == "base" else f"`{config.search_policy}`" + (
+        f" (teacher `{config.teacher}`)" if config.teacher else "")
+    lines = []
+    if config.plumbing_check:
+        lines += [
+            "> **Plumbing check: these numbers mean nothing.** The trees come from a teacher that knows the reference",
+            "> solutions and the models are tiny; this preset only shows that every stage runs on real problem text.",
+            "",
+        ]
+    lines += [
+        f"# ASTRO vs Direct: run report (preset `{config.preset}`)",
+        "",
+        f"- task: `{config.task}`; training problems: {problems.get('n_train', '?')} from "
+        f"`{config.train_problems or 'the task generator'}` (sha256 {train_hash}), none of them in an evaluation set "
+        f"({problems.get('n_removed_overlap_or_duplicate', 0)} overlapping or duplicate problems removed)",
+        f"- evaluation: {evals or '(none)'}; {config.eval_samples} samples per problem at temperature "
+        f"{config.temperature}, top-p {config.top_p}, at most {config.max_new_tokens} new tokens; seeds {list(config.seeds)}",
+        f"- model: `{config.model or 'embedded (pre-trained here)'}`; generation backend `{config.backend}`; "
+        f"GRPO engine `{config.grpo_engine}`",
+        f"- search: `{config.search_agent}` proposing with {search_policy}; its settings: "
+        f"`{json.dumps(resolved.get('search_agent_config', {}), sort_keys=True)}`",
+        f"- flags that differ from the preset: `{json.dumps(changed_fields(config), default=str)}`",
+        "",
+    ]
+    return lines
 
 
 def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, float]) -> str:
@@ -82,11 +165,25 @@ def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, flo
     curves = {arm: run_dir / f"seed{seed0}" / f"rl-{arm}" / "metrics.jsonl" for arm in ARMS}
     if any(p.exists() for p in curves.values()):
         plots["grpo_curves"] = str(plot_grpo_curves({a: p for a, p in curves.items() if p.exists()}, plots_dir / "grpo_curves.png").relative_to(run_dir))
-    bt_points, tok_points = correlation_points(reports)
-    if bt_points:
-        plots["backtracks_vs_accuracy"] = str(plot_backtracks_vs_accuracy(bt_points, plots_dir / "backtracks_vs_accuracy.png").relative_to(run_dir))
-    r_backtracks = pearson([p[1] for p in bt_points], [p[2] for p in bt_points]) if len(bt_points) >= 2 else float("nan")
-    r_tokens = pearson([p[1] for p in tok_points], [p[2] for p in tok_points]) if len(tok_points) >= 2 else float("nan")
+    correlations: dict[str, dict[str, float | None]] = {}
+    for bench in config.benches:
+        bt_points, tok_points = correlation_points(reports, bench)
+        if bt_points and bench == config.benches[0]:
+            plots["backtracks_vs_accuracy"] = str(plot_backtracks_vs_accuracy(bt_points, plots_dir / "backtracks_vs_accuracy.png").relative_to(run_dir))
+        correlations[bench] = {
+            "backtracks_vs_pass@1": _finite(pearson([p[1] for p in bt_points], [p[2] for p in bt_points])) if len(bt_points) >= 2 else None,
+            "tokens_vs_pass@1": _finite(pearson([p[1] for p in tok_points], [p[2] for p in tok_points])) if len(tok_points) >= 2 else None,
+            "n_points": len(tok_points),
+        }
+    dyn = dynamics(config, run_dir)
+    ckpt_points = [(f"{arm}@{step}", r) for arm, pts in checkpoint_reports(config, run_dir).items() for step, r in pts]
+    if ckpt_points:
+        first = config.benches[0]
+        bt = [(name, float(r.benches[first].mean_backtracks), float(r.benches[first].pass_at_1))
+              for name, r in ckpt_points if first in r.benches and r.benches[first].mean_backtracks is not None]
+        if bt:
+            plots["checkpoints_backtracks_vs_accuracy"] = str(
+                plot_backtracks_vs_accuracy(bt, plots_dir / "checkpoints_backtracks_vs_accuracy.png").relative_to(run_dir))
 
     stats_path = run_dir / "traces" / "stats.json"
     trace_stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
@@ -99,26 +196,28 @@ def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, flo
                 filters[f"seed{seed}/{arm}"] = {k: v for k, v in full.items() if not isinstance(v, (list, dict))}
     pages = sorted(str(p.relative_to(run_dir)) for p in (run_dir / "trees").glob("*.html"))
 
-    table = comparison_table(reports) if reports else "(no evaluations found)\n"
-    lines = [
-        f"# ASTRO vs Direct: run report (preset `{config.preset}`)",
-        "",
-        f"Held-out Countdown problems: {config.n_test} ({config.n_numbers} numbers), seeds {list(config.seeds)}, "
-        f"{config.eval_samples} samples per problem at temperature {config.temperature}, top-p {config.top_p}, "
-        f"at most {config.max_new_tokens} new tokens. Search: {config.search_agent} with the "
-        f"{'base model' if config.search_policy == 'base' else 'symbolic Countdown proposer'} "
-        f"({config.n_iterations} iterations, k={config.n_children}, M={config.n_rollouts}, depth <= {config.max_depth}).",
-        "",
-        "## Control table (pass@1 on the held-out split)",
+    table = comparison_table(reports, benches=list(config.benches)) if reports else "(no evaluations found)\n"
+    lines = what_was_run(config, run_dir) + [
+        "## Control table (pass@1 in %, one column group per evaluation set)",
         "",
         table,
-        f"Pearson r across models and seeds: backtracks vs pass@1 = {_fmt_r(r_backtracks)}, "
-        f"tokens vs pass@1 = {_fmt_r(r_tokens)} ({len(tok_points)} points).",
-        "",
-        "## Trace statistics",
-        "",
-        _stats_table(trace_stats) if trace_stats else "(no traces)\n",
     ]
+    for bench, r in correlations.items():
+        lines.append(f"Pearson r across models and seeds on `{bench}`: backtracks vs pass@1 = {_fmt_r(r['backtracks_vs_pass@1'])}, "
+                     f"tokens vs pass@1 = {_fmt_r(r['tokens_vs_pass@1'])} ({r['n_points']} points).")
+    lines.append("")
+    if any(dyn["checkpoints"].values()):
+        lines += ["## Training dynamics (GRPO checkpoints, first seed)", ""]
+        lines += ["| arm | set | steps | pass@1 | tokens | backtracks | r(backtracks, pass@1) | r(tokens, pass@1) |", "|---" * 8 + "|"]
+        for arm, per_bench in dyn["checkpoints"].items():
+            for bench, d in per_bench.items():
+                lines.append(
+                    f"| {arm} | {bench} | {d['steps'][0]}..{d['steps'][-1]} | "
+                    f"{100 * d['pass@1'][0]:.1f} -> {100 * d['pass@1'][-1]:.1f} | {d['mean_tokens'][0]:.0f} -> {d['mean_tokens'][-1]:.0f} | "
+                    f"{_num(d['mean_backtracks'][0])} -> {_num(d['mean_backtracks'][-1])} | {_fmt_r(d['r_backtracks'])} | {_fmt_r(d['r_tokens'])} |"
+                )
+        lines.append("")
+    lines += ["## Trace statistics", "", _stats_table(trace_stats) if trace_stats else "(no traces)\n"]
     if filters:
         lines += ["## GRPO difficulty filter", ""]
         lines += [f"- {key}: {json.dumps(value)}" for key, value in filters.items()]
@@ -127,18 +226,18 @@ def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, flo
         lines += ["## Plots", ""] + [f"![{name}]({path})" for name, path in plots.items()] + [""]
     if pages:
         lines += ["## Trees", ""] + [f"- [{p}]({p})" for p in pages] + [""]
-    lines += ["## Stage times (s)", ""] + [f"- {name}: {sec:.1f}" for name, sec in timings.items()] + [""]
+    lines += ["## Stage times (s)", ""] + [f"- {name}: {sec:.1f}" for name, sec in sorted(timings.items())] + [""]
     markdown = "\n".join(lines)
     (run_dir / "report.md").write_text(markdown, encoding="utf-8")
     write_json(
         run_dir / "report.json",
         {
-            "config": asdict(config),
+            "config": to_json(config),
+            "changed_from_preset": changed_fields(config),
+            "benches": list(config.benches),
             "comparison": comparison_json(reports) if reports else {},
-            "pearson": {
-                "backtracks_vs_pass@1": None if math.isnan(r_backtracks) else r_backtracks,
-                "tokens_vs_pass@1": None if math.isnan(r_tokens) else r_tokens,
-            },
+            "pearson": correlations,
+            "dynamics": dyn,
             "trace_stats": trace_stats,
             "grpo_filter": filters,
             "plots": plots,
@@ -146,3 +245,7 @@ def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, flo
         },
     )
     return markdown
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"

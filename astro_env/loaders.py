@@ -30,6 +30,12 @@ HUB_DATASETS: dict[str, tuple[str, str]] = {
 }
 """(hub dataset id, split) used when a benchmark is not found locally."""
 
+TRAINING_SETS: dict[str, tuple[str, str]] = {
+    "math_train": ("DigitalLearningGmbH/MATH-lighteval", "train"),
+    "numinamath": ("AI-MO/NuminaMath-CoT", "train"),
+}
+"""Training problem sets loaded by name from the hub (answers taken from the solution's last box)."""
+
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -139,13 +145,18 @@ def _hub_record(name: str, idx: int, row: dict[str, Any]) -> dict[str, Any]:
     """A Problem dict from a hub row (field names differ between the datasets)."""
     problem = row.get("problem") or row.get("question") or row.get("Problem")
     answer = row.get("answer") if row.get("answer") is not None else row.get("Answer")
+    if answer is None and isinstance(row.get("solution"), str):  # MATH train, NuminaMath: the last box
+        from astro_env._verifier_text import find_boxes
+
+        boxes = find_boxes(row["solution"]).contents
+        answer = boxes[-1] if boxes else None
     raw_id = row.get("unique_id") or row.get("id") or row.get("ID") or idx
     return {
         "id": f"{name}/{raw_id}" if name != "math500" else str(raw_id),
         "problem": problem,
         "answer": str(answer) if answer is not None else None,
         "solution": row.get("solution") or row.get("Solution"),
-        "source": f"{HUB_DATASETS[name][0]} ({HUB_DATASETS[name][1]})",
+        "source": "{} ({})".format(*{**HUB_DATASETS, **TRAINING_SETS}[name]),
         "subject": row.get("subject"),
         "level": row.get("level"),
         "year": row.get("year") if isinstance(row.get("year"), int) else None,
@@ -157,7 +168,7 @@ def load_from_hub(name: str) -> list[Problem]:
 
     Raises RuntimeError with the fix (set ASTRO_DATA_DIR) when offline or unavailable.
     """
-    hub_id, split = HUB_DATASETS[name]
+    hub_id, split = {**HUB_DATASETS, **TRAINING_SETS}[name]
     fix = "set ASTRO_DATA_DIR to a directory with the benchmark .jsonl files, or pass a .jsonl path."
     if _hub_offline():
         raise RuntimeError(f"benchmark {name!r} is not available locally and the hub is disabled (HF_HUB_OFFLINE); {fix}")
@@ -172,15 +183,21 @@ def load_from_hub(name: str) -> list[Problem]:
     return [Problem.from_dict(_hub_record(name, idx, dict(row))) for idx, row in enumerate(rows)]
 
 
-def _generated(spec: str) -> list[Problem]:
+def _parse_generated(spec: str) -> tuple[str, int, int]:
+    """`kind[:n[:seed]]` -> (kind, n, seed); ValueError naming the form."""
     kind, *rest = spec.split(":")
     try:
         n = int(rest[0]) if rest else 100
         seed = int(rest[1]) if len(rest) > 1 else 0
     except ValueError:
         raise ValueError(f"bad generated-set spec {spec!r}: use {kind}[:n[:seed]], e.g. {kind}:100:0.") from None
-    if len(rest) > 2:
-        raise ValueError(f"bad generated-set spec {spec!r}: use {kind}[:n[:seed]].")
+    if len(rest) > 2 or n < 0:
+        raise ValueError(f"bad generated-set spec {spec!r}: use {kind}[:n[:seed]] with n >= 0.")
+    return kind, n, seed
+
+
+def _generated(spec: str) -> list[Problem]:
+    kind, n, seed = _parse_generated(spec)
     if kind == "countdown":
         from astro_env.countdown import generate_problems
 
@@ -207,6 +224,8 @@ def load_problems(spec: str, data_dir: str | None = None, limit: int | None = No
                 problems = load_from_hub(spec)
             except RuntimeError as hub_exc:
                 raise FileNotFoundError(f"{exc} Hub fallback failed too: {hub_exc}") from None
+    elif spec in TRAINING_SETS:
+        problems = [p for p in _hub_training_set(spec) if p is not None]
     elif spec.split(":")[0] in ("countdown", "synthetic") and not spec.endswith(".jsonl"):
         problems = _generated(spec)
     elif spec.endswith(".jsonl") or Path(spec).is_file():
@@ -217,3 +236,37 @@ def load_problems(spec: str, data_dir: str | None = None, limit: int | None = No
             "or countdown[:n[:seed]] / synthetic[:n[:seed]]."
         )
     return problems if limit is None else problems[:limit]
+
+
+def _hub_training_set(name: str) -> list[Problem | None]:
+    try:
+        return load_from_hub(name)
+    except RuntimeError as exc:
+        raise FileNotFoundError(f"training set {name!r}: {exc} Or pass a local .jsonl file with --train-problems.") from None
+
+
+def check_problem_spec(spec: str, data_dir: str | None = None) -> None:
+    """Raise ValueError (one line, with the fix) unless `load_problems(spec)` can find what `spec` names.
+
+    Cheap: reads no problem. A benchmark name needs its local file, or a reachable hub; a file
+    must exist; a generated-set spec must parse; a hub training set needs the hub.
+    """
+    if spec in BENCHMARKS:
+        try:
+            benchmark_path(spec, data_dir)
+        except FileNotFoundError as exc:
+            if _hub_offline():
+                raise ValueError(f"{exc} The hub is disabled (HF_HUB_OFFLINE), so it cannot be downloaded either.") from None
+        return
+    if spec in TRAINING_SETS:
+        if _hub_offline():
+            raise ValueError(f"training set {spec!r} comes from the hub, which is disabled (HF_HUB_OFFLINE): pass a local .jsonl file.")
+        return
+    if spec.split(":")[0] in ("countdown", "synthetic") and not spec.endswith(".jsonl"):
+        _parse_generated(spec)
+        return
+    if not Path(spec).is_file():
+        raise ValueError(
+            f"problem set {spec!r}: no such file, and not a known name ({', '.join(BENCHMARKS + tuple(TRAINING_SETS))}, "
+            "countdown[:n[:seed]], synthetic[:n[:seed]])."
+        )

@@ -13,6 +13,12 @@ class MathTask:
 
     name = "math"
 
+    def generate(self, n: int, seed: int) -> list[Problem]:
+        """`n` procedural MATH-style problems with worked solutions (`astro_env.synthetic`)."""
+        from astro_env.synthetic import generate_problems
+
+        return generate_problems(n, seed)
+
     def format_prompt(self, problem: Problem) -> str:
         """Exactly `f"Problem: {problem.problem}\\n\\nSolution:\\n"`; the first step follows directly."""
         return f"Problem: {problem.problem}\n\nSolution:\n"

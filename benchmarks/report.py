@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 
 from astro_env.jsonl import write_json
 from benchmarks import metrics
-from benchmarks.evaluate import BenchResult, EvalReport
+from benchmarks.records import BenchResult, EvalReport
 
 __all__ = ["render_markdown", "write_report", "comparison_rows", "comparison_table", "comparison_json"]
 

@@ -7,7 +7,9 @@ import json
 import pytest
 
 from astro.cli import main as cli_main
-from astro.run import PRESETS, RunConfig, StageRunner, parse_args, plan
+from astro.config import PRESETS, RunConfig, plan
+from astro.run import parse_args
+from astro.stages import StageRunner
 
 
 def test_every_preset_validates_and_plans():
@@ -15,6 +17,7 @@ def test_every_preset_validates_and_plans():
         stages = plan(preset)
         assert stages[0] == "problems" and stages[-1] == "report", name
         n_evals = sum(1 for s in stages if "/eval-" in s)
+        assert ("base" in stages) == (not preset.model), name
         assert n_evals == len(preset.seeds) * 5, name
 
 
@@ -29,13 +32,14 @@ def test_paper_preset_validates_without_running(capsys):
     assert cli_main(["run", "--preset", "paper"]) == 0
     out = capsys.readouterr().out
     assert "needs GPUs" in out
-    assert json.loads(out[: out.index("\n\nPreset")])["config"]["n_children"] == 8
+    plan_json = json.loads(out[: out.index("\n\n# launch commands")])
+    assert plan_json["config"]["n_children"] == 8 and plan_json["config"]["task"] == "math"
 
 
 @pytest.mark.parametrize(
     "kwargs, fix",
     [
-        ({"k_values": (0,)}, "must be >= 1"),
+        ({"k_values": (0,)}, ">= 1"),
         ({"group_size": 1}, ">= 2"),
         ({"seeds": ()}, "--seeds"),
         ({"pass_rate_low": 0.9, "pass_rate_high": 0.1}, "low <= high"),

@@ -17,7 +17,7 @@ def test_smoke_run_writes_the_report_and_resumes_without_redoing_work(tmp_path, 
     rows = {row["model"]: row for row in report["comparison"]["rows"]}
     assert list(rows) == ["Base", "Direct-SFT", "ASTRO-SFT", "Direct-RL", "ASTRO-RL"]
     for row in rows.values():
-        bench = row["benches"]["countdown_test"]
+        bench = row["benches"]["test"]
         assert bench["n_problems"] == 16 and 0.0 <= bench["pass@1"] <= 1.0
     stats = report["trace_stats"]
     # both arms come from the same trees, matched in count; only ASTRO backtracks

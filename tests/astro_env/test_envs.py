@@ -261,7 +261,7 @@ def test_unicode_text_deepcopy_keeps_an_independent_rng():
 
 
 def test_astro_demo_runs_offline(capsys):
-    from astro_env.demo import main
+    from astro.demo import main
 
     assert main(["--seed", "1", "--prior", "uniform"]) == 0
     out = capsys.readouterr().out

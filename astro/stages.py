@@ -1,0 +1,144 @@
+"""Stages of a run folder: skipped when done with the same key, cleared when their key changed,
+resumed when killed; and the lock that gives a run folder to one process at a time."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from astro.config import config_hash
+from astro_env.jsonl import write_json
+
+log = logging.getLogger("astro.run")
+
+MARKER = "stage.json"
+LOCK = ".astro.lock"
+
+
+class RunFolderBusy(ValueError):
+    """Another live process owns the run folder."""
+
+
+def read_marker(stage_dir: Path) -> dict[str, Any] | None:
+    """The stage's marker (`{"key_hash", "status", ...}`), None when absent or unreadable (a torn write)."""
+    try:
+        data = json.loads((stage_dir / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "key_hash" in data else None
+
+
+def stage_hash(stage_dir: Path) -> str | None:
+    """The key hash of a finished stage (what a stage reading its output keys on), None if unfinished."""
+    marker = read_marker(stage_dir)
+    return marker["key_hash"] if marker and marker.get("status") == "done" else None
+
+
+@dataclass
+class StageRunner:
+    """Runs named stages under `run_dir`.
+
+    A stage's folder holds `stage.json` with the hash of its key (what it consumes, including the
+    hashes of the stages it reads). Done with the same hash: skipped. Started with the same hash
+    but not finished (killed): its body runs again over its partial output, which the long stages
+    resume. Any other hash, or a folder without a marker: the folder is removed and the stage runs
+    from scratch, so nothing of an earlier configuration survives into the new result.
+    """
+
+    run_dir: Path
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def __call__(self, name: str, key: dict[str, Any], body: Callable[[Path], Any]) -> Path:
+        out = self.run_dir / name
+        digest = config_hash(key)
+        marker = read_marker(out)
+        if marker is not None and marker["key_hash"] == digest and marker.get("status") == "done":
+            log.info("stage %-16s done already (key %s), skipped", name, digest)
+            self.timings.setdefault(name, 0.0)
+            return out
+        if out.exists() and (marker is None or marker["key_hash"] != digest):
+            if marker is not None:
+                log.warning("stage %s: its inputs changed (%s -> %s); clearing it and running it again", name, marker["key_hash"], digest)
+            shutil.rmtree(out)
+        resumed = out.exists()
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / MARKER, {"stage": name, "key_hash": digest, "status": "running", "key": key})
+        log.info("stage %-16s %s", name, "resuming" if resumed else "running")
+        start = time.perf_counter()
+        body(out)
+        seconds = time.perf_counter() - start
+        self.timings[name] = seconds
+        write_json(out / MARKER, {"stage": name, "key_hash": digest, "status": "done", "key": key, "seconds": round(seconds, 2)})
+        log.info("stage %-16s finished in %.1fs", name, seconds)
+        return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunLock:
+    """An exclusive claim on a run folder: a lock file holding the owner's pid.
+
+    A lock left by a dead process is taken over (with a warning); one held by a live process is
+    refused with RunFolderBusy naming the pid. Released on exit from the `with` block.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / LOCK
+        self.held = False
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    owner = int(self.path.read_text().strip() or "0")
+                except (OSError, ValueError):
+                    owner = 0
+                if owner and owner != os.getpid() and _alive(owner):
+                    raise RunFolderBusy(
+                        f"run folder {self.path.parent} is in use by process {owner}; wait for it, stop it, or use another --out."
+                    ) from None
+                log.warning("taking over the lock of %s left by process %s, which is gone", self.path.parent, owner or "?")
+                try:
+                    self.path.unlink()
+                except FileNotFoundError:
+                    pass
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(str(os.getpid()))
+            self.held = True
+            return
+        raise RunFolderBusy(f"could not lock {self.path.parent}: another process keeps claiming it; use another --out.")
+
+    def release(self) -> None:
+        if self.held:
+            try:
+                self.path.unlink()
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:
+                    raise
+            self.held = False
+
+    def __enter__(self) -> "RunLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
