@@ -234,10 +234,10 @@ PRESETS: dict[str, RunConfig] = {
     "smoke-math": RunConfig(
         preset="smoke-math",
         task="math",
-        train_problems="synthetic:60:7",
+        train_problems="math500",
         bench=("math500", "amc23"),
         bench_limit=8,
-        n_train=24,
+        n_train=12,
         pretrain_steps=60,
         search_policy="reference",
         n_iterations=8,

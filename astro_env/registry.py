@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
+import sys
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -37,8 +39,17 @@ def _entry_points(group: str) -> dict[str, metadata.EntryPoint]:
 
 
 def _import_path(spec: str) -> Any:
+    """`package.module:attr.sub` -> the object; modules are found from the current directory too
+    (as `python -m` would), so a researcher's `my_agents.py` needs no installation."""
     module_name, _, attr = spec.partition(":")
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        cwd = os.getcwd()
+        if exc.name is None or not module_name.startswith(exc.name) or cwd in sys.path:
+            raise
+        sys.path.append(cwd)  # spawned workers inherit sys.path, so they resolve the same name
+        module = importlib.import_module(module_name)
     obj: Any = module
     for part in attr.split("."):
         obj = getattr(obj, part)

@@ -86,6 +86,83 @@ def test_stage_runner_reruns_a_stage_killed_before_its_marker(tmp_path):
     stage = StageRunner(tmp_path)
     with pytest.raises(KeyboardInterrupt):
         stage("a", {}, crash)
-    assert not (tmp_path / "a" / "stage.json").exists()
+    assert json.loads((tmp_path / "a" / "stage.json").read_text())["status"] == "running"
     stage("a", {}, lambda out: calls.append(2))
     assert calls == [1, 2]
+
+
+def test_paper_dry_run_plans_math_with_real_training_problems(capsys):
+    assert cli_main(["run", "--preset", "paper", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    plan_json = json.loads(out[: out.index("\n\n# launch commands")])
+    config = plan_json["config"]
+    assert config["task"] == "math" and config["train_problems"] == "math_train"
+    assert config["bench"] == ["math500", "amc23", "aime24"] and config["search_policy"] == "base"
+    assert (config["sft_lr"], config["sft_max_length"], config["grpo_lr"], config["max_new_tokens"]) == (3e-6, 8192, 2e-7, 15360)
+    assert plan_json["estimated_compute"]["trees"]["rollouts"] > 0
+    assert "accelerate launch --config_file training/configs/accelerate_zero3.yaml" in out
+
+
+def test_launch_commands_parse_with_the_subcommands_own_parsers(tmp_path):
+    import shlex
+
+    from astro.launch import launch_commands
+    from astro.cli import SUBCOMMANDS
+
+    import importlib
+
+    for stage, command in launch_commands(PRESETS["paper"], tmp_path / "run"):
+        if stage == "cluster":
+            assert command.startswith("ray start --head")
+            continue
+        words = shlex.split(command.split("#")[0])
+        sub = words.index("astro") + 1 if "astro" in words else words.index("astro.cli") + 1
+        module = importlib.import_module(SUBCOMMANDS[words[sub]][0])
+        parser = getattr(module, "build_parser", None) or getattr(module, "_parser", None)
+        if parser is None:
+            continue
+        parser().parse_args(words[sub + 1:])  # raises SystemExit on an unknown flag
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--grpo-steps", "-5"], "grpo_steps=-5"),
+        (["--sft-epochs", "0"], "sft_epochs=0"),
+        (["--temperature", "-2"], "temperature=-2"),
+        (["--top-p", "0"], "top_p=0"),
+        (["--threads", "0"], "threads=0"),
+        (["--sft-lr", "nan"], "sft_lr=nan"),
+        (["--deepspeed-config", "no/such.yaml"], "no such file"),
+        (["--train-problems", "no_such.jsonl", "--task", "math"], "no_such.jsonl"),
+        (["--bench", "math501"], "math501"),
+        (["--search-agent", "dfs"], "unknown search agent 'dfs'"),
+        (["--task", "chess"], "unknown task 'chess'"),
+        (["--search-options", "c_puct"], "key=value"),
+        (["--search-options", "n_samples=3"], "no option n_samples"),
+        (["--model", "./no/such/model"], "no model there"),
+    ],
+)
+def test_bad_input_gets_one_line_and_exit_2_before_anything_is_written(tmp_path, capsys, argv, message):
+    out = tmp_path / "run"
+    assert cli_main(["run", "--out", str(out), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err and err.startswith("astro run: error:")
+    assert not out.exists()
+
+
+def test_a_busy_run_folder_is_refused_with_one_line(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        out = tmp_path / "run"
+        out.mkdir()
+        (out / ".astro.lock").write_text(str(sleeper.pid))
+        assert cli_main(["run", "--preset", "smoke", "--out", str(out)]) == 2
+        assert f"in use by process {sleeper.pid}" in capsys.readouterr().err
+        assert sorted(p.name for p in out.iterdir()) == [".astro.lock"]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
