@@ -34,3 +34,93 @@ def test_smoke_run_writes_the_report_and_resumes_without_redoing_work(tmp_path, 
     before = {p: p.stat().st_mtime_ns for p in out.rglob("stage.json")}
     assert cli_main(["run", "--preset", "smoke", "--out", str(out)]) == 0
     assert {p: p.stat().st_mtime_ns for p in out.rglob("stage.json")} == before
+
+
+def _comparison(out):
+    report = json.loads((out / "report.json").read_text())
+    return report["comparison"]["rows"], report["trace_stats"]
+
+
+@pytest.mark.slow
+def test_rerun_with_a_changed_flag_equals_a_fresh_run_with_it(tmp_path):
+    reused, fresh = tmp_path / "reused", tmp_path / "fresh"
+    small = ["--preset", "smoke", "--seeds", "0", "--grpo-steps", "1", "--no-parallel-arms"]
+    assert cli_main(["run", *small, "--out", str(reused)]) == 0
+    n_before = len((reused / "traces" / "traces_astro.jsonl").read_text().splitlines())
+    assert cli_main(["run", *small, "--k-values", "1", "--out", str(reused)]) == 0
+    assert cli_main(["run", *small, "--k-values", "1", "--out", str(fresh)]) == 0
+    assert _comparison(reused) == _comparison(fresh)
+    n_after = len((reused / "traces" / "traces_astro.jsonl").read_text().splitlines())
+    assert n_after == len((fresh / "traces" / "traces_astro.jsonl").read_text().splitlines()) <= n_before
+    for arm in ("direct", "astro"):  # the trained models are the fresh run's, not the old checkpoints
+        a = (reused / "seed0" / f"rl-{arm}" / "model.safetensors").read_bytes()
+        b = (fresh / "seed0" / f"rl-{arm}" / "model.safetensors").read_bytes()
+        assert a == b
+    assert json.loads((reused / "run_config.json").read_text())["k_values"] == [1]
+
+
+@pytest.mark.slow
+def test_smoke_math_runs_every_stage_on_real_problem_text(tmp_path):
+    out = tmp_path / "run"
+    assert cli_main(["run", "--preset", "smoke-math", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    rows = {row["model"]: row for row in report["comparison"]["rows"]}
+    assert list(rows) == ["Base", "Direct-SFT", "ASTRO-SFT", "Direct-RL", "ASTRO-RL"]
+    assert all(row["benches"]["math500"]["n_problems"] == 8 and "amc23" in row["benches"] for row in rows.values())
+    assert json.loads((out / "run_config.json").read_text())["task"] == "math"
+    markdown = (out / "report.md").read_text()
+    assert markdown.startswith("> **Plumbing check: these numbers mean nothing.**")
+    train = {json.loads(line)["id"] for line in (out / "problems" / "train.jsonl").read_text().splitlines()}
+    evaluated = {json.loads(line)["id"] for line in (out / "problems" / "eval" / "math500.jsonl").read_text().splitlines()}
+    assert train and evaluated and not train & evaluated  # never trains on a problem it evaluates on
+    assert all(i.startswith("test/") for i in train)  # real MATH-500 problem text
+
+
+@pytest.mark.slow
+def test_killing_the_run_leaves_no_process_behind(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    run = subprocess.Popen([sys.executable, "-m", "astro.cli", "run", "--preset", "smoke", "--out", str(out)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 900  # waiting bound only
+    while not list(out.glob("seed0/sft-*/stage.json")) and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.5)
+    descendants = _descendants(run.pid)
+    assert descendants, "the arms run in worker processes"
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    deadline = time.monotonic() + 60
+    while descendants and time.monotonic() < deadline:
+        descendants = [pid for pid in descendants if _running(pid)]
+        time.sleep(0.2)
+    assert descendants == [], f"processes {descendants} outlived the killed run"
+    assert os.path.exists(out / ".astro.lock")  # left behind by the dead owner, and taken over by the next run
+    from astro.stages import RunLock
+
+    with RunLock(out) as lock:
+        assert lock.held
+
+
+def _descendants(pid: int) -> list[int]:
+    import subprocess
+
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        kids = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout.split()
+        found += [int(k) for k in kids]
+        frontier += [int(k) for k in kids]
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
