@@ -70,14 +70,16 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.samples < 1:
             raise ValueError(f"samples={self.samples}: use >= 1 (paper: 16).")
-        if self.temperature < 0:
-            raise ValueError(f"temperature={self.temperature}: use >= 0 (0 = greedy).")
+        if not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise ValueError(f"temperature={self.temperature}: use a finite value >= 0 (0 = greedy).")
         if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p={self.top_p}: use a value in (0, 1].")
+            raise ValueError(f"top_p={self.top_p}: use a value in (0, 1], e.g. 0.95.")
         if self.max_tokens < 1:
             raise ValueError(f"max_tokens={self.max_tokens}: use >= 1.")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit={self.limit}: use >= 1, or None for every problem.")
+        if not self.benches:
+            raise ValueError("benches is empty: name at least one benchmark (math500, amc23, aime24, aime25) or a .jsonl path.")
         if any(k < 1 for k in self.pass_ks):
             raise ValueError(f"pass_ks={self.pass_ks}: every k must be >= 1.")
         if self.maj_k < 1:

@@ -139,8 +139,25 @@ class GRPOConfig:
     def __post_init__(self) -> None:
         if self.group_size < 2:
             raise ValueError(f"group_size={self.group_size}: GRPO needs >= 2 rollouts per prompt (paper: 4).")
-        if self.prompts_per_step < 1 or self.n_steps < 0:
-            raise ValueError(f"prompts_per_step={self.prompts_per_step}, n_steps={self.n_steps}: use >= 1 and >= 0.")
+        if self.prompts_per_step < 1 or self.n_steps < 1:
+            raise ValueError(f"prompts_per_step={self.prompts_per_step}, n_steps={self.n_steps}: use >= 1 for both.")
+        for name in ("lr", "weight_decay", "max_grad_norm", "eps_low", "eps_high", "beta", "temperature", "top_p", "pass_rate_low", "pass_rate_high"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name}={getattr(self, name)} must be a finite number.")
+        if not self.lr > 0:
+            raise ValueError(f"lr={self.lr} must be > 0 (e.g. 1e-5).")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p={self.top_p}: use a value in (0, 1] (paper: 1.0).")
+        if self.weight_decay < 0 or self.max_grad_norm < 0 or self.warmup_steps < 0:
+            raise ValueError(f"weight_decay={self.weight_decay}, max_grad_norm={self.max_grad_norm}, warmup_steps={self.warmup_steps}: use >= 0.")
+        if self.threads < 0:
+            raise ValueError(f"threads={self.threads}: use >= 1, or 0 to leave torch's default.")
+        if self.max_new_tokens < 1 or self.max_batch_size < 1 or self.max_steps_per_episode < 1:
+            raise ValueError("max_new_tokens, max_batch_size and max_steps_per_episode must be >= 1.")
+        if self.pass_rate_samples < 0:
+            raise ValueError(f"pass_rate_samples={self.pass_rate_samples}: use >= 0 (0: no difficulty filter).")
+        if self.n_problems is not None and self.n_problems < 1:
+            raise ValueError(f"n_problems={self.n_problems}: use >= 1, or None for all problems.")
         if self.n_epochs < 1 or self.n_minibatches < 1:
             raise ValueError(f"n_epochs={self.n_epochs}, n_minibatches={self.n_minibatches}: use >= 1 (default 1).")
         if self.n_minibatches > self.prompts_per_step * self.group_size:

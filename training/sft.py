@@ -100,8 +100,14 @@ class SFTConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1.")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps={self.max_steps}: use None (all epochs) or >= 1.")
-        if not self.lr > 0:
-            raise ValueError(f"lr={self.lr} must be > 0 (paper: 3e-6 for 70B).")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr={self.lr} must be a finite number > 0 (paper: 3e-6 for 70B).")
+        for name in ("weight_decay", "max_grad_norm"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name}={value} must be a finite number >= 0.")
+        if len(self.adam_betas) != 2 or not all(math.isfinite(b) and 0 <= b < 1 for b in self.adam_betas):
+            raise ValueError(f"adam_betas={self.adam_betas}: use two numbers in [0, 1), e.g. (0.9, 0.95).")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio={self.warmup_ratio} must lie in [0, 1).")
         if not 0 <= self.min_lr_ratio <= 1:
