@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
+from astro_env.errors import UserError
+from astro_env.hub import check_model_source
 from training import checkpoint as ckpt
 from training.objectives import (
     filter_by_pass_rate,
@@ -503,13 +505,22 @@ def train_grpo(config: GRPOConfig) -> Path:
 
     if not config.model:
         raise ValueError("GRPOConfig.model is empty: pass --model DIR (e.g. the output of `astro sft`).")
+    check_model_source(config.model, "--model")
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_root = out / "checkpoints"
     ckpt.remove_stale_temporaries(ckpt_root)
-    resume_from = ckpt.latest_checkpoint(ckpt_root) if config.resume else None
+    base_fingerprint = ckpt.model_fingerprint(config.model)
+    resume_from = ckpt.latest_loadable_checkpoint(ckpt_root) if config.resume else None
+    if resume_from is not None:
+        saved = resume_from / "grpo_inputs.json"
+        if saved.is_file() and json.loads(saved.read_text(encoding="utf-8")).get("model_fingerprint") != base_fingerprint:
+            raise UserError(
+                f"{resume_from} was trained from another starting model than --model {config.model}; "
+                "pass --no-resume to start over, or use another --out."
+            )
     write_json(out / "grpo_config.json", asdict(config))
     torch.manual_seed(config.seed)
     device = _device(config.device)
@@ -625,7 +636,7 @@ def train_grpo(config: GRPOConfig) -> Path:
                 last_good = ckpt.save_checkpoint(
                     ckpt_root, ckpt.TrainerState(step=step, data_position=step, metrics=_finite(record)),
                     model, tokenizer, optimizer, keep_last=config.keep_checkpoints,
-                    extra_json={"grpo_config.json": asdict(config)},
+                    extra_json={"grpo_config.json": asdict(config), "grpo_inputs.json": {"model_fingerprint": base_fingerprint}},
                 )
     finally:
         metrics_log.close()
