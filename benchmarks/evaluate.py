@@ -311,9 +311,11 @@ def score_completion(
 def _check_config(out_dir: Path, model: str, config: EvalConfig) -> None:
     """Write out_dir's eval_config.json, or check that existing completions used the same settings."""
     path = out_dir / CONFIG_FILE
-    wanted = {"model": model, **{k: v for k, v in config.sampling.items() if k != "samples"}}
+    # batch_size decides each prompt's seed and position in its call, so it decides the samples
+    wanted = {"model": model, **{k: v for k, v in config.sampling.items() if k != "samples"}, "batch_size": config.batch_size}
     if path.exists():
         found = json.loads(path.read_text(encoding="utf-8"))
+        found.setdefault("batch_size", config.batch_size)  # written before batch_size was recorded
         if found != wanted:
             diff = {k: (found.get(k), wanted.get(k)) for k in set(found) | set(wanted) if found.get(k) != wanted.get(k)}
             raise ValueError(
@@ -338,13 +340,16 @@ def evaluate(
 ) -> EvalReport:
     """The report of `policy` on `problems` (one bench), resuming from `out_dir/completions.jsonl`.
 
-    Samples `config.samples` completions per problem (only the (problem, sample) pairs not
-    already in the file), appends one `EvalRecord` per completion (flushed per batch of
-    `config.batch_size` problems), and aggregates every record of `bench_name` for these
-    problems. `model_name` defaults to `policy.name`; `data_path` adds that file's name and
+    Samples `config.samples` completions per problem in batches of `config.batch_size`
+    problems, each batch with seed `config.seed` + the index of its first problem, appends one
+    `EvalRecord` per completion (flushed per record), and aggregates every record of
+    `bench_name` for these problems. On resume, a batch with any (problem, sample) pair
+    missing is sampled again as a whole and only the missing pairs are written, so a batch cut
+    short by a kill, or samples raised on resume, end with the completions of an uninterrupted
+    run (on a backend whose samples follow its seed); complete batches are not sampled again. `model_name` defaults to `policy.name`; `data_path` adds that file's name and
     sha256 to the report. Raises ValueError when `out_dir` holds completions sampled with
-    other settings (model, temperature, top-p, max tokens, seed, stop, delimiter); raising
-    `samples` on resume is allowed and samples only the new indices.
+    other settings (model, temperature, top-p, max tokens, seed, stop, delimiter, batch size);
+    raising `samples` on resume is allowed and writes only the new indices.
     """
     if not problems:
         raise ValueError(f"evaluate({bench_name!r}): no problems to evaluate.")
@@ -372,38 +377,40 @@ def evaluate(
     with JsonlWriter(path) as writer:
         for start in batches:
             batch = problems[start : start + config.batch_size]
-            groups: dict[tuple[int, ...], list[Problem]] = defaultdict(list)
-            for problem in batch:
-                missing = tuple(i for i in range(config.samples) if (problem.id, i) not in done)
-                if missing:
-                    groups[missing].append(problem)
-            for missing, group in groups.items():
-                prompts = [astro_env.get_task(p.task).format_prompt(p) for p in group]
-                sampling = SamplingConfig(
-                    max_tokens=config.max_tokens,
-                    temperature=config.temperature,
-                    top_p=config.top_p,
-                    stop=config.stop,
-                    seed=config.seed + start,
+            missing = {p.id: [i for i in range(config.samples) if (p.id, i) not in done] for p in batch}
+            if not any(missing.values()):
+                continue
+            # The whole batch is sampled again, exactly as an uninterrupted run sampled it (same
+            # prompts in the same positions, same n, same seed), and only the missing pairs are
+            # kept: a batch cut short by a kill, or samples raised on resume, get the completions
+            # an uninterrupted run would have (backends key each sample by seed, prompt position
+            # and sample index).
+            prompts = [astro_env.get_task(p.task).format_prompt(p) for p in batch]
+            sampling = SamplingConfig(
+                max_tokens=config.max_tokens,
+                temperature=config.temperature,
+                top_p=config.top_p,
+                stop=config.stop,
+                seed=config.seed + start,
+            )
+            outputs = policy.complete(prompts, config.samples, sampling)
+            if len(outputs) != len(batch) or any(len(o) != config.samples for o in outputs):
+                raise RuntimeError(
+                    f"policy {model!r} returned {[len(o) for o in outputs]} completions for {len(batch)} prompts "
+                    f"x {config.samples} samples; a PolicyAgent must return n completions per prompt."
                 )
-                outputs = policy.complete(prompts, len(missing), sampling)
-                if len(outputs) != len(group) or any(len(o) != len(missing) for o in outputs):
-                    raise RuntimeError(
-                        f"policy {model!r} returned {[len(o) for o in outputs]} completions for {len(group)} prompts "
-                        f"x {len(missing)} samples; a PolicyAgent must return n completions per prompt."
+            for problem, completions in zip(batch, outputs):
+                for sample_idx in missing[problem.id]:
+                    record = score_completion(
+                        problem,
+                        completions[sample_idx],
+                        bench=bench_name,
+                        sample_idx=sample_idx,
+                        delimiter=config.delimiter,
+                        count_tokens=count_tokens,
                     )
-                for problem, completions in zip(group, outputs):
-                    for sample_idx, completion in zip(missing, completions):
-                        record = score_completion(
-                            problem,
-                            completion,
-                            bench=bench_name,
-                            sample_idx=sample_idx,
-                            delimiter=config.delimiter,
-                            count_tokens=count_tokens,
-                        )
-                        writer.write(record.to_dict())
-                        done[(problem.id, sample_idx)] = record
+                    writer.write(record.to_dict())
+                    done[(problem.id, sample_idx)] = record
 
     records = [done[(p.id, i)] for p in problems for i in range(config.samples)]
     data_file = data_sha = None
