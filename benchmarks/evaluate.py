@@ -582,7 +582,11 @@ def main(argv: list[str] | None = None) -> int:
         from agents import build_policy
         from agents.base import PolicyConfig
 
-        policy = build_policy(PolicyConfig(backend=args.backend, model=args.policy, base_url=args.base_url, device=args.device, seed=args.seed))
+        try:
+            policy = build_policy(PolicyConfig(backend=args.backend, model=args.policy, base_url=args.base_url, device=args.device, seed=args.seed))
+        except ValueError as exc:  # a missing model directory, an unreachable hub: one line, nothing written
+            print(f"astro eval: {exc}", file=sys.stderr)
+            return 2
     count_tokens = _word_count
     tokenizer = getattr(policy, "tokenizer", None)
     if tokenizer is not None:

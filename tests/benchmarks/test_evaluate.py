@@ -318,3 +318,29 @@ def test_resume_with_another_batch_size_is_refused(tmp_path):
     evaluate(FakePolicy([P1], TEXTS), [P1], EvalConfig(samples=1, batch_size=8), tmp_path, bench_name="toy")
     with pytest.raises(ValueError, match="batch_size.*fresh output directory"):
         evaluate(FakePolicy([P1], TEXTS), [P1], EvalConfig(samples=1, batch_size=4), tmp_path, bench_name="toy")
+
+
+def test_astro_eval_cli_bad_inputs_give_one_line_and_write_nothing(tmp_path, capsys):
+    from benchmarks.evaluate import main
+
+    data = tmp_path / "mini.jsonl"
+    data.write_text(json.dumps(P1.to_dict()) + "\n")
+    wrong_type = tmp_path / "wrong.jsonl"
+    wrong_type.write_text('{"id": "c", "problem": "Numbers: 1 2\\nTarget: 3", "answer": "3", "task": "countdown", "numbers": "1 2", "target": 3}\n')
+    nan = tmp_path / "nan.jsonl"
+    nan.write_text('{"id": "n", "problem": "p", "answer": NaN}\n')
+    out = tmp_path / "out"
+    cases = [
+        (["--policy", str(tmp_path / "no" / "such" / "model"), "--bench", str(data)], "no such directory"),
+        (["--policy", "oracle", "--bench", str(wrong_type)], "wrong.jsonl:1: .*Countdown `numbers`"),
+        (["--policy", "oracle", "--bench", str(nan)], "nan.jsonl:1: .*not a number"),
+        (["--policy", "oracle", "--bench", str(data), "--limit", "-1"], "limit=-1"),
+        (["--policy", "oracle", "--bench", str(data), "--top-p", "0"], "top_p=0.0"),
+        (["--policy", "oracle", "--bench", str(data), "--temperature", "nan"], "temperature=nan"),
+    ]
+    capsys.readouterr()
+    for argv, match in cases:
+        assert main([*argv, "--out", str(out), "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and __import__("re").search(match, err), err
+        assert not out.exists()
