@@ -61,11 +61,25 @@ def looks_like_path(name: str) -> bool:
     )
 
 
+def _in_hub_cache(repo_id: str) -> bool:
+    """Whether the local Hugging Face cache holds `repo_id`'s config.json (False without huggingface_hub)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    try:
+        found = try_to_load_from_cache(repo_id, "config.json")
+    except Exception:  # an id the hub library rejects is not cached
+        return False
+    return isinstance(found, str)
+
+
 def check_model_source(name: str, flag: str = "--model") -> None:
     """Return when `name` is a local model directory or a hub id the hub can be asked for.
 
-    Raises `MissingFileError` for a path that does not exist, `UserError` for a directory
-    without `config.json` or a hub id while the hub is unreachable; each message names `flag`
+    A hub id already in the local Hugging Face cache passes offline too. Raises
+    `MissingFileError` for a path that does not exist, `UserError` for a directory without
+    `config.json` or an uncached hub id while the hub is unreachable; each message names `flag`
     and the local alternative (a `save_pretrained` directory).
     """
     path = Path(name).expanduser()
@@ -77,6 +91,8 @@ def check_model_source(name: str, flag: str = "--model") -> None:
         raise UserError(f"{flag} {name} is a file; pass a model directory written by save_pretrained.")
     if looks_like_path(name) or not name.strip():
         raise MissingFileError(f"{flag} {name}: no such directory; pass an existing save_pretrained directory or a hub id such as org/name.")
+    if _in_hub_cache(name):
+        return  # transformers loads it from the local cache, online or not
     reason = hub_unreachable_reason()
     if reason:
         raise UserError(f"{flag} {name} is not a local directory and the Hugging Face hub is unreachable ({reason}); pass a local save_pretrained directory instead.")

@@ -54,3 +54,21 @@ def test_model_sources(tmp_path, closed_endpoint):
         check_model_source("org/model", "--model")
     (tmp_path / "config.json").write_text("{}")
     check_model_source(str(tmp_path))  # a saved model directory passes
+
+
+def test_a_cached_hub_model_passes_offline(tmp_path, monkeypatch):
+    pytest.importorskip("huggingface_hub")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--org--cached" / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (cache / "models--org--cached" / "refs").mkdir()
+    (cache / "models--org--cached" / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    import huggingface_hub.file_download as fd
+
+    monkeypatch.setattr(fd, "HF_HUB_CACHE", str(cache), raising=False)
+    check_model_source("org/cached")
+    with pytest.raises(UserError, match="HF_HUB_OFFLINE is set"):
+        check_model_source("org/not-cached")
