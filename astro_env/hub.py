@@ -74,18 +74,18 @@ def _in_hub_cache(repo_id: str) -> bool:
     return isinstance(found, str)
 
 
-def check_model_source(name: str, flag: str = "--model") -> None:
+def check_model_source(name: str, flag: str = "--model", markers: tuple[str, ...] = ("config.json",)) -> None:
     """Return when `name` is a local model directory or a hub id the hub can be asked for.
 
     A hub id already in the local Hugging Face cache passes offline too. Raises
     `MissingFileError` for a path that does not exist, `UserError` for a directory without
-    `config.json` or an uncached hub id while the hub is unreachable; each message names `flag`
+    any of `markers` (config.json for a model) or an uncached hub id while the hub is unreachable; each message names `flag`
     and the local alternative (a `save_pretrained` directory).
     """
     path = Path(name).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise UserError(f"{flag} {name}: the directory has no config.json, so it is not a saved model; pass a save_pretrained directory (e.g. a run's sft/ or rl/ folder).")
+        if not any((path / marker).is_file() for marker in markers):
+            raise UserError(f"{flag} {name}: the directory has no {' or '.join(markers)}, so it was not written by save_pretrained; pass a save_pretrained directory (e.g. a run's sft/ or rl/ folder).")
         return
     if path.exists():
         raise UserError(f"{flag} {name} is a file; pass a model directory written by save_pretrained.")
