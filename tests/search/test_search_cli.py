@@ -158,3 +158,23 @@ def test_a_regenerated_problem_file_never_returns_old_trees(tmp_path):
     again = search_trees(mixed, CountdownPolicy(), SMALL, out_path=out, progress=False)
     assert [t.problem_hash for t in again] == [p.content_hash for p in mixed]
     assert sorted(r["problem_hash"] for r in read_jsonl(out)) == sorted(p.content_hash for p in mixed)
+
+
+def test_cli_bad_inputs_give_one_line_and_write_nothing(tmp_path, capsys):
+    from search.cli import main
+
+    out = tmp_path / "trees.jsonl"
+    junk = tmp_path / "junk.jsonl"
+    junk.write_bytes(b"\xff\xfe\x00garbage\n")
+    cases = [
+        (["--countdown", "5", "--limit", "-1", "--policy", "countdown"], "--limit -1: use >= 1"),
+        (["--problems", str(junk), "--policy", "countdown"], "junk.jsonl:1: not UTF-8"),
+        (["--problems", str(tmp_path / "absent.jsonl"), "--policy", "countdown"], "does not exist"),
+        (["--countdown", "2", "--policy", str(tmp_path / "no" / "model")], "no such directory"),
+    ]
+    capsys.readouterr()
+    for argv, match in cases:
+        assert main([*argv, "--out", str(out), "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and match in err, err
+        assert not out.exists()
