@@ -15,8 +15,8 @@ from typing import Iterable, Sequence
 
 from agents._text import check_batch, propose_via_complete, truncate_at_stop
 from agents.base import Completion, PolicyConfig, SamplingConfig, StepSample
-from astro_env.state import ReasoningState
 from astro_env.hub import check_model_source
+from astro_env.state import ReasoningState
 
 _MASK31 = (1 << 31) - 1
 

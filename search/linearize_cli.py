@@ -17,9 +17,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from astro_env.jsonl import JsonlWriter, iter_jsonl, write_json
 from astro_env.errors import MissingFileError
 from astro_env.hub import check_model_source
+from astro_env.jsonl import JsonlWriter, iter_jsonl, write_json
 from search.linearize import LinearizeConfig, build_traces, format_stats, trace_stats
 from search.tree import SearchTree
 
