@@ -124,6 +124,8 @@ class EvalRecord:
     n_restarts: int | None
     first_attempt_correct: bool | None
     finish_reason: str = "eos"
+    problem_hash: str | None = None
+    """`Problem.content_hash` of the problem sampled (None in files written before it was recorded)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -305,6 +307,7 @@ def score_completion(
         n_restarts=n_restarts,
         first_attempt_correct=first_attempt_correct,
         finish_reason=completion.finish_reason,
+        problem_hash=problem.content_hash,
     )
 
 
@@ -324,6 +327,15 @@ def _check_config(out_dir: Path, model: str, config: EvalConfig) -> None:
             )
         return
     write_json(path, wanted)
+
+
+def _rewrite_jsonl(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Replace `path` atomically by `rows`, one JSON object per line."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+    tmp.replace(path)
 
 
 def evaluate(
@@ -346,7 +358,9 @@ def evaluate(
     `bench_name` for these problems. On resume, a batch with any (problem, sample) pair
     missing is sampled again as a whole and only the missing pairs are written, so a batch cut
     short by a kill, or samples raised on resume, end with the completions of an uninterrupted
-    run (on a backend whose samples follow its seed); complete batches are not sampled again. `model_name` defaults to `policy.name`; `data_path` adds that file's name and
+    run (on a backend whose samples follow its seed); complete batches are not sampled again.
+    Saved records of a problem whose content changed since (same id, other `content_hash`)
+    are removed from the file and sampled again. `model_name` defaults to `policy.name`; `data_path` adds that file's name and
     sha256 to the report. Raises ValueError when `out_dir` holds completions sampled with
     other settings (model, temperature, top-p, max tokens, seed, stop, delimiter, batch size);
     raising `samples` on resume is allowed and writes only the new indices.
@@ -362,12 +376,22 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     _check_config(out, model, config)
     path = out / COMPLETIONS_FILE
-    wanted_ids = set(ids)
+    hashes = {p.id: p.content_hash for p in problems}
     done: dict[tuple[str, int], EvalRecord] = {}
+    kept_rows: list[dict[str, Any]] = []
+    n_stale = 0
     for row in read_jsonl(path):
         record = EvalRecord.from_dict(row)
-        if record.bench == bench_name and record.problem_id in wanted_ids and record.sample_idx < config.samples:
+        mine = record.bench == bench_name and record.problem_id in hashes
+        if mine and record.problem_hash is not None and record.problem_hash != hashes[record.problem_id]:
+            n_stale += 1  # sampled for another version of this problem (a regenerated problem file)
+            continue
+        kept_rows.append(row)
+        if mine and record.sample_idx < config.samples:
             done[(record.problem_id, record.sample_idx)] = record
+    if n_stale:
+        _rewrite_jsonl(path, kept_rows)
+        print(f"eval {bench_name}: {n_stale} saved completion(s) were sampled for another version of their problem; sampling them again.", file=sys.stderr)
 
     batches = range(0, len(problems), config.batch_size)
     if progress:

@@ -344,3 +344,18 @@ def test_astro_eval_cli_bad_inputs_give_one_line_and_write_nothing(tmp_path, cap
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and __import__("re").search(match, err), err
         assert not out.exists()
+
+
+def test_completions_of_a_changed_problem_are_sampled_again(tmp_path):
+    evaluate(FakePolicy([P1, P2], TEXTS), [P1, P2], EvalConfig(samples=2), tmp_path, bench_name="toy")
+    rows = read_jsonl(tmp_path / "completions.jsonl")
+    assert {r["problem_hash"] for r in rows} == {P1.content_hash, P2.content_hash}
+    changed = Problem(id="p2", problem="What is 3*4?", answer="12")  # same id, new content
+    texts = {**TEXTS, "p2": ["\\boxed{12}", "\\boxed{7}"]}
+    policy = FakePolicy([P1, changed], texts)
+    report = evaluate(policy, [P1, changed], EvalConfig(samples=2), tmp_path, bench_name="toy")
+    rows = read_jsonl(tmp_path / "completions.jsonl")
+    p2_rows = [r for r in rows if r["problem_id"] == "p2"]
+    assert len(rows) == 4 and {r["problem_hash"] for r in p2_rows} == {changed.content_hash}
+    assert [r["correct"] for r in sorted(p2_rows, key=lambda r: r["sample_idx"])] == [True, False]
+    assert report.benches["toy"].n_problems == 2
