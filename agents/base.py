@@ -7,6 +7,7 @@ This module imports no torch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, Sequence, runtime_checkable
 
@@ -31,8 +32,8 @@ class SamplingConfig:
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
             raise ValueError(f"max_tokens={self.max_tokens}: use >= 1.")
-        if self.temperature < 0:
-            raise ValueError(f"temperature={self.temperature}: use >= 0 (0 = greedy).")
+        if not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise ValueError(f"temperature={self.temperature}: use a finite value >= 0 (0 = greedy).")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p={self.top_p}: use a value in (0, 1].")
         if isinstance(self.stop, str):

@@ -28,6 +28,8 @@ import torch
 
 from agents._text import check_batch, propose_via_complete, truncate_at_stop
 from agents.base import Completion, PolicyConfig, SamplingConfig, StepSample
+from astro_env.errors import UserError
+from astro_env.hub import check_model_source
 from astro_env.state import ReasoningState
 
 _MASK31 = (1 << 31) - 1
@@ -302,14 +304,21 @@ class TransformersPolicy:
         dtype "auto" is bfloat16 on a GPU that supports it, float32 otherwise; device "auto" is
         the first GPU when there is one, else the CPU (both from `config`); `config.extra` is
         passed to `AutoModelForCausalLM.from_pretrained` (e.g. `attn_implementation`).
+        A missing directory, a directory that is not a saved model, or a hub id while the hub
+        is unreachable raises one `UserError` (a ValueError) at once, naming the local alternative.
         """
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         config = config if config is not None else PolicyConfig(backend="transformers", model=str(path_or_name))
         device = _auto_device(config.device)
         dtype = _auto_dtype(config.dtype, device)
-        tokenizer = AutoTokenizer.from_pretrained(str(path_or_name))
-        model = AutoModelForCausalLM.from_pretrained(str(path_or_name), dtype=dtype, **config.extra)
+        check_model_source(str(path_or_name), "model")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(path_or_name))
+            model = AutoModelForCausalLM.from_pretrained(str(path_or_name), dtype=dtype, **config.extra)
+        except OSError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"model {path_or_name} could not be loaded ({first}); pass a local save_pretrained directory.") from None
         model.to(device)
         model.eval()
         return cls(model, tokenizer, config)

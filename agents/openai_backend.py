@@ -16,11 +16,27 @@ from typing import Sequence
 
 from agents._text import check_batch, propose_via_complete, truncate_at_stop
 from agents.base import Completion, PolicyConfig, SamplingConfig, StepSample
+from astro_env.errors import UserError
 from astro_env.state import ReasoningState
 
 
-class OpenAIError(RuntimeError):
-    """The server refused or failed a request (after retries, for transient failures)."""
+class OpenAIError(UserError, RuntimeError):
+    """The server refused or failed a request (after retries, for transient failures).
+
+    A `UserError` (so a ValueError: command lines print it as one line) and a RuntimeError.
+    """
+
+
+_CHAT_ONLY = (
+    "serves chat completions only, but ASTRO needs the text completions endpoint "
+    "(/v1/completions: prompts continue raw text, with log-probabilities); serve the model "
+    "with `vllm serve` or SGLang, or point PolicyConfig.base_url at a server that has /v1/completions."
+)
+
+
+def _looks_chat_only(code: int, detail: str) -> bool:
+    """Whether an HTTP error says the endpoint has no /v1/completions (404/405, or a "chat model" 400)."""
+    return code in (404, 405) or (code == 400 and "chat" in detail.lower())
 
 
 def parse_choice(choice: dict, stops: Sequence[str]) -> Completion:
@@ -138,6 +154,8 @@ class OpenAIPolicy:
                 f"{self.base_url}/completions returned {len(choices) if isinstance(choices, list) else 'no'} choices "
                 f"for {len(prompts)} prompts x n={n}; is this an OpenAI-compatible completions server?"
             )
+        if any(isinstance(c, dict) and "text" not in c and "message" in c for c in choices):
+            raise OpenAIError(f"{self.base_url} answered /completions with chat messages: it {_CHAT_ONLY}")
         grouped: list[list[Completion | None]] = [[None] * n for _ in prompts]
         for pos, choice in enumerate(choices):
             index = choice.get("index")
@@ -167,6 +185,8 @@ class OpenAIPolicy:
                 if err.code == 429 or err.code >= 500:
                     last_error = f"HTTP {err.code}: {detail}"
                     continue
+                if _looks_chat_only(err.code, detail):
+                    raise OpenAIError(f"POST {url} failed with HTTP {err.code} ({' '.join(detail.split())[:200]}): the server {_CHAT_ONLY}") from None
                 raise OpenAIError(f"POST {url} failed with HTTP {err.code}: {detail}") from None
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as err:
                 last_error = f"{type(err).__name__}: {getattr(err, 'reason', err)}"

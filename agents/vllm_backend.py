@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 
 from agents._text import check_batch, propose_via_complete, truncate_at_stop
 from agents.base import Completion, PolicyConfig, SamplingConfig, StepSample
+from astro_env.hub import check_model_source
 from astro_env.state import ReasoningState
 
 _MASK31 = (1 << 31) - 1
@@ -86,6 +87,7 @@ class VLLMPolicy:
         if llm is None:
             if not config.model:
                 raise ValueError("VLLMPolicy needs PolicyConfig(model=...): a save_pretrained directory or hub name.")
+            check_model_source(config.model, "model")  # one line now, not an engine start-up traceback
             kwargs = {"enable_prefix_caching": True, "seed": config.seed, "dtype": config.dtype}
             kwargs.update(config.extra)
             llm = self._vllm.LLM(model=config.model, **kwargs)

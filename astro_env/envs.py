@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Sequence as SequenceABC
 from typing import Any, Literal, Sequence
 
 import gymnasium as gym
+import numpy as np
 from gymnasium import spaces
+from gymnasium.vector.utils import read_from_shared_memory
 
 from astro_env.problem import Problem
 from astro_env.state import DEFAULT_DELIMITER, ReasoningState, initial_state, transition
@@ -62,6 +65,48 @@ class UnicodeText(spaces.Text):
             if not key.startswith("_char"):
                 setattr(clone, key, copy.deepcopy(value, memo))
         return clone
+
+
+class SharedTexts(SequenceABC):
+    """The observations of an `AsyncVectorEnv` worker batch, decoded from shared memory on access.
+
+    Gymnasium reads a shared-memory batch once, when the vector env is built, and relies on
+    the result being a live view (true for numpy arrays). Its reader for `Text` returns a
+    tuple of strings instead, frozen at the all-zero buffer, so every later `reset`/`step`
+    returned strings of tabs. This view decodes the current buffer whenever it is read;
+    `deepcopy` (what the vector env returns with `copy=True`, the default) gives a plain tuple,
+    equal to what a `SyncVectorEnv` returns.
+    """
+
+    def __init__(self, space: spaces.Text, shared_memory: Any, n: int) -> None:
+        self._space = space
+        self._data = np.frombuffer(shared_memory.get_obj(), dtype=np.int32).reshape((n, space.max_length))
+
+    def __len__(self) -> int:
+        return self._data.shape[0]
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        row = self._data[index]
+        chars = self._space.character_list
+        return "".join(map(chars.__getitem__, row[row < len(chars)].tolist()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, (tuple, SharedTexts)) and tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+    def __deepcopy__(self, memo: dict) -> tuple[str, ...]:
+        return tuple(self)
+
+
+@read_from_shared_memory.register(UnicodeText)
+def _read_unicode_text_from_shared_memory(space: UnicodeText, shared_memory: Any, n: int = 1) -> SharedTexts:
+    return SharedTexts(space, shared_memory, n)
 
 
 @functools.lru_cache(maxsize=4)
@@ -131,6 +176,7 @@ class ReasoningEnv(gym.Env[str, str]):
                 raise ValueError(f"Problem {problem.id!r} has task {problem.task!r}; this environment runs {self.task_name!r} problems.")
         self.problems: tuple[Problem, ...] = pool
         self._index_by_id = {p.id: k for k, p in enumerate(pool)}
+        self._admitted: set[str] = {p.content_hash for p in pool}
         self.delimiter = delimiter
         self.max_steps = int(max_steps)
         self.max_chars = int(max_chars)
@@ -148,7 +194,13 @@ class ReasoningEnv(gym.Env[str, str]):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         super().reset(seed=seed)
+        if options is not None and not isinstance(options, dict):
+            raise ValueError(f"reset options must be a dict such as {{'problem': 3}}, got {type(options).__name__}.")
+        unknown = sorted(set(options or {}) - {"problem"}, key=str)
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {', '.join(map(repr, unknown))}: the only option is 'problem' (a Problem, a problem id or an index).")
         problem = self._pick_problem((options or {}).get("problem"))
+        self._admitted.add(problem.content_hash)
         prompt = self.task.format_prompt(problem)
         self._check_prompt(prompt)
         self._state = initial_state(problem, prompt, self.delimiter)
@@ -199,14 +251,13 @@ class ReasoningEnv(gym.Env[str, str]):
         """Restore `state` (as returned by `get_state`, possibly from another env); returns its observation.
 
         The episode continues from there: ended iff the state is terminal or over budget.
+        Raises ValueError for anything `reset`/`step` could not have produced here: not a
+        `ReasoningState`, another delimiter or task, a problem outside the pool and not passed
+        to `reset`, a prompt that is not the task's rendering of the problem, steps that are
+        empty/unstripped/outside `CHARSET`, a final answer before the last step, or `answer`,
+        `correct` and `n_chars` that disagree with the steps.
         """
-        if not isinstance(state, ReasoningState):
-            raise TypeError(f"set_state expects a ReasoningState, got {type(state).__name__}.")
-        if state.delimiter != self.delimiter:
-            raise ValueError(f"state delimiter {state.delimiter!r} differs from this env's {self.delimiter!r}.")
-        if state.problem.task != self.task_name:
-            raise ValueError(f"state holds a {state.problem.task!r} problem; this environment runs {self.task_name!r} problems.")
-        self._check_prompt(state.prompt)
+        self._check_state(state)
         self._state = state
         self._done = state.terminal or self._over_budget(state)
         self._step_truncated = False
@@ -231,6 +282,41 @@ class ReasoningEnv(gym.Env[str, str]):
                 raise ValueError(f"options['problem']={index} is out of range for {len(self.problems)} problems.")
             return self.problems[index]
         raise ValueError(f"options['problem'] must be a Problem, a problem id or an index, got {type(choice).__name__}.")
+
+    def _check_state(self, state: Any) -> None:
+        """Raise ValueError unless `state` is one this environment's reset/step could produce."""
+        if not isinstance(state, ReasoningState):
+            raise ValueError(f"set_state expects a ReasoningState (from get_state), got {type(state).__name__}.")
+        if state.delimiter != self.delimiter:
+            raise ValueError(f"state delimiter {state.delimiter!r} differs from this env's {self.delimiter!r}.")
+        if not isinstance(state.problem, Problem) or state.problem.task != self.task_name:
+            task = getattr(state.problem, "task", type(state.problem).__name__)
+            raise ValueError(f"state holds a {task!r} problem; this environment runs {self.task_name!r} problems.")
+        if state.problem.content_hash not in self._admitted:
+            raise ValueError(
+                f"state's problem {state.problem.id!r} is not in this environment's pool (or its content differs); "
+                "reset(options={'problem': problem}) first or make the env with problems=[...]."
+            )
+        if state.prompt != self.task.format_prompt(state.problem):
+            raise ValueError("state's prompt is not the task's prompt for its problem; take states from get_state().")
+        self._check_prompt(state.prompt)
+        if not isinstance(state.steps, tuple) or not all(isinstance(step, str) for step in state.steps):
+            raise ValueError("state's steps must be a tuple of strings; take states from get_state().")
+        for step in state.steps:
+            if not step or step != step.strip() or len(step) > self.max_step_chars or any(ch not in CHARSET for ch in step):
+                raise ValueError(f"state holds step {step[:40]!r} that step() could not have produced (empty, unstripped, too long or outside the charset).")
+        answers = [self.task.extract_answer(step) for step in state.steps]
+        if any(answer is not None for answer in answers[:-1]):
+            raise ValueError("state continues after a step that states a final answer; an episode ends at its first final answer.")
+        last = answers[-1] if answers else None
+        expected_correct = None if last is None else self.task.reward(state.problem, state.solution) > 0
+        if state.answer != last or state.correct != expected_correct:
+            raise ValueError(
+                f"state's answer={state.answer!r}, correct={state.correct!r} disagree with its steps "
+                f"(answer={last!r}, correct={expected_correct!r}); take states from get_state()."
+            )
+        if state.n_chars != sum(len(step) + len(state.delimiter) for step in state.steps):
+            raise ValueError(f"state's n_chars={state.n_chars} disagrees with its steps; take states from get_state().")
 
     def _check_prompt(self, prompt: str) -> None:
         if len(prompt) > self.max_prompt_chars:
@@ -307,11 +393,14 @@ class MathReasoningEnv(ReasoningEnv):
     `problems` (None: 1000 generated problems from `astro_env.synthetic`), `delimiter`
     (default a blank line), `max_steps`, `max_chars`, `reward_style`, `max_step_chars`,
     `render_mode` ("ansi" or "human"). `reset(seed=..., options={"problem": Problem | id | index})`
-    picks the problem (uniformly from the pool by the seeded RNG otherwise).
-    `get_state()` / `set_state(state)` save and restore the immutable `ReasoningState`.
+    picks the problem (uniformly from the pool by the seeded RNG otherwise); any other option
+    raises ValueError. `get_state()` / `set_state(state)` save and restore the immutable
+    `ReasoningState`; a state the env could not have produced raises ValueError.
+    Vector envs: `gymnasium.make_vec(..., vectorization_mode="async")` returns the same
+    observations as "sync" (`SharedTexts` reads the shared-memory batch).
 
     ## Version History
-    - v0: initial version.
+    - v0: initial version; reset options and restored states are validated.
     """
 
     task_name = "math"

@@ -35,23 +35,25 @@ def iter_jsonl(path: str | os.PathLike, *, drop_torn_tail: bool = True) -> Itera
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as exc:
+            record = json.loads(raw.decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             if drop_torn_tail and line_no == len(complete) and not tail:
                 # The last complete line is garbage: a crash mid-write followed by a newline is
                 # impossible for our writer, so treat it as a torn tail too.
                 return
-            raise ValueError(f"{path}:{line_no}: malformed JSON line ({exc.msg})") from None
+            what = f"malformed JSON line ({exc.msg})" if isinstance(exc, json.JSONDecodeError) else "not UTF-8 text"
+            raise ValueError(f"{path}:{line_no}: {what}; the file should hold one JSON object per line") from None
         if not isinstance(record, dict):
             raise ValueError(f"{path}:{line_no}: expected a JSON object, got {type(record).__name__}")
         yield record
     if tail.strip():
         try:
-            record = json.loads(tail)
-        except json.JSONDecodeError as exc:
+            record = json.loads(tail.decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             if drop_torn_tail:
                 return
-            raise ValueError(f"{path}:{len(lines)}: malformed JSON line ({exc.msg})") from None
+            what = f"malformed JSON line ({exc.msg})" if isinstance(exc, json.JSONDecodeError) else "not UTF-8 text"
+            raise ValueError(f"{path}:{len(lines)}: {what}; the file should hold one JSON object per line") from None
         if drop_torn_tail:
             return  # no newline: the writer was killed before finishing this record
         yield record
@@ -71,8 +73,8 @@ def repair_jsonl(path: str | os.PathLike) -> int:
         last = body[prev:].strip()
         if last:
             try:
-                json.loads(last)
-            except json.JSONDecodeError:
+                json.loads(last.decode("utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError):
                 keep = prev
     removed = len(data) - keep
     if removed:

@@ -17,6 +17,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
+from astro_env.errors import MissingFileError, UserError
+from astro_env.hub import hub_unreachable_reason
 from astro_env.problem import Problem
 
 BENCHMARKS = ("math500", "amc23", "aime24", "aime25")
@@ -71,7 +73,7 @@ def benchmark_path(name: str, data_dir: str | os.PathLike | None = None) -> Path
         path = directory / f"{name}.jsonl"
         if path.is_file():
             return path
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"benchmark {name!r} not found: no {name}.jsonl in {', '.join(str(d) for d in searched)}; "
         "set ASTRO_DATA_DIR to the directory holding the benchmark files."
     )
@@ -89,40 +91,58 @@ def file_sha256(path: str | os.PathLike) -> str:
 def read_problems(path: str | os.PathLike) -> list[Problem]:
     """Every Problem of a JSONL file (one object per line, blank lines skipped).
 
-    A malformed line (bad JSON, not an object, missing/empty `id`, `problem` or `answer`)
-    raises one ValueError naming the file and the line; duplicate ids likewise.
+    A malformed line (not UTF-8, bad JSON, not an object, missing/empty `id`, `problem` or
+    `answer`, a NaN answer, a field of the wrong type, Countdown `numbers`/`target` that are
+    not integers) raises one `UserError` (a ValueError) naming the file and the line; duplicate
+    ids likewise. A missing path raises `MissingFileError` (a ValueError and FileNotFoundError).
+    Nothing is returned until the whole file has been checked.
     """
     path = Path(path)
+    if not path.exists():
+        raise MissingFileError(f"problem file {path} does not exist; pass an existing .jsonl file or a benchmark name ({', '.join(BENCHMARKS)}).")
     if not path.is_file():
-        raise FileNotFoundError(f"problem file {path} does not exist.")
+        raise UserError(f"problem file {path} is a directory; pass a .jsonl file with one problem per line.")
     problems: list[Problem] = []
     seen: dict[str, int] = {}
-    with path.open("r", encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
+    with path.open("rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UserError(f"{path}:{line_no}: not UTF-8 text; a problem file is JSON Lines in UTF-8, one object per line.") from None
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{line_no}: malformed JSON line ({exc.msg}).") from None
+                raise UserError(f"{path}:{line_no}: malformed JSON line ({exc.msg}); write one JSON object per line.") from None
             if not isinstance(record, dict):
-                raise ValueError(f"{path}:{line_no}: expected a JSON object, got {type(record).__name__}.")
+                raise UserError(f"{path}:{line_no}: expected a JSON object, got {type(record).__name__}.")
             missing = [k for k in ("id", "problem", "answer") if record.get(k) in (None, "")]
             if missing:
-                raise ValueError(f"{path}:{line_no}: missing or empty field(s) {', '.join(missing)}.")
+                raise UserError(f"{path}:{line_no}: missing or empty field(s) {', '.join(missing)}; every problem needs id, problem and answer.")
             try:
                 problem = Problem.from_dict(record)
+                if problem.task == "countdown":
+                    _check_countdown_metadata(problem)
             except (TypeError, ValueError) as exc:
-                raise ValueError(f"{path}:{line_no}: invalid problem record ({exc}).") from None
-            for key in ("level", "year"):
-                value = getattr(problem, key)
-                if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-                    raise ValueError(f"{path}:{line_no}: invalid problem record (`{key}` must be an integer or null, got {value!r}).")
+                raise UserError(f"{path}:{line_no}: invalid problem record ({exc}).") from None
             if problem.id in seen:
-                raise ValueError(f"{path}:{line_no}: duplicate id {problem.id!r} (first on line {seen[problem.id]}).")
+                raise UserError(f"{path}:{line_no}: duplicate id {problem.id!r} (first on line {seen[problem.id]}); give each problem its own id.")
             seen[problem.id] = line_no
             problems.append(problem)
     return problems
+
+
+def _check_countdown_metadata(problem: Problem) -> None:
+    """Raise ValueError unless a Countdown problem's metadata (when given) holds integer numbers and target."""
+    meta = problem.metadata
+    if "numbers" in meta or "target" in meta:
+        numbers, target = meta.get("numbers"), meta.get("target")
+        if not isinstance(numbers, list) or not numbers or not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
+            raise ValueError(f"Countdown `numbers` must be a non-empty list of integers, got {numbers!r}")
+        if not isinstance(target, int) or isinstance(target, bool):
+            raise ValueError(f"Countdown `target` must be an integer, got {target!r}")
 
 
 def write_problems(problems: Iterable[Problem], path: str | os.PathLike) -> Path:
@@ -135,10 +155,6 @@ def write_problems(problems: Iterable[Problem], path: str | os.PathLike) -> Path
             fh.write(json.dumps(problem.to_dict(), ensure_ascii=False) + "\n")
     os.replace(tmp, path)
     return path
-
-
-def _hub_offline() -> bool:
-    return any(os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on") for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
 def _hub_record(name: str, idx: int, row: dict[str, Any]) -> dict[str, Any]:
@@ -166,12 +182,14 @@ def _hub_record(name: str, idx: int, row: dict[str, Any]) -> dict[str, Any]:
 def load_from_hub(name: str) -> list[Problem]:
     """Benchmark `name` from its Hugging Face hub dataset (needs `datasets` and network).
 
-    Raises RuntimeError with the fix (set ASTRO_DATA_DIR) when offline or unavailable.
+    Raises RuntimeError with the fix (set ASTRO_DATA_DIR) when offline or unavailable; an
+    unreachable hub is detected up front in about a second, not after the client's retries.
     """
     hub_id, split = {**HUB_DATASETS, **TRAINING_SETS}[name]
     fix = "set ASTRO_DATA_DIR to a directory with the benchmark .jsonl files, or pass a .jsonl path."
-    if _hub_offline():
-        raise RuntimeError(f"benchmark {name!r} is not available locally and the hub is disabled (HF_HUB_OFFLINE); {fix}")
+    reason = hub_unreachable_reason()
+    if reason:
+        raise RuntimeError(f"benchmark {name!r} is not available locally and the hub is unreachable ({reason}); {fix}")
     try:
         import datasets
     except ImportError:
@@ -223,7 +241,7 @@ def load_problems(spec: str, data_dir: str | None = None, limit: int | None = No
             try:
                 problems = load_from_hub(spec)
             except RuntimeError as hub_exc:
-                raise FileNotFoundError(f"{exc} Hub fallback failed too: {hub_exc}") from None
+                raise MissingFileError(f"{exc} Hub fallback failed too: {hub_exc}") from None
     elif spec in TRAINING_SETS:
         problems = [p for p in _hub_training_set(spec) if p is not None]
     elif spec.split(":")[0] in ("countdown", "synthetic") and not spec.endswith(".jsonl"):
@@ -255,18 +273,20 @@ def check_problem_spec(spec: str, data_dir: str | None = None) -> None:
         try:
             benchmark_path(spec, data_dir)
         except FileNotFoundError as exc:
-            if _hub_offline():
-                raise ValueError(f"{exc} The hub is disabled (HF_HUB_OFFLINE), so it cannot be downloaded either.") from None
+            reason = hub_unreachable_reason()
+            if reason:
+                raise UserError(f"{exc} The hub is unreachable ({reason}), so it cannot be downloaded either.") from None
         return
     if spec in TRAINING_SETS:
-        if _hub_offline():
-            raise ValueError(f"training set {spec!r} comes from the hub, which is disabled (HF_HUB_OFFLINE): pass a local .jsonl file.")
+        reason = hub_unreachable_reason()
+        if reason:
+            raise UserError(f"training set {spec!r} comes from the hub, which is unreachable ({reason}): pass a local .jsonl file.")
         return
     if spec.split(":")[0] in ("countdown", "synthetic") and not spec.endswith(".jsonl"):
         _parse_generated(spec)
         return
     if not Path(spec).is_file():
-        raise ValueError(
+        raise UserError(
             f"problem set {spec!r}: no such file, and not a known name ({', '.join(BENCHMARKS + tuple(TRAINING_SETS))}, "
             "countdown[:n[:seed]], synthetic[:n[:seed]])."
         )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
@@ -12,7 +15,9 @@ class Problem:
 
     `task` names the `Task` that formats and verifies it (`"math"` or `"countdown"`);
     `metadata` carries task-specific structure (Countdown: `{"numbers": [...], "target": n}`)
-    and is excluded from equality and hashing.
+    and is excluded from equality and hashing. An id names a problem but does not pin its
+    content (a generated Countdown id `countdown/<seed>/<idx>` names different problems under
+    different generator settings); records that depend on a problem carry `content_hash`.
     """
 
     id: str
@@ -33,6 +38,32 @@ class Problem:
             raise ValueError(f"Problem {self.id!r}: `problem` text is empty")
         if not isinstance(self.answer, str) or not self.answer.strip():
             raise ValueError(f"Problem {self.id!r}: gold `answer` is empty")
+        if not isinstance(self.task, str) or not self.task:
+            raise ValueError(f"`task` must be a task name such as 'math' or 'countdown', got {self.task!r} (problem {self.id!r})")
+        if not isinstance(self.metadata, Mapping):
+            raise ValueError(f"`metadata` must be a JSON object, got {type(self.metadata).__name__} (problem {self.id!r})")
+        for key in ("solution", "subject"):
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"`{key}` must be a string or null, got {value!r} (problem {self.id!r})")
+        if not isinstance(self.source, str):
+            raise ValueError(f"`source` must be a string, got {self.source!r} (problem {self.id!r})")
+        for key in ("level", "year"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise ValueError(f"`{key}` must be an integer or null, got {value!r} (problem {self.id!r})")
+
+    @property
+    def content_hash(self) -> str:
+        """Hex SHA-256 (first 16 digits) of what defines the problem: id, task, text, gold answer, metadata.
+
+        Two problems with the same id but different numbers, target, text, answer or task get
+        different hashes; `solution`, `source`, `subject`, `level` and `year` are descriptive and
+        left out. Stable across processes and JSON round trips (`from_dict(to_dict())`).
+        """
+        payload = {"id": self.id, "task": self.task, "problem": self.problem, "answer": self.answer, "metadata": dict(self.metadata)}
+        text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict; `Problem.from_dict` inverts it."""
@@ -47,9 +78,17 @@ class Problem:
         kwargs = {k: v for k, v in data.items() if k in known}
         extra = {k: v for k, v in data.items() if k not in known}
         if extra:
-            kwargs["metadata"] = {**dict(kwargs.get("metadata") or {}), **extra}
-        if "answer" in kwargs and not isinstance(kwargs["answer"], str) and kwargs["answer"] is not None:
-            kwargs["answer"] = str(kwargs["answer"])
+            metadata = kwargs.get("metadata") or {}
+            if not isinstance(metadata, Mapping):
+                raise ValueError(f"`metadata` must be a JSON object, got {type(metadata).__name__}")
+            kwargs["metadata"] = {**dict(metadata), **extra}
+        answer = kwargs.get("answer")
+        if isinstance(answer, float) and not math.isfinite(answer):
+            raise ValueError(f"gold `answer` is {answer!r}, not a number: write the answer as a string, e.g. \"answer\": \"12\"")
+        if isinstance(answer, (dict, list, bool)):
+            raise ValueError(f"gold `answer` must be a string or a number, got {type(answer).__name__}")
+        if answer is not None and not isinstance(answer, str):
+            kwargs["answer"] = str(answer)
         if isinstance(kwargs.get("level"), str):
             digits = "".join(ch for ch in kwargs["level"] if ch.isdigit())
             kwargs["level"] = int(digits) if digits else None

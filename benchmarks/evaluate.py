@@ -21,7 +21,7 @@ import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -72,14 +72,16 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.samples < 1:
             raise ValueError(f"samples={self.samples}: use >= 1 (paper: 16).")
-        if self.temperature < 0:
-            raise ValueError(f"temperature={self.temperature}: use >= 0 (0 = greedy).")
+        if not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise ValueError(f"temperature={self.temperature}: use a finite value >= 0 (0 = greedy).")
         if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p={self.top_p}: use a value in (0, 1].")
+            raise ValueError(f"top_p={self.top_p}: use a value in (0, 1], e.g. 0.95.")
         if self.max_tokens < 1:
             raise ValueError(f"max_tokens={self.max_tokens}: use >= 1.")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit={self.limit}: use >= 1, or None for every problem.")
+        if not self.benches:
+            raise ValueError("benches is empty: name at least one benchmark (math500, amc23, aime24, aime25) or a .jsonl path.")
         if any(k < 1 for k in self.pass_ks):
             raise ValueError(f"pass_ks={self.pass_ks}: every k must be >= 1.")
         if self.maj_k < 1:
@@ -185,15 +187,18 @@ def score_completion(
         n_restarts=n_restarts,
         first_attempt_correct=first_attempt_correct,
         finish_reason=completion.finish_reason,
+        problem_hash=problem.content_hash,
     )
 
 
 def _check_config(out_dir: Path, model: str, config: EvalConfig) -> None:
     """Write out_dir's eval_config.json, or check that existing completions used the same settings."""
     path = out_dir / CONFIG_FILE
-    wanted = {"model": model, **{k: v for k, v in config.sampling.items() if k != "samples"}}
+    # batch_size decides each prompt's seed and position in its call, so it decides the samples
+    wanted = {"model": model, **{k: v for k, v in config.sampling.items() if k != "samples"}, "batch_size": config.batch_size}
     if path.exists():
         found = json.loads(path.read_text(encoding="utf-8"))
+        found.setdefault("batch_size", config.batch_size)  # written before batch_size was recorded
         if found != wanted:
             diff = {k: (found.get(k), wanted.get(k)) for k in set(found) | set(wanted) if found.get(k) != wanted.get(k)}
             raise ValueError(
@@ -202,6 +207,15 @@ def _check_config(out_dir: Path, model: str, config: EvalConfig) -> None:
             )
         return
     write_json(path, wanted)
+
+
+def _rewrite_jsonl(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Replace `path` atomically by `rows`, one JSON object per line."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+    tmp.replace(path)
 
 
 def evaluate(
@@ -218,13 +232,18 @@ def evaluate(
 ) -> EvalReport:
     """The report of `policy` on `problems` (one bench), resuming from `out_dir/completions.jsonl`.
 
-    Samples `config.samples` completions per problem (only the (problem, sample) pairs not
-    already in the file), appends one `EvalRecord` per completion (flushed per batch of
-    `config.batch_size` problems), and aggregates every record of `bench_name` for these
-    problems. `model_name` defaults to `policy.name`; `data_path` adds that file's name and
+    Samples `config.samples` completions per problem in batches of `config.batch_size`
+    problems, each batch with seed `config.seed` + the index of its first problem, appends one
+    `EvalRecord` per completion (flushed per record), and aggregates every record of
+    `bench_name` for these problems. On resume, a batch with any (problem, sample) pair
+    missing is sampled again as a whole and only the missing pairs are written, so a batch cut
+    short by a kill, or samples raised on resume, end with the completions of an uninterrupted
+    run (on a backend whose samples follow its seed); complete batches are not sampled again.
+    Saved records of a problem whose content changed since (same id, other `content_hash`)
+    are removed from the file and sampled again. `model_name` defaults to `policy.name`; `data_path` adds that file's name and
     sha256 to the report. Raises ValueError when `out_dir` holds completions sampled with
-    other settings (model, temperature, top-p, max tokens, seed, stop, delimiter); raising
-    `samples` on resume is allowed and samples only the new indices.
+    other settings (model, temperature, top-p, max tokens, seed, stop, delimiter, batch size);
+    raising `samples` on resume is allowed and writes only the new indices.
     """
     if not problems:
         raise ValueError(f"evaluate({bench_name!r}): no problems to evaluate.")
@@ -237,12 +256,22 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     _check_config(out, model, config)
     path = out / COMPLETIONS_FILE
-    wanted_ids = set(ids)
+    hashes = {p.id: p.content_hash for p in problems}
     done: dict[tuple[str, int], EvalRecord] = {}
+    kept_rows: list[dict[str, Any]] = []
+    n_stale = 0
     for row in read_jsonl(path):
         record = EvalRecord.from_dict(row)
-        if record.bench == bench_name and record.problem_id in wanted_ids and record.sample_idx < config.samples:
+        mine = record.bench == bench_name and record.problem_id in hashes
+        if mine and record.problem_hash is not None and record.problem_hash != hashes[record.problem_id]:
+            n_stale += 1  # sampled for another version of this problem (a regenerated problem file)
+            continue
+        kept_rows.append(row)
+        if mine and record.sample_idx < config.samples:
             done[(record.problem_id, record.sample_idx)] = record
+    if n_stale:
+        _rewrite_jsonl(path, kept_rows)
+        print(f"eval {bench_name}: {n_stale} saved completion(s) were sampled for another version of their problem; sampling them again.", file=sys.stderr)
 
     batches = range(0, len(problems), config.batch_size)
     if progress:
@@ -252,38 +281,40 @@ def evaluate(
     with JsonlWriter(path) as writer:
         for start in batches:
             batch = problems[start : start + config.batch_size]
-            groups: dict[tuple[int, ...], list[Problem]] = defaultdict(list)
-            for problem in batch:
-                missing = tuple(i for i in range(config.samples) if (problem.id, i) not in done)
-                if missing:
-                    groups[missing].append(problem)
-            for missing, group in groups.items():
-                prompts = [astro_env.get_task(p.task).format_prompt(p) for p in group]
-                sampling = SamplingConfig(
-                    max_tokens=config.max_tokens,
-                    temperature=config.temperature,
-                    top_p=config.top_p,
-                    stop=config.stop,
-                    seed=config.seed + start,
+            missing = {p.id: [i for i in range(config.samples) if (p.id, i) not in done] for p in batch}
+            if not any(missing.values()):
+                continue
+            # The whole batch is sampled again, exactly as an uninterrupted run sampled it (same
+            # prompts in the same positions, same n, same seed), and only the missing pairs are
+            # kept: a batch cut short by a kill, or samples raised on resume, get the completions
+            # an uninterrupted run would have (backends key each sample by seed, prompt position
+            # and sample index).
+            prompts = [astro_env.get_task(p.task).format_prompt(p) for p in batch]
+            sampling = SamplingConfig(
+                max_tokens=config.max_tokens,
+                temperature=config.temperature,
+                top_p=config.top_p,
+                stop=config.stop,
+                seed=config.seed + start,
+            )
+            outputs = policy.complete(prompts, config.samples, sampling)
+            if len(outputs) != len(batch) or any(len(o) != config.samples for o in outputs):
+                raise RuntimeError(
+                    f"policy {model!r} returned {[len(o) for o in outputs]} completions for {len(batch)} prompts "
+                    f"x {config.samples} samples; a PolicyAgent must return n completions per prompt."
                 )
-                outputs = policy.complete(prompts, len(missing), sampling)
-                if len(outputs) != len(group) or any(len(o) != len(missing) for o in outputs):
-                    raise RuntimeError(
-                        f"policy {model!r} returned {[len(o) for o in outputs]} completions for {len(group)} prompts "
-                        f"x {len(missing)} samples; a PolicyAgent must return n completions per prompt."
+            for problem, completions in zip(batch, outputs):
+                for sample_idx in missing[problem.id]:
+                    record = score_completion(
+                        problem,
+                        completions[sample_idx],
+                        bench=bench_name,
+                        sample_idx=sample_idx,
+                        delimiter=config.delimiter,
+                        count_tokens=count_tokens,
                     )
-                for problem, completions in zip(group, outputs):
-                    for sample_idx, completion in zip(missing, completions):
-                        record = score_completion(
-                            problem,
-                            completion,
-                            bench=bench_name,
-                            sample_idx=sample_idx,
-                            delimiter=config.delimiter,
-                            count_tokens=count_tokens,
-                        )
-                        writer.write(record.to_dict())
-                        done[(problem.id, sample_idx)] = record
+                    writer.write(record.to_dict())
+                    done[(problem.id, sample_idx)] = record
 
     records = [done[(p.id, i)] for p in problems for i in range(config.samples)]
     data_file = data_sha = None
@@ -455,7 +486,11 @@ def main(argv: list[str] | None = None) -> int:
         from agents import build_policy
         from agents.base import PolicyConfig
 
-        policy = build_policy(PolicyConfig(backend=args.backend, model=args.policy, base_url=args.base_url, device=args.device, seed=args.seed))
+        try:
+            policy = build_policy(PolicyConfig(backend=args.backend, model=args.policy, base_url=args.base_url, device=args.device, seed=args.seed))
+        except ValueError as exc:  # a missing model directory, an unreachable hub: one line, nothing written
+            print(f"astro eval: {exc}", file=sys.stderr)
+            return 2
     count_tokens = _word_count
     tokenizer = getattr(policy, "tokenizer", None)
     if tokenizer is not None:

@@ -32,6 +32,8 @@ class EvalRecord:
     n_restarts: int | None
     first_attempt_correct: bool | None
     finish_reason: str = "eos"
+    problem_hash: str | None = None
+    """`Problem.content_hash` of the problem sampled (None in files written before it was recorded)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,6 +17,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from astro_env.errors import MissingFileError
+from astro_env.hub import check_model_source
 from astro_env.jsonl import JsonlWriter, iter_jsonl, write_json
 from search.linearize import LinearizeConfig, build_traces, format_stats, trace_stats
 from search.tree import SearchTree
@@ -54,7 +56,7 @@ def _load_trees(paths: list[str]) -> list[SearchTree]:
     trees = []
     for path in paths:
         if not Path(path).exists():
-            raise FileNotFoundError(f"{path}: no such tree file (make one with `astro search`).")
+            raise MissingFileError(f"{path}: no such tree file (make one with `astro search`).")
         trees.extend(SearchTree.from_dict(rec) for rec in iter_jsonl(path))
     return trees
 
@@ -64,6 +66,7 @@ def _load_tokenizer(path: str | None) -> Any:
         return None
     from transformers import AutoTokenizer
 
+    check_model_source(path, "--tokenizer", markers=("tokenizer_config.json", "tokenizer.json", "config.json"))
     return AutoTokenizer.from_pretrained(path)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -101,6 +102,15 @@ def config_path(out_path: str | os.PathLike) -> Path:
     return out_path.with_name(out_path.stem + ".config.json")
 
 
+def _rewrite_jsonl(path: Path, records: Sequence[dict]) -> None:
+    """Replace `path` atomically by `records`, one JSON object per line."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for record in records:
+            fh.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+    os.replace(tmp, path)
+
+
 def search_trees(
     problems: Sequence[Problem],
     policy: PolicyAgent,
@@ -112,8 +122,11 @@ def search_trees(
 ) -> list[SearchTree]:
     """Trees of the shard's problems in problem order, read back or searched (resumable).
 
-    With `out_path`, trees already in the file are kept (matched by problem id) and each new
-    tree is appended and flushed as soon as its batch finishes; the config is written to
+    With `out_path`, trees already in the file are kept when they match a problem by id and
+    content (`Problem.content_hash`), and each new tree is appended and flushed as soon as its
+    batch finishes. A saved tree whose problem has the same id but different content (a
+    regenerated problem file) is stale: it is removed from the file and its problem searched
+    again, so the file never returns a tree for another version of a problem; the config is written to
     `config_path(out_path)` and a different config already there raises ValueError (use a new
     output file). `shard=(i, n)` takes the problems whose index % n == i. The progress bar
     shows trees/s and the share of trees with a correct leaf.
@@ -130,11 +143,21 @@ def search_trees(
                 raise ValueError(f"{out_path} was built with a different search config ({saved}); use a new --out or the same settings.")
         else:
             write_json(saved, record)
-        wanted = {p.id for p in mine}
+        wanted = {p.id: p.content_hash for p in mine}
+        kept: list[dict] = []
+        n_stale = 0
         for data in read_jsonl(out_path):
             tree = SearchTree.from_dict(data)
-            if tree.problem.id in wanted and tree.problem.id not in done:
-                done[tree.problem.id] = tree
+            pid = tree.problem.id
+            if pid in wanted and wanted[pid] != tree.problem_hash:
+                n_stale += 1
+                continue
+            kept.append(data)
+            if pid in wanted and pid not in done:
+                done[pid] = tree
+        if n_stale:
+            _rewrite_jsonl(Path(out_path), kept)
+            print(f"search: {n_stale} saved tree(s) in {out_path} were built for a different version of their problem; searching them again.", file=sys.stderr)
         writer = JsonlWriter(out_path)
     bar = None
     if progress:

@@ -105,9 +105,16 @@ class SearchTree:
     def __len__(self) -> int:
         return len(self.nodes)
 
+    @property
+    def problem_hash(self) -> str:
+        """`problem.content_hash`: which version of the problem this tree was searched for."""
+        return self.problem.content_hash
+
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (with `problem_hash` for readers); `from_dict` inverts it."""
         return {
             "problem": self.problem.to_dict(),
+            "problem_hash": self.problem_hash,
             "prompt": self.prompt,
             "delimiter": self.delimiter,
             "agent": self.agent,

@@ -13,20 +13,24 @@ as if it had never stopped:
 
 Each checkpoint is built in a hidden temporary directory and renamed into place, so a run
 killed mid-save leaves the previous checkpoint intact and no half-written one that
-`latest_checkpoint` would pick. The learning-rate schedule is a pure function of the step
-(see `training.sft.cosine_lr`), so the step restores it.
+`latest_checkpoint` would pick. Files can still be damaged after the rename (a disk that
+filled up, a copy cut short): `latest_loadable_checkpoint` checks every file of the newest
+checkpoint and falls back to the previous one with a warning. The learning-rate schedule is
+a pure function of the step (see `training.sft.cosine_lr`), so the step restores it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import re
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.pt"
@@ -75,6 +79,83 @@ def latest_checkpoint(root: str | os.PathLike) -> Path | None:
     """The newest complete checkpoint under `root`, or None when there is none."""
     found = list_checkpoints(root)
     return found[-1] if found else None
+
+
+def check_checkpoint(path: str | os.PathLike) -> None:
+    """Return when every file of checkpoint `path` reads back; raise ValueError naming the first that does not.
+
+    Checks the JSON files parse, safetensors headers cover their files, and `.pt`/`.bin`
+    files open as torch archives (memory-mapped, so large optimizer states are not copied).
+    The DeepSpeed `engine/` directory is checked for presence only.
+    """
+    import torch
+
+    path = Path(path)
+    if not (path / STATE_FILE).is_file():
+        raise ValueError(f"{path} has no {STATE_FILE}")
+    for file in sorted(path.iterdir()):
+        if not file.is_file():
+            continue
+        try:
+            if file.suffix == ".json":
+                json.loads(file.read_text(encoding="utf-8"))
+            elif file.suffix == ".safetensors":
+                from safetensors import safe_open
+
+                with safe_open(str(file), "pt") as handle:
+                    handle.keys()
+            elif file.suffix in (".pt", ".bin"):
+                torch.load(file, map_location="cpu", weights_only=False, mmap=True)
+        except Exception as exc:  # any failure to read means the checkpoint cannot be resumed
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ValueError(f"{file} does not load ({type(exc).__name__}: {first[:200]})") from None
+    TrainerState.from_dict(json.loads((path / STATE_FILE).read_text(encoding="utf-8")))
+
+
+def latest_loadable_checkpoint(root: str | os.PathLike, warn: Callable[[str], None] | None = None) -> Path | None:
+    """The newest checkpoint under `root` whose files all load (`check_checkpoint`), or None.
+
+    A newer checkpoint that fails the check is skipped with a warning (default: one line on
+    stderr) naming the file and the checkpoint used instead; it is left on disk for inspection.
+    """
+    warn = warn if warn is not None else (lambda line: print(line, file=sys.stderr, flush=True))
+    found = list_checkpoints(root)
+    for index in range(len(found) - 1, -1, -1):
+        try:
+            check_checkpoint(found[index])
+        except ValueError as exc:
+            fallback = next((p for p in reversed(found[:index])), None)
+            warn(f"warning: checkpoint {found[index].name} is damaged ({exc}); "
+                 + (f"trying the previous one, {fallback.name}." if fallback else "no older checkpoint: starting from the beginning."))
+            continue
+        return found[index]
+    return None
+
+
+def model_fingerprint(path_or_name: str, chunk: int = 1 << 20) -> str:
+    """A short hex digest identifying a model: its directory's config and weights, or its hub name.
+
+    For a local directory: config.json's bytes and, for each weight file (`*.safetensors`,
+    `*.bin`, `*.pt`), its name, size and first and last `chunk` bytes, so a retrained or
+    replaced model changes the digest without hashing many gigabytes. For a hub name: the name.
+    """
+    digest = hashlib.sha256()
+    path = Path(path_or_name)
+    if not path.is_dir():
+        digest.update(f"name:{path_or_name}".encode())
+        return digest.hexdigest()[:16]
+    config = path / "config.json"
+    if config.is_file():
+        digest.update(config.read_bytes())
+    for file in sorted(p for p in path.iterdir() if p.is_file() and p.suffix in (".safetensors", ".bin", ".pt") and not p.name.startswith(("optimizer", "rng_"))):
+        size = file.stat().st_size
+        digest.update(f"{file.name}:{size}".encode())
+        with file.open("rb") as fh:
+            digest.update(fh.read(chunk))
+            if size > chunk:
+                fh.seek(max(chunk, size - chunk))
+                digest.update(fh.read(chunk))
+    return digest.hexdigest()[:16]
 
 
 def capture_rng() -> dict[str, Any]:
@@ -216,10 +297,13 @@ def remove_stale_temporaries(root: str | os.PathLike) -> int:
 __all__ = [
     "TrainerState",
     "capture_rng",
+    "check_checkpoint",
     "checkpoint_dir",
     "latest_checkpoint",
+    "latest_loadable_checkpoint",
     "list_checkpoints",
     "load_checkpoint",
+    "model_fingerprint",
     "remove_stale_temporaries",
     "restore_rng",
     "save_checkpoint",

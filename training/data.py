@@ -9,10 +9,13 @@ micro-batches is a pure function of `(seed, epoch)`, so a resumed run that skips
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Literal, Sequence
 
+from astro_env.errors import MissingFileError, UserError
 from search.trace import Trace
 
 IGNORE_INDEX = -100
@@ -46,12 +49,55 @@ class TokenizeStats:
 
 
 def load_traces(path: str | os.PathLike) -> list[Trace]:
-    """The traces of a traces.jsonl file, in file order. Raises FileNotFoundError / ValueError."""
-    from astro_env.jsonl import read_jsonl
+    """The traces of a traces.jsonl file, in file order.
 
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"traces file {path} does not exist; write one with `astro linearize`.")
-    return [Trace.from_dict(record) for record in read_jsonl(path)]
+    A last line without its newline that does not parse is a write torn by a crash and is
+    dropped. Raises `MissingFileError` for a missing path and `UserError` (a ValueError)
+    naming the file and line for anything else: not UTF-8, malformed JSON, a problems file
+    (records with `problem`/`answer` but no `prompt`/`completion`), a record missing a field or
+    with one of the wrong type, and a file with no trace at all.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MissingFileError(f"traces file {path} does not exist; write one with `astro linearize`.")
+    if not path.is_file():
+        raise UserError(f"traces file {path} is a directory; pass the traces.jsonl written by `astro linearize`.")
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    traces: list[Trace] = []
+    for line_no, raw in enumerate(lines, start=1):
+        torn = line_no == len(lines)  # no newline after it
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise UserError(f"{path}:{line_no}: not UTF-8 text; a traces file is JSON Lines written by `astro linearize`.") from None
+        except json.JSONDecodeError as exc:
+            if torn:
+                break
+            raise UserError(f"{path}:{line_no}: malformed JSON line ({exc.msg}); pass the traces.jsonl written by `astro linearize`.") from None
+        if not isinstance(record, dict):
+            raise UserError(f"{path}:{line_no}: expected a JSON object, got {type(record).__name__}.")
+        if "prompt" not in record and "completion" not in record and "problem" in record and "answer" in record:
+            raise UserError(
+                f"{path}:{line_no}: this is a problems file (id, problem, answer), not traces; "
+                "turn problems into traces with `astro search` and `astro linearize`, then pass the traces.jsonl."
+            )
+        missing = [k for k in ("problem_id", "arm", "prompt", "completion") if k not in record]
+        if missing:
+            raise UserError(f"{path}:{line_no}: not a trace, missing field(s) {', '.join(missing)}; pass the traces.jsonl written by `astro linearize`.")
+        bad = [k for k in ("problem_id", "prompt", "completion") if not isinstance(record[k], str)]
+        bad += [k for k in ("n_backtracks", "n_restarts", "n_tokens", "k") if k in record and (not isinstance(record[k], int) or isinstance(record[k], bool))]
+        if bad:
+            raise UserError(f"{path}:{line_no}: field(s) {', '.join(bad)} have the wrong type (strings for problem_id/prompt/completion, integers for counts).")
+        try:
+            traces.append(Trace.from_dict(record))
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"{path}:{line_no}: invalid trace ({exc}).") from None
+    if not traces:
+        raise UserError(f"traces file {path} holds no trace; the linearize stage kept nothing (check its filters and the trees).")
+    return traces
 
 
 def tokenize_example(tokenizer: Any, prompt: str, completion: str, add_eos: bool = True) -> TokenizedExample:

@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
+from astro_env.errors import UserError
+from astro_env.hub import check_model_source
 from training import checkpoint as ckpt
 from training.objectives import (
     filter_by_pass_rate,
@@ -139,8 +141,25 @@ class GRPOConfig:
     def __post_init__(self) -> None:
         if self.group_size < 2:
             raise ValueError(f"group_size={self.group_size}: GRPO needs >= 2 rollouts per prompt (paper: 4).")
-        if self.prompts_per_step < 1 or self.n_steps < 0:
-            raise ValueError(f"prompts_per_step={self.prompts_per_step}, n_steps={self.n_steps}: use >= 1 and >= 0.")
+        if self.prompts_per_step < 1 or self.n_steps < 1:
+            raise ValueError(f"prompts_per_step={self.prompts_per_step}, n_steps={self.n_steps}: use >= 1 for both.")
+        for name in ("lr", "weight_decay", "max_grad_norm", "eps_low", "eps_high", "beta", "temperature", "top_p", "pass_rate_low", "pass_rate_high"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name}={getattr(self, name)} must be a finite number.")
+        if not self.lr > 0:
+            raise ValueError(f"lr={self.lr} must be > 0 (e.g. 1e-5).")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p={self.top_p}: use a value in (0, 1] (paper: 1.0).")
+        if self.weight_decay < 0 or self.max_grad_norm < 0 or self.warmup_steps < 0:
+            raise ValueError(f"weight_decay={self.weight_decay}, max_grad_norm={self.max_grad_norm}, warmup_steps={self.warmup_steps}: use >= 0.")
+        if self.threads < 0:
+            raise ValueError(f"threads={self.threads}: use >= 1, or 0 to leave torch's default.")
+        if self.max_new_tokens < 1 or self.max_batch_size < 1 or self.max_steps_per_episode < 1:
+            raise ValueError("max_new_tokens, max_batch_size and max_steps_per_episode must be >= 1.")
+        if self.pass_rate_samples < 0:
+            raise ValueError(f"pass_rate_samples={self.pass_rate_samples}: use >= 0 (0: no difficulty filter).")
+        if self.n_problems is not None and self.n_problems < 1:
+            raise ValueError(f"n_problems={self.n_problems}: use >= 1, or None for all problems.")
         if self.n_epochs < 1 or self.n_minibatches < 1:
             raise ValueError(f"n_epochs={self.n_epochs}, n_minibatches={self.n_minibatches}: use >= 1 (default 1).")
         if self.n_minibatches > self.prompts_per_step * self.group_size:
@@ -486,13 +505,22 @@ def train_grpo(config: GRPOConfig) -> Path:
 
     if not config.model:
         raise ValueError("GRPOConfig.model is empty: pass --model DIR (e.g. the output of `astro sft`).")
+    check_model_source(config.model, "--model")
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_root = out / "checkpoints"
     ckpt.remove_stale_temporaries(ckpt_root)
-    resume_from = ckpt.latest_checkpoint(ckpt_root) if config.resume else None
+    base_fingerprint = ckpt.model_fingerprint(config.model)
+    resume_from = ckpt.latest_loadable_checkpoint(ckpt_root) if config.resume else None
+    if resume_from is not None:
+        saved = resume_from / "grpo_inputs.json"
+        if saved.is_file() and json.loads(saved.read_text(encoding="utf-8")).get("model_fingerprint") != base_fingerprint:
+            raise UserError(
+                f"{resume_from} was trained from another starting model than --model {config.model}; "
+                "pass --no-resume to start over, or use another --out."
+            )
     write_json(out / "grpo_config.json", asdict(config))
     torch.manual_seed(config.seed)
     device = _device(config.device)
@@ -608,7 +636,7 @@ def train_grpo(config: GRPOConfig) -> Path:
                 last_good = ckpt.save_checkpoint(
                     ckpt_root, ckpt.TrainerState(step=step, data_position=step, metrics=_finite(record)),
                     model, tokenizer, optimizer, keep_last=config.keep_checkpoints,
-                    extra_json={"grpo_config.json": asdict(config)},
+                    extra_json={"grpo_config.json": asdict(config), "grpo_inputs.json": {"model_fingerprint": base_fingerprint}},
                 )
     finally:
         metrics_log.close()

@@ -26,8 +26,11 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
+from astro_env.errors import MissingFileError, UserError
+from astro_env.hub import check_model_source
+from astro_env.loaders import file_sha256
 from training import checkpoint as ckpt
 from training.data import (
     IGNORE_INDEX,
@@ -100,8 +103,14 @@ class SFTConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1.")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps={self.max_steps}: use None (all epochs) or >= 1.")
-        if not self.lr > 0:
-            raise ValueError(f"lr={self.lr} must be > 0 (paper: 3e-6 for 70B).")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr={self.lr} must be a finite number > 0 (paper: 3e-6 for 70B).")
+        for name in ("weight_decay", "max_grad_norm"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name}={value} must be a finite number >= 0.")
+        if len(self.adam_betas) != 2 or not all(math.isfinite(b) and 0 <= b < 1 for b in self.adam_betas):
+            raise ValueError(f"adam_betas={self.adam_betas}: use two numbers in [0, 1), e.g. (0.9, 0.95).")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio={self.warmup_ratio} must lie in [0, 1).")
         if not 0 <= self.min_lr_ratio <= 1:
@@ -224,6 +233,49 @@ def _adamw(params, config: SFTConfig):
         return torch.optim.AdamW(params, foreach=True, **kwargs)
 
 
+INPUTS_FILE = "sft_inputs.json"
+"""Written into every checkpoint: what the run trains on (traces sha256, base model, settings)."""
+
+
+def training_inputs(config: SFTConfig) -> dict[str, Any]:
+    """What decides a run's result: the traces file's sha256, the base model's fingerprint, the data/schedule settings.
+
+    A checkpoint records this as `sft_inputs.json`; resuming it under different inputs is
+    refused (`check_inputs_match`). Raises `MissingFileError` when the traces file is missing.
+    """
+    traces = Path(config.traces)
+    if not traces.is_file():
+        raise MissingFileError(f"traces file {traces} does not exist; pass the traces.jsonl written by `astro linearize`.")
+    return {
+        "traces_sha256": file_sha256(traces),
+        "model_fingerprint": ckpt.model_fingerprint(config.model),
+        "settings": json.loads(json.dumps(config.fingerprint())),
+    }
+
+
+def check_inputs_match(checkpoint: Path, inputs: Mapping[str, Any]) -> None:
+    """Raise UserError when `checkpoint` was trained on other traces, another base model or other settings.
+
+    Checkpoints written before inputs were recorded pass (the settings check in `sft_config.json` still applies).
+    """
+    saved_path = checkpoint / INPUTS_FILE
+    if not saved_path.is_file():
+        return
+    saved = json.loads(saved_path.read_text(encoding="utf-8"))
+    what = []
+    if saved.get("traces_sha256") != inputs["traces_sha256"]:
+        what.append(f"the traces file changed (sha256 {str(saved.get('traces_sha256'))[:12]}... then, {inputs['traces_sha256'][:12]}... now)")
+    if saved.get("model_fingerprint") != inputs["model_fingerprint"]:
+        what.append("the base model changed")
+    changed = sorted(k for k in set(saved.get("settings", {})) | set(inputs["settings"]) if saved.get("settings", {}).get(k) != inputs["settings"].get(k))
+    if changed:
+        what.append(f"settings changed ({', '.join(changed)})")
+    if what:
+        raise UserError(
+            f"{checkpoint} cannot be resumed: {'; '.join(what)}; pass --no-resume to start over, or use another --out."
+        )
+
+
 def _check_resume_compatible(out: Path, config: SFTConfig) -> None:
     saved_path = out / "sft_config.json"
     if not saved_path.is_file():
@@ -241,13 +293,18 @@ def _check_resume_compatible(out: Path, config: SFTConfig) -> None:
 def train_sft(config: SFTConfig) -> Path:
     """Directory `config.out` holding the fine-tuned model and tokenizer (loadable with the Auto* classes).
 
-    Resumes from the newest checkpoint in `OUT/checkpoints` when `config.resume`. Raises
+    Resumes from the newest checkpoint in `OUT/checkpoints` that loads (a damaged newer one is
+    skipped with a warning) when `config.resume`; a checkpoint trained on another traces file
+    (by sha256), base model or settings is refused with a UserError. Raises
     NonFiniteLossError (keeping the last good checkpoint) when a loss is NaN or inf, and
     ValueError when the traces yield no optimizer step.
     """
     import torch
     from accelerate import Accelerator
 
+    check_model_source(config.model, "--model")
+    traces = load_traces(config.traces)  # bad input fails here, before anything is written
+    inputs = training_inputs(config)
     out = Path(config.out)
     ckpt_root = out / "checkpoints"
     accelerator = Accelerator(gradient_accumulation_steps=config.grad_accum, mixed_precision=_mixed_precision(config.mixed_precision))
@@ -261,9 +318,10 @@ def train_sft(config: SFTConfig) -> Path:
             "or run a single process."
         )
 
-    resume_from = ckpt.latest_checkpoint(ckpt_root) if config.resume else None
+    resume_from = ckpt.latest_loadable_checkpoint(ckpt_root) if config.resume else None
     if resume_from is not None:
         _check_resume_compatible(out, config)
+        check_inputs_match(resume_from, inputs)
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
         ckpt.remove_stale_temporaries(ckpt_root)
@@ -273,7 +331,6 @@ def train_sft(config: SFTConfig) -> Path:
     torch.manual_seed(config.seed)
     model, tokenizer = _load(str(resume_from) if resume_from is not None else config.model)
 
-    traces = load_traces(config.traces)
     examples, stats = tokenize_traces(traces, tokenizer, config.max_length, config.overflow)
     if not examples:
         raise ValueError(f"no example of {config.traces} fits max_length={config.max_length}; raise it or use --overflow truncate.")
@@ -380,6 +437,7 @@ def train_sft(config: SFTConfig) -> Path:
                     optimizer,
                     accelerator=accelerator,
                     keep_last=config.keep_last,
+                    extra_json={INPUTS_FILE: inputs},
                 )
     finally:
         if writer is not None:

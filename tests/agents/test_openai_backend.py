@@ -11,7 +11,7 @@ import pytest
 
 from agents import build_policy
 from agents.base import PolicyConfig, SamplingConfig
-from agents.openai_backend import OpenAIError, OpenAIPolicy, parse_choice
+from agents.openai_backend import OpenAIError, OpenAIPolicy, _looks_chat_only, parse_choice
 from astro_env.problem import Problem
 from astro_env.state import initial_state, transition
 
@@ -195,3 +195,25 @@ def test_build_policy_makes_openai_backend_and_requires_model():
     assert isinstance(policy, OpenAIPolicy) and policy.base_url == "http://127.0.0.1:1/v1"
     with pytest.raises(ValueError, match="model="):
         build_policy(PolicyConfig(backend="openai"))
+
+
+@pytest.mark.parametrize("code", [404, 405])
+def test_a_server_without_completions_names_the_chat_only_problem(code):
+    with FakeServer(echo_choices, failures=[code]) as server:
+        with pytest.raises(ValueError, match=f"HTTP {code}.*chat completions only.*/v1/completions") as info:
+            make_policy(server.base_url).complete(["a"], 1, SamplingConfig(seed=0))
+    assert len(server.requests) == 1 and "\n" not in str(info.value)
+
+
+def test_chat_shaped_choices_are_one_clear_error():
+    chat_reply = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}
+    with FakeServer(lambda body: chat_reply) as server:
+        with pytest.raises(OpenAIError, match="answered /completions with chat messages.*vllm serve"):
+            make_policy(server.base_url).complete(["a"], 1, SamplingConfig(seed=0))
+
+
+def test_chat_only_detection_rules():
+    # OpenAI's answer for a chat model on /v1/completions is a 404; some servers send a 400 naming chat
+    assert _looks_chat_only(404, "") and _looks_chat_only(405, "")
+    assert _looks_chat_only(400, "This is a chat model and not supported in the v1/completions endpoint")
+    assert not _looks_chat_only(400, "max_tokens must be positive") and not _looks_chat_only(401, "chat")

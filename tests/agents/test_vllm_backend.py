@@ -109,14 +109,22 @@ def fake_vllm(monkeypatch):
     return module
 
 
-def test_engine_is_built_with_prefix_caching_and_extra_kwargs(fake_vllm):
+def test_engine_is_built_with_prefix_caching_and_extra_kwargs(fake_vllm, tmp_path):
+    (tmp_path / "config.json").write_text("{}")  # a saved model directory
+    model = str(tmp_path)
     policy = build_policy(
-        PolicyConfig(backend="vllm", model="dir", seed=3, extra={"gpu_memory_utilization": 0.3, "enforce_eager": True})
+        PolicyConfig(backend="vllm", model=model, seed=3, extra={"gpu_memory_utilization": 0.3, "enforce_eager": True})
     )
     assert fake_vllm.built == [
-        ("dir", {"enable_prefix_caching": True, "seed": 3, "dtype": "auto", "gpu_memory_utilization": 0.3, "enforce_eager": True})
+        (model, {"enable_prefix_caching": True, "seed": 3, "dtype": "auto", "gpu_memory_utilization": 0.3, "enforce_eager": True})
     ]
-    assert policy.tokenizer == "tok" and policy.name == "vllm:dir"
+    assert policy.tokenizer == "tok" and policy.name == f"vllm:{model}"
+
+
+def test_a_missing_model_directory_fails_before_the_engine_starts(fake_vllm, tmp_path):
+    with pytest.raises(ValueError, match="no such directory"):
+        build_policy(PolicyConfig(backend="vllm", model=str(tmp_path / "gone" / "model")))
+    assert fake_vllm.built == []
 
 
 def test_complete_maps_requests_and_records(fake_vllm):

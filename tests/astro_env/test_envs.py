@@ -195,10 +195,83 @@ def test_state_round_trip_and_branching():
     other.set_state(final)
     with pytest.raises(RuntimeError):
         other.step("3+5=8")
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="expects a ReasoningState"):
         other.set_state("not a state")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="delimiter"):
         CountdownEnv(problems=[P357], delimiter="\n---\n").set_state(saved)
+
+
+def test_make_vec_async_equals_sync_on_reset_and_steps():
+    # Countdown episodes end at a boxed step, so the scripted actions also cross an autoreset.
+    actions = [("1+1=2", "2*3=6"), ("\\boxed{1+2}", "3-1=2"), ("4+4=8", "\\boxed{2}"), ("5+5=10", "6+6=12"), ("7*7=49", "8+1=9")]
+    runs = {}
+    for mode in ("sync", "async"):
+        envs = gym.make_vec("astro/Countdown-v0", num_envs=2, vectorization_mode=mode)
+        trace = [envs.reset(seed=[4, 9])[0]]
+        for action in actions:
+            obs, rewards, terminated, truncated, infos = envs.step(action)
+            trace.append((tuple(obs), rewards.tolist(), terminated.tolist(), truncated.tolist(), infos["depth"].tolist()))
+        envs.close()
+        runs[mode] = trace
+    assert runs["async"] == runs["sync"]
+    first = runs["sync"][0]
+    assert all(o.startswith("Numbers: ") and len(o) < 100 for o in first)
+    assert any(any(step[2]) for step in runs["sync"][1:])  # an episode ended and was reset
+
+
+def test_make_vec_async_without_copy_reads_the_current_buffer():
+    sync = gym.make_vec("astro/Countdown-v0", num_envs=2, vectorization_mode="sync")
+    envs = gym.make_vec("astro/Countdown-v0", num_envs=2, vectorization_mode="async", vector_kwargs={"copy": False})
+    try:
+        assert tuple(envs.reset(seed=[1, 2])[0]) == tuple(sync.reset(seed=[1, 2])[0])
+        assert tuple(envs.step(("1+1=2", "2+2=4"))[0]) == tuple(sync.step(("1+1=2", "2+2=4"))[0])
+    finally:
+        envs.close()
+        sync.close()
+
+
+def test_unknown_reset_options_are_refused():
+    env = CountdownEnv(problems=[P357])
+    with pytest.raises(ValueError, match="unknown reset option.*'problme'.*only option is 'problem'"):
+        env.reset(options={"problme": 0})
+    with pytest.raises(ValueError, match="must be a dict"):
+        env.reset(options=[("problem", 0)])  # type: ignore[arg-type]
+    assert env.reset(options={"problem": 0})[1]["problem_id"] == P357.id
+
+
+def test_forged_states_are_refused():
+    from dataclasses import replace
+
+    env = CountdownEnv(problems=[P357])
+    env.reset(options={"problem": 0})
+    env.step("5*7=35")
+    good = env.get_state()
+    other_problem = Problem(id=P357.id, problem="Numbers: 3 5 8\nTarget: 26", answer="26", task="countdown", metadata={"numbers": [3, 5, 8], "target": 26})
+    forged = [
+        (replace(good, problem=other_problem, prompt=CountdownTask().format_prompt(other_problem)), "not in this environment's pool"),
+        (replace(good, prompt="Numbers: 1 2\nTarget: 3\n\n"), "prompt is not the task's prompt"),
+        (replace(good, steps=("",), n_chars=2), "could not have produced"),
+        (replace(good, steps=(" 5*7=35",), n_chars=9), "could not have produced"),
+        (replace(good, steps=("\\boxed{(5*7)-3}", "1+1=2"), n_chars=30), "continues after a step that states a final answer"),
+        (replace(good, answer="26", correct=True), "disagree with its steps"),
+        (replace(good, steps=("\\boxed{5+7+3}",), answer="5+7+3", correct=True, n_chars=15), "disagree with its steps"),
+        (replace(good, n_chars=99), "n_chars"),
+        (replace(good, steps=["5*7=35"]), "tuple of strings"),
+    ]
+    for state, match in forged:
+        with pytest.raises(ValueError, match=match):
+            env.set_state(state)
+    assert env.get_state() is good  # nothing was restored
+    # a state of a problem passed to reset is admitted, in this env
+    outside = Problem(id="custom", problem="Numbers: 2 2\nTarget: 4", answer="4", task="countdown", metadata={"numbers": [2, 2], "target": 4})
+    env.reset(options={"problem": outside})
+    env.step("\\boxed{2+2}")
+    won = env.get_state()
+    assert won.correct is True
+    env.reset(options={"problem": 0})
+    assert env.set_state(won) == won.text
+    with pytest.raises(ValueError, match="not in this environment's pool"):
+        CountdownEnv(problems=[P357]).set_state(won)
 
 
 def test_custom_delimiter():

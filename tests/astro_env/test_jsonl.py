@@ -72,3 +72,16 @@ def test_write_json_is_atomic_and_readable(tmp_path):
     write_json(path, {"lr": 1e-5, "name": "é"})
     assert json.loads(path.read_text(encoding="utf-8")) == {"lr": 1e-5, "name": "é"}
     assert not (tmp_path / "c" / "config.json.tmp").exists()
+
+
+def test_non_utf8_middle_line_names_file_and_line(tmp_path):
+    path = tmp_path / "b.jsonl"
+    path.write_bytes(b'{"a": 1}\n\xff\xfe\n{"a": 2}\n')
+    with pytest.raises(ValueError, match=r"b\.jsonl:2: not UTF-8 text"):
+        read_jsonl(path)
+
+
+def test_non_utf8_torn_tail_is_repaired(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(b'{"a": 1}\n\xff\xfe\n')
+    assert repair_jsonl(path) == 3 and read_jsonl(path) == [{"a": 1}]

@@ -135,3 +135,49 @@ def test_real_benchmark_files(name):
         assert sum(p.solution is not None for p in problems) == 500
     else:
         assert all(p.year in (2023, 2024, 2025) for p in problems)
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b'{"id": "1", "problem": "p", "answer": "1"}\n\xff\xfe junk\n', "not UTF-8"),
+        (b"this is not json at all\n", "malformed JSON line .* one JSON object per line"),
+        (b'{"id": "1", "problem": "p", "answer": NaN}\n', "answer. is nan, not a number.*as a string"),
+        (b'{"id": "1", "problem": "p", "answer": "1", "metadata": [1, 2]}\n', "`metadata` must be a JSON object"),
+        (b'{"id": "1", "problem": "p", "answer": "1", "subject": 7}\n', "`subject` must be a string"),
+        (b'{"id": "1", "problem": "p", "answer": "1", "task": "countdown", "numbers": "1 2 3", "target": 6}\n', "Countdown `numbers`"),
+        (b'{"id": "1", "problem": "p", "answer": "1", "task": "countdown", "numbers": [1, 2], "target": "3"}\n', "Countdown `target`"),
+        (b'{"id": "1", "problem": "p", "answer": [1]}\n', "answer. must be a string or a number"),
+    ],
+)
+def test_bad_files_raise_one_value_error_naming_file_and_line(tmp_path, content, match):
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=match) as info:
+        load_problems(str(path))
+    line_no = content.count(b"\n")
+    assert str(info.value).startswith(f"{path}:{line_no}:") and "\n" not in str(info.value)
+
+
+def test_missing_file_and_directory_are_value_errors(tmp_path):
+    with pytest.raises(ValueError, match="does not exist; pass an existing .jsonl"):
+        read_problems(tmp_path / "nope.jsonl")
+    with pytest.raises(ValueError, match="is a directory"):
+        read_problems(tmp_path)
+
+
+def test_unreachable_hub_fails_at_once_naming_the_local_alternative(tmp_path, monkeypatch):
+    # a closed local port stands in for an unreachable hub: the probe fails without retries
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    with pytest.raises(ValueError, match=f"cannot connect to 127.0.0.1:{port}.*ASTRO_DATA_DIR"):
+        load_problems("aime25", data_dir=str(tmp_path))

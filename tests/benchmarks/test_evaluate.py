@@ -130,7 +130,8 @@ def test_resume_samples_only_missing_pairs(tmp_path):
         fh.write('{"problem_id": "p1", "bench": "toy", "sample_')
     second = FakePolicy(problems, {k: list(reversed(v)) for k, v in TEXTS.items()})
     report = evaluate(second, problems, EvalConfig(samples=4), tmp_path, bench_name="toy")
-    assert [(n_prompts, n) for n_prompts, n, _ in second.calls] == [(2, 2)]
+    # the batch is sampled again as an uninterrupted samples=4 run samples it; only pairs 2, 3 are written
+    assert [(n_prompts, n) for n_prompts, n, _ in second.calls] == [(2, 4)]
     rows = read_jsonl(tmp_path / "completions.jsonl")
     assert sorted((r["problem_id"], r["sample_idx"]) for r in rows) == [(p, i) for p in ("p1", "p2") for i in range(4)]
     assert report.benches["toy"].n_samples == 4
@@ -277,3 +278,84 @@ def test_oracle_policy_maps_prompts_and_proposes_reference_steps():
     assert oracle.propose_steps([state], 3)[0][2].text == "So \\boxed{5}."
     with pytest.raises(KeyError, match="build it with the problems"):
         oracle.complete(["Problem: unknown\n\nSolution:\n"], 1)
+
+
+def test_a_batch_cut_short_by_a_kill_resumes_to_the_uninterrupted_completions(tmp_path):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from agents.base import PolicyConfig
+    from agents.hf import TransformersPolicy
+    from astro_env.countdown import generate_problems
+    from training.embedded import ModelConfig, build_model, build_tokenizer, save_policy
+
+    torch.set_num_threads(1)
+    problems = generate_problems(5, seed=3)
+    texts = [prompt_of(p) + "1+2=3\n\n\\boxed{1+2}" for p in problems]
+    tokenizer = build_tokenizer(texts, vocab_size=128)
+    model_dir = save_policy(build_model(tokenizer, ModelConfig(hidden_size=32, n_layers=1, n_heads=2, intermediate_size=64, max_position_embeddings=256), seed=0), tokenizer, tmp_path / "model")
+    policy = TransformersPolicy.from_pretrained(str(model_dir), PolicyConfig(model=str(model_dir), device="cpu", dtype="float32"))
+    config = EvalConfig(samples=3, temperature=1.0, top_p=1.0, max_tokens=12, batch_size=2, pass_ks=(1,), maj_k=1, seed=11)
+
+    full = evaluate(policy, problems, config, tmp_path / "full", bench_name="cd")
+    full_rows = read_jsonl(tmp_path / "full" / "completions.jsonl")
+    assert len(full_rows) == 15 and len({r["completion"] for r in full_rows}) > 3  # sampled, not constant
+
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    (killed / "eval_config.json").write_bytes((tmp_path / "full" / "eval_config.json").read_bytes())
+    lines = (tmp_path / "full" / "completions.jsonl").read_bytes().split(b"\n")
+    # 8 records: batch 0 (6 pairs) and 2 pairs of batch 1's first problem; then half a line
+    (killed / "completions.jsonl").write_bytes(b"\n".join(lines[:8]) + b"\n" + lines[8][:30])
+    resumed = evaluate(policy, problems, config, killed, bench_name="cd")
+    key = lambda r: (r["problem_id"], r["sample_idx"])  # noqa: E731
+    resumed_rows = read_jsonl(killed / "completions.jsonl")
+    assert sorted(map(key, resumed_rows)) == sorted(map(key, full_rows))
+    assert sorted(resumed_rows, key=key) == sorted(full_rows, key=key)
+    assert resumed == full
+
+
+def test_resume_with_another_batch_size_is_refused(tmp_path):
+    evaluate(FakePolicy([P1], TEXTS), [P1], EvalConfig(samples=1, batch_size=8), tmp_path, bench_name="toy")
+    with pytest.raises(ValueError, match="batch_size.*fresh output directory"):
+        evaluate(FakePolicy([P1], TEXTS), [P1], EvalConfig(samples=1, batch_size=4), tmp_path, bench_name="toy")
+
+
+def test_astro_eval_cli_bad_inputs_give_one_line_and_write_nothing(tmp_path, capsys):
+    from benchmarks.evaluate import main
+
+    data = tmp_path / "mini.jsonl"
+    data.write_text(json.dumps(P1.to_dict()) + "\n")
+    wrong_type = tmp_path / "wrong.jsonl"
+    wrong_type.write_text('{"id": "c", "problem": "Numbers: 1 2\\nTarget: 3", "answer": "3", "task": "countdown", "numbers": "1 2", "target": 3}\n')
+    nan = tmp_path / "nan.jsonl"
+    nan.write_text('{"id": "n", "problem": "p", "answer": NaN}\n')
+    out = tmp_path / "out"
+    cases = [
+        (["--policy", str(tmp_path / "no" / "such" / "model"), "--bench", str(data)], "no such directory"),
+        (["--policy", "oracle", "--bench", str(wrong_type)], "wrong.jsonl:1: .*Countdown `numbers`"),
+        (["--policy", "oracle", "--bench", str(nan)], "nan.jsonl:1: .*not a number"),
+        (["--policy", "oracle", "--bench", str(data), "--limit", "-1"], "limit=-1"),
+        (["--policy", "oracle", "--bench", str(data), "--top-p", "0"], "top_p=0.0"),
+        (["--policy", "oracle", "--bench", str(data), "--temperature", "nan"], "temperature=nan"),
+    ]
+    capsys.readouterr()
+    for argv, match in cases:
+        assert main([*argv, "--out", str(out), "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and __import__("re").search(match, err), err
+        assert not out.exists()
+
+
+def test_completions_of_a_changed_problem_are_sampled_again(tmp_path):
+    evaluate(FakePolicy([P1, P2], TEXTS), [P1, P2], EvalConfig(samples=2), tmp_path, bench_name="toy")
+    rows = read_jsonl(tmp_path / "completions.jsonl")
+    assert {r["problem_hash"] for r in rows} == {P1.content_hash, P2.content_hash}
+    changed = Problem(id="p2", problem="What is 3*4?", answer="12")  # same id, new content
+    texts = {**TEXTS, "p2": ["\\boxed{12}", "\\boxed{7}"]}
+    policy = FakePolicy([P1, changed], texts)
+    report = evaluate(policy, [P1, changed], EvalConfig(samples=2), tmp_path, bench_name="toy")
+    rows = read_jsonl(tmp_path / "completions.jsonl")
+    p2_rows = [r for r in rows if r["problem_id"] == "p2"]
+    assert len(rows) == 4 and {r["problem_hash"] for r in p2_rows} == {changed.content_hash}
+    assert [r["correct"] for r in sorted(p2_rows, key=lambda r: r["sample_idx"])] == [True, False]
+    assert report.benches["toy"].n_problems == 2

@@ -122,3 +122,61 @@ def test_cli_summary_line(tmp_path):
     assert main(args + ["--agent", "beam"]) == 2  # a different config on the same file
     with pytest.raises(SystemExit):
         main(args + ["--shard", "2/2"])
+
+
+def test_trees_carry_the_problem_hash_and_it_follows_the_content():
+    base = Problem(id="countdown/0/0", problem="Numbers: 1 2 3\nTarget: 6", answer="6", task="countdown", metadata={"numbers": [1, 2, 3], "target": 6})
+    same = Problem.from_dict(base.to_dict())
+    assert same.content_hash == base.content_hash
+    variants = [
+        Problem(id=base.id, problem=base.problem, answer=base.answer, task="countdown", metadata={"numbers": [1, 2, 4], "target": 6}),
+        Problem(id=base.id, problem=base.problem, answer=base.answer, task="countdown", metadata={"numbers": [1, 2, 3], "target": 7}),
+        Problem(id=base.id, problem=base.problem + " ", answer=base.answer, task="countdown", metadata=dict(base.metadata)),
+        Problem(id=base.id, problem=base.problem, answer="7", task="countdown", metadata=dict(base.metadata)),
+        Problem(id=base.id, problem=base.problem, answer=base.answer, task="math", metadata=dict(base.metadata)),
+    ]
+    assert len({base.content_hash, *(v.content_hash for v in variants)}) == 6
+    tree = search_trees([base], CountdownPolicy(), SMALL, progress=False)[0]
+    assert tree.to_dict()["problem_hash"] == base.content_hash
+
+
+def test_a_regenerated_problem_file_never_returns_old_trees(tmp_path):
+    from astro_env.countdown import CountdownConfig
+
+    out = tmp_path / "trees.jsonl"
+    three = generate_problems(6, seed=0, config=CountdownConfig(n_numbers=3))
+    four = generate_problems(6, seed=0, config=CountdownConfig(n_numbers=4))
+    assert [p.id for p in three] == [p.id for p in four]  # same ids, different problems
+    search_trees(three, CountdownPolicy(), SMALL, out_path=out, progress=False)
+    fresh = search_trees(four, CountdownPolicy(), SMALL, out_path=tmp_path / "fresh.jsonl", progress=False)
+    policy = CountdownPolicy()
+    reused = search_trees(four, policy, SMALL, out_path=out, progress=False)
+    assert [t.problem.metadata["numbers"] for t in reused] == [p.metadata["numbers"] for p in four]
+    assert reused == fresh
+    records = read_jsonl(out)
+    assert [r["problem_hash"] for r in records] == [p.content_hash for p in four]  # the stale trees are gone
+    # half old, half new: only the changed problems are searched again
+    mixed = three[:3] + four[3:]
+    again = search_trees(mixed, CountdownPolicy(), SMALL, out_path=out, progress=False)
+    assert [t.problem_hash for t in again] == [p.content_hash for p in mixed]
+    assert sorted(r["problem_hash"] for r in read_jsonl(out)) == sorted(p.content_hash for p in mixed)
+
+
+def test_cli_bad_inputs_give_one_line_and_write_nothing(tmp_path, capsys):
+    from search.cli import main
+
+    out = tmp_path / "trees.jsonl"
+    junk = tmp_path / "junk.jsonl"
+    junk.write_bytes(b"\xff\xfe\x00garbage\n")
+    cases = [
+        (["--countdown", "5", "--limit", "-1", "--policy", "countdown"], "--limit -1: use >= 1"),
+        (["--problems", str(junk), "--policy", "countdown"], "junk.jsonl:1: not UTF-8"),
+        (["--problems", str(tmp_path / "absent.jsonl"), "--policy", "countdown"], "does not exist"),
+        (["--countdown", "2", "--policy", str(tmp_path / "no" / "model")], "no such directory"),
+    ]
+    capsys.readouterr()
+    for argv, match in cases:
+        assert main([*argv, "--out", str(out), "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and match in err, err
+        assert not out.exists()

@@ -82,3 +82,41 @@ def test_missing_and_invalid(tmp_path):
         load_checkpoint(tmp_path)
     with pytest.raises(ValueError, match=">= 0"):
         TrainerState(step=-1, data_position=0)
+
+
+@pytest.mark.parametrize("damaged", ["model.safetensors", "optimizer.pt", "trainer_state.json"])
+def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, damaged):
+    from training.checkpoint import check_checkpoint, latest_loadable_checkpoint
+
+    tok, model, opt, _ = _trained_pair()
+    for step in (2, 4):
+        save_checkpoint(tmp_path, TrainerState(step, step), model, tok, opt, keep_last=0)
+    newest = tmp_path / "step-00000004"
+    data = (newest / damaged).read_bytes()
+    (newest / damaged).write_bytes(data[: len(data) // 2])  # cut off, as by a full disk
+    warnings = []
+    assert latest_loadable_checkpoint(tmp_path, warn=warnings.append).name == "step-00000002"
+    assert len(warnings) == 1 and damaged in warnings[0] and "step-00000002" in warnings[0]
+    with pytest.raises(ValueError, match=damaged):
+        check_checkpoint(newest)
+    check_checkpoint(tmp_path / "step-00000002")
+    # both damaged: nothing to resume, said once per checkpoint
+    older = tmp_path / "step-00000002" / damaged
+    older.write_bytes(older.read_bytes()[:10])
+    warnings.clear()
+    assert latest_loadable_checkpoint(tmp_path, warn=warnings.append) is None
+    assert len(warnings) == 2 and "starting from the beginning" in warnings[1]
+
+
+def test_model_fingerprint_follows_weights_and_config(tmp_path):
+    from training.checkpoint import model_fingerprint
+
+    tok, model, opt, _ = _trained_pair()
+    model.save_pretrained(tmp_path / "a")
+    model.save_pretrained(tmp_path / "b")
+    assert model_fingerprint(str(tmp_path / "a")) == model_fingerprint(str(tmp_path / "b"))
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)
+    model.save_pretrained(tmp_path / "b")
+    assert model_fingerprint(str(tmp_path / "a")) != model_fingerprint(str(tmp_path / "b"))
+    assert model_fingerprint("org/name") != model_fingerprint("org/other")

@@ -253,3 +253,64 @@ def test_bench_sft_vs_trl_runs(capsys):
     assert bench_sft.main(["--steps", "3", "--json", "--vs-trl"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["ratio_vs_trl"] > 0 and result["trl_tokens_per_s"] > 0
+
+
+def _kill_at_step_3(monkeypatch):
+    monkeypatch.setattr(sft, "_step_hook", lambda step: (_ for _ in ()).throw(KeyboardInterrupt) if step == 3 else None)
+
+
+def test_resume_refuses_rewritten_traces_and_no_resume_starts_over(workspace, tmp_path, monkeypatch):
+    traces = tmp_path / "traces.jsonl"
+    traces.write_bytes(workspace["traces"].read_bytes())
+    _kill_at_step_3(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        train_sft(_config(workspace, tmp_path / "o", traces=str(traces), save_every=2))
+    monkeypatch.setattr(sft, "_step_hook", lambda step: None)
+    lines = traces.read_text().splitlines(keepends=True)
+    traces.write_text("".join(reversed(lines)))  # same path, other content
+    with pytest.raises(ValueError, match=r"cannot be resumed: the traces file changed .*--no-resume") as info:
+        train_sft(_config(workspace, tmp_path / "o", traces=str(traces), save_every=2))
+    assert "\n" not in str(info.value)
+    out = train_sft(_config(workspace, tmp_path / "o", traces=str(traces), save_every=2, resume=False))
+    assert json.loads((out / "sft_summary.json").read_text())["resumed_from"] is None
+    saved = json.loads((list_checkpoints(out / "checkpoints")[-1] / "sft_inputs.json").read_text())
+    from astro_env.loaders import file_sha256
+
+    assert saved["traces_sha256"] == file_sha256(traces)
+
+
+def test_resume_skips_a_damaged_newest_checkpoint(workspace, tmp_path, monkeypatch, capsys):
+    kw = dict(n_epochs=2, batch_size=8, grad_accum=1, save_every=2, keep_last=0)  # 12 steps
+    ref = train_sft(_config(workspace, tmp_path / "ref", **kw))
+    monkeypatch.setattr(sft, "_step_hook", lambda step: (_ for _ in ()).throw(KeyboardInterrupt) if step == 5 else None)
+    with pytest.raises(KeyboardInterrupt):
+        train_sft(_config(workspace, tmp_path / "run", **kw))
+    monkeypatch.setattr(sft, "_step_hook", lambda step: None)
+    newest = list_checkpoints(tmp_path / "run" / "checkpoints")[-1]
+    assert newest.name == "step-00000004"
+    weights = newest / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    resumed = train_sft(_config(workspace, tmp_path / "run", **kw))
+    assert json.loads((resumed / "sft_summary.json").read_text())["resumed_from"].endswith("step-00000002")
+    assert "checkpoint step-00000004 is damaged" in capsys.readouterr().err
+    a, b = _weights(ref), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bad_traces_and_model_fail_before_anything_is_written(workspace, tmp_path):
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text('{"id": "a", "problem": "1+1?", "answer": "2"}\n')
+    junk = tmp_path / "junk.jsonl"
+    junk.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    cases = [
+        (dict(traces=str(problems)), "problems.jsonl:1: this is a problems file .*astro linearize"),
+        (dict(traces=str(junk)), "junk.jsonl:1: not UTF-8"),
+        (dict(traces=str(tmp_path / "missing.jsonl")), "does not exist; write one with `astro linearize`"),
+        (dict(model=str(tmp_path / "no" / "model")), "--model .*no such directory"),
+    ]
+    for kw, match in cases:
+        out = tmp_path / "out"
+        with pytest.raises(ValueError, match=match) as info:
+            train_sft(_config(workspace, out, **kw))
+        assert "\n" not in str(info.value)
+        assert not out.exists()
