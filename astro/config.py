@@ -156,7 +156,7 @@ class RunConfig:
             fail("seeds is empty: give at least one seed, e.g. --seeds 0.")
         for name, low in (("n_train", 0), ("n_test", 1), ("n_numbers", 2), ("pretrain_steps", 1), ("n_iterations", 1),
                           ("n_children", 1), ("n_rollouts", 1), ("max_depth", 1), ("step_max_tokens", 1),
-                          ("sft_epochs", 1), ("sft_batch_size", 1), ("sft_max_length", 16), ("grpo_steps", 0),
+                          ("sft_epochs", 1), ("sft_batch_size", 1), ("sft_max_length", 16), ("grpo_steps", 1),
                           ("group_size", 2), ("prompts_per_step", 1), ("pass_rate_samples", 1),
                           ("max_new_tokens", 1), ("eval_samples", 1), ("threads", 1), ("bench_limit", 0),
                           ("eval_every", 0), ("grpo_warmup_steps", 0)):

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402
 
 from agents.base import Completion, PolicyAgent, SamplingConfig, StepSample  # noqa: E402
 from agents.hf import TransformersPolicy, sample_tokens, step_uniforms  # noqa: E402

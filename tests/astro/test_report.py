@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from astro.report import BENCH, _stats_table, correlation_points
-from benchmarks.evaluate import BenchResult, EvalReport
+from astro.config import HELD_OUT as BENCH
+from astro.report import _stats_table, correlation_points
+from benchmarks.records import BenchResult, EvalReport
 
 
 def _report(model: str, pass_at_1: float, backtracks: float | None, tokens: float) -> EvalReport:
@@ -20,7 +21,8 @@ def test_correlation_points_one_per_model_and_seed():
         "ASTRO-RL": [_report("a", 0.3, 1.5, 80.0), _report("a", 0.2, 1.0, 70.0)],
         "NoParser": [_report("n", 0.5, None, 10.0)],
     }
-    backtracks, tokens = correlation_points(reports)
+    backtracks, tokens = correlation_points(reports, BENCH)
+    assert correlation_points(reports, "math500") == ([], [])  # points are per evaluation set
     assert backtracks == [("Base", 0.0, 0.1), ("ASTRO-RL/0", 1.5, 0.3), ("ASTRO-RL/1", 1.0, 0.2)]
     # a model without backtrack counts still has a length point
     assert [p[0] for p in tokens] == ["Base", "ASTRO-RL/0", "ASTRO-RL/1", "NoParser"]

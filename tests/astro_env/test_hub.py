@@ -57,7 +57,6 @@ def test_model_sources(tmp_path, closed_endpoint):
 
 
 def test_a_cached_hub_model_passes_offline(tmp_path, monkeypatch):
-    pytest.importorskip("huggingface_hub")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cache = tmp_path / "hub"
     snapshot = cache / "models--org--cached" / "snapshots" / ("0" * 40)

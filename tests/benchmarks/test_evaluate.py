@@ -10,7 +10,6 @@ from astro_env.jsonl import read_jsonl
 from astro_env.problem import Problem
 from benchmarks.evaluate import EvalConfig, EvalRecord, EvalReport, evaluate, score_completion
 
-pytestmark = pytest.mark.skipif(not hasattr(astro_env, "get_task"), reason="astro_env.get_task is not available yet")
 
 DOUBT = "But wait, are we solving the problem correctly so far? Hmm... I'm not sure if we're solving the problem correctly so far."
 RESTART = "Let's restart our solution from the beginning and try a different approach."
@@ -195,7 +194,7 @@ def test_score_completion_uses_the_task_verdict_for_countdown():
 
 
 def _load(name, limit=None):
-    loaders = pytest.importorskip("astro_env.loaders", reason="astro_env.loaders is not available yet")
+    from astro_env import loaders
     try:
         path = loaders.benchmark_path(name)
     except FileNotFoundError as exc:

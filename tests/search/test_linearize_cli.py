@@ -46,7 +46,7 @@ def test_astro_and_direct_arms(trees_path, tmp_path, capsys):
 
 
 def test_output_loads_with_datasets_as_prompt_completion(trees_path, tmp_path):
-    datasets = pytest.importorskip("datasets")
+    import datasets
     out = tmp_path / "traces.jsonl"
     assert main([str(trees_path), "--out", str(out)]) == 0
     ds = datasets.load_dataset("json", data_files=str(out), split="train")
@@ -58,7 +58,6 @@ def test_output_loads_with_datasets_as_prompt_completion(trees_path, tmp_path):
 
 
 def test_ablation_flags_and_tokenizer(trees_path, tmp_path):
-    pytest.importorskip("transformers")
     from training.embedded import build_tokenizer
 
     tok_dir = tmp_path / "tok"

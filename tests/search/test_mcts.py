@@ -1,6 +1,5 @@
 """PUCT MCTS: hand-traced iterations on scripted policies, Countdown search, a tiny model end to end."""
 
-import time
 
 import pytest
 
@@ -154,8 +153,9 @@ def test_mcts_finds_correct_leaf_on_countdown():
 
 
 def test_mcts_end_to_end_with_tiny_transformers_model():
-    torch = pytest.importorskip("torch")
-    hf = pytest.importorskip("agents.hf")
+    import torch
+
+    from agents import hf
     from agents.base import PolicyConfig
     from astro_env.countdown import generate_problems
     from training.embedded import ModelConfig, build_model, build_tokenizer
@@ -166,9 +166,7 @@ def test_mcts_end_to_end_with_tiny_transformers_model():
     policy = hf.TransformersPolicy(model, tokenizer, PolicyConfig(backend="transformers", device="cpu", step_max_tokens=8))
     problems = generate_problems(2, seed=0)
     config = MCTSConfig(n_iterations=3, n_children=2, n_rollouts=2, step_max_tokens=8, rollout_max_tokens=12)
-    start = time.perf_counter()
     trees = mcts_trees(problems, policy, config, seed=0)
-    assert time.perf_counter() - start < 20
     for tree in trees:
         assert tree.root.visits == 3
         assert len(tree) > 1 and tree.stats["n_generated_tokens"] > 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-yaml = pytest.importorskip("yaml")
+import yaml  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
 REPO = CONFIGS.parents[1]
@@ -46,7 +46,6 @@ def test_cpu_yaml_is_single_process():
 
 @pytest.mark.parametrize("name", ["accelerate_zero2.yaml", "accelerate_zero3.yaml", "accelerate_cpu.yaml"])
 def test_accelerate_loads_the_yaml(name):
-    pytest.importorskip("accelerate")
     from accelerate.commands.config.config_args import load_config_from_file
 
     cfg = load_config_from_file(str(CONFIGS / name))
