@@ -14,6 +14,7 @@ import json
 import sys
 
 from search.baselines import BeamConfig, BestOfNConfig
+from search.executor import ShardsFailed, add_executor_arguments, configure_logging, executor_config, policy_for
 from search.mcts import MCTSConfig
 from search.run import SearchConfig, search_trees
 
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--out", required=True, help="trees JSONL file (appended; resumed when it exists)")
     out.add_argument("--shard", type=parse_shard, default=(0, 1), help="i/n: search problems whose index %% n == i")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_executor_arguments(p)
     s = p.add_argument_group("search")
     s.add_argument("--agent", choices=["mcts", "best_of_n", "beam"], default="mcts", help="search agent")
     s.add_argument("--search-seed", type=int, default=0, help="search seed (per-problem seeds derive from it)")
@@ -107,6 +109,7 @@ def search_config(args: argparse.Namespace) -> SearchConfig:
         seed=args.search_seed,
         batch_problems=args.batch_problems,
         delimiter=args.delimiter,
+        executor=executor_config(args),
     )
 
 
@@ -132,11 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"astro search: {exc}", file=sys.stderr)
         return 2
     problems = load_problem_set(args)
-    from agents import build_policy
     from agents.base import PolicyConfig
 
     backend = args.backend or ("countdown" if args.policy == "countdown" else "transformers")
-    policy = build_policy(
+    policy = policy_for(
         PolicyConfig(
             backend=backend,
             model="" if backend == "countdown" else args.policy,
@@ -145,13 +147,19 @@ def main(argv: list[str] | None = None) -> int:
             max_batch_size=args.max_batch_size,
             step_max_tokens=args.step_max_tokens,
             seed=args.policy_seed,
-        )
+        ),
+        config.executor,
     )
+    if config.executor.kind == "ray":
+        configure_logging()
     try:
         trees = search_trees(problems, policy, config, out_path=args.out, shard=args.shard, progress=not args.no_progress)
     except ValueError as exc:
         print(f"astro search: {exc}", file=sys.stderr)
         return 2
+    except ShardsFailed as exc:
+        print(f"astro search: {exc}", file=sys.stderr)
+        return 1
     n_correct = sum(1 for t in trees if t.correct_terminals())
     summary = {
         "out": str(args.out),

@@ -9,6 +9,7 @@ and a batch with any tree missing is searched again as a whole with the same see
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -20,6 +21,7 @@ from astro_env.jsonl import JsonlWriter, read_jsonl, write_json
 from astro_env.problem import Problem
 from astro_env.state import DEFAULT_DELIMITER
 from search.baselines import BeamConfig, BestOfNConfig, beam_trees, best_of_n_trees
+from search.executor import ExecutorConfig, Shard, make_shards, map_shards
 from search.mcts import MCTSConfig, TaskResolver, default_task_resolver, mcts_trees
 from search.tree import SearchTree
 
@@ -42,6 +44,8 @@ class SearchConfig:
     """Problems whose trees advance together (one policy call per phase for all of them)."""
     delimiter: str = DEFAULT_DELIMITER
     """Separator between reasoning steps."""
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig, compare=False)
+    """Where the batches run (local, or shards on a Ray cluster); it does not change the trees."""
 
     def __post_init__(self) -> None:
         if self.agent not in ("mcts", "best_of_n", "beam"):
@@ -52,8 +56,10 @@ class SearchConfig:
             raise ValueError("delimiter must be non-empty (default: a blank line).")
 
     def to_dict(self) -> dict:
-        """A JSON-serialisable dict of the whole config (saved beside the trees)."""
-        return asdict(self)
+        """A JSON-serialisable dict of the settings that decide the trees (saved beside them; no executor)."""
+        out = asdict(self)
+        out.pop("executor")
+        return out
 
 
 def search_batch(
@@ -68,6 +74,11 @@ def search_batch(
     if config.agent == "best_of_n":
         return best_of_n_trees(problems, policy, config.best_of_n, config.seed, config.delimiter, task_for)
     return beam_trees(problems, policy, config.beam, config.seed, config.delimiter, task_for)
+
+
+def search_shard(policy: PolicyAgent, shard: Shard[Problem], config: SearchConfig, task_for: TaskResolver) -> list[SearchTree]:
+    """The trees of one shard's problems (an executor's `work`; aligned with `shard.items`)."""
+    return search_batch(list(shard.items), policy, config, task_for)
 
 
 def shard_problems(problems: Sequence[Problem], shard: tuple[int, int]) -> list[Problem]:
@@ -131,21 +142,24 @@ def search_trees(
 
         bar = tqdm(total=len(mine), initial=len(done), unit="tree", desc=f"search[{config.agent}]", dynamic_ncols=True)
     n_correct = sum(1 for t in done.values() if t.correct_terminals())
-    try:
-        for start in range(0, len(mine), config.batch_problems):
-            batch = mine[start : start + config.batch_problems]
-            if all(p.id in done for p in batch):
+
+    def collect(shard: Shard[Problem], trees: list[SearchTree]) -> None:
+        nonlocal n_correct
+        for tree in trees:
+            if tree.problem.id in done:
                 continue
-            for tree in search_batch(batch, policy, config, task_for):
-                if tree.problem.id in done:
-                    continue
-                done[tree.problem.id] = tree
-                n_correct += bool(tree.correct_terminals())
-                if writer is not None:
-                    writer.write(tree.to_dict())
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(correct=f"{n_correct / max(len(done), 1):.0%}")
+            done[tree.problem.id] = tree
+            n_correct += bool(tree.correct_terminals())
+            if writer is not None:
+                writer.write(tree.to_dict())
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(correct=f"{n_correct / max(len(done), 1):.0%}")
+
+    # one shard per batch: a batch's sampling seeds derive from its problems, so any executor gives the same trees
+    shards = make_shards(mine, config.batch_problems, lambda p: p.id, skip=lambda batch: all(p.id in done for p in batch))
+    try:
+        map_shards(shards, functools.partial(search_shard, config=config, task_for=task_for), policy, config.executor, collect)
     finally:
         if writer is not None:
             writer.close()
