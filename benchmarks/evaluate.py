@@ -346,7 +346,9 @@ def evaluate(
     problems. `model_name` defaults to `policy.name`; `data_path` adds that file's name and
     sha256 to the report. Raises ValueError when `out_dir` holds completions sampled with
     other settings (model, temperature, top-p, max tokens, seed, stop, delimiter); raising
-    `samples` on resume is allowed and samples only the new indices.
+    `samples` on resume is allowed and samples only the new indices. `config.executor` decides
+    where the batches are sampled and scored (one shard per batch, same seeds, same records);
+    with Ray, records are written as each batch returns and `ShardsFailed` names what failed.
     """
     if not problems:
         raise ValueError(f"evaluate({bench_name!r}): no problems to evaluate.")

@@ -84,7 +84,8 @@ def self_evaluate(
 ) -> dict[str, frozenset[int]]:
     """Problem id -> ids of the correct terminals the judge approved at least `required_yes`
     times out of `n_votes` (a vote that is not yes counts against). One batched `complete`
-    call per tree; trees without correct terminals map to an empty set."""
+    call per tree, run where `config.executor` says (shards of `shard_trees` trees); trees
+    without correct terminals map to an empty set."""
     out: dict[str, frozenset[int]] = {}
 
     def merge(shard: Shard[SearchTree], verdicts: list[frozenset[int]]) -> None:

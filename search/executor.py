@@ -58,7 +58,7 @@ class ExecutorConfig:
     ray_address: str | None = None
     """Ray cluster to join (e.g. `auto` or `10.0.0.1:6379`); None starts a local cluster with `local_num_cpus`."""
     n_workers: int = 0
-    """Actors in the pool (ray); 0: as many as the cluster's CPUs (or GPUs) fit at the per-worker request."""
+    """Actors in the pool (ray), capped at what the cluster fits; 0: as many as its CPUs (or GPUs) fit at the per-worker request."""
     cpus_per_worker: float = 1.0
     """CPUs each actor reserves (ray)."""
     gpus_per_worker: float = 0.0
@@ -267,15 +267,24 @@ def connect(config: ExecutorConfig) -> None:
 
 
 def pool_size(config: ExecutorConfig, resources: dict[str, float]) -> int:
-    """Actors to start: `n_workers`, or as many as `resources` fit at the per-worker request (>= 1)."""
-    if config.n_workers:
-        return config.n_workers
+    """Actors to start: as many as `resources` fit at the per-worker request, at most `n_workers` when given.
+
+    More actors than fit would wait for resources forever with a shard in hand, so the pool
+    is capped; a cluster where not even one fits raises ValueError naming the shortfall.
+    """
     fits = []
     if config.cpus_per_worker > 0:
         fits.append(int(resources.get("CPU", 0) // config.cpus_per_worker))
     if config.gpus_per_worker > 0:
         fits.append(int(resources.get("GPU", 0) // config.gpus_per_worker))
-    return max(1, min(fits))
+    if fits and min(fits) < 1:
+        raise ValueError(
+            f"the Ray cluster has {resources.get('CPU', 0):g} CPUs and {resources.get('GPU', 0):g} GPUs, less than one worker's "
+            f"{config.cpus_per_worker:g} CPUs / {config.gpus_per_worker:g} GPUs; lower the per-worker request or add nodes."
+        )
+    if not fits:
+        return config.n_workers
+    return min(fits) if not config.n_workers else min(config.n_workers, min(fits))
 
 
 class _ShardWorker:
@@ -324,6 +333,7 @@ class _RayPool:
         counts: Counter[str] = Counter()
         failures: list[tuple[Shard, str]] = []
         n_retries = n_lost = 0
+        losses_in_a_row = 0  # workers lost with no shard finished in between: a broken engine, not bad luck
         t0 = time.monotonic()
         logger.info("executor: %d shards (%d problems) on %d Ray workers", len(shards), sum(len(s) for s in shards), len(idle))
         try:
@@ -344,10 +354,16 @@ class _RayPool:
                     summary = _first_line(exc)
                     if lost:
                         n_lost += 1
+                        losses_in_a_row += 1
                         ray.kill(actor, no_restart=True)
                         actor = self._spawn()
                         names[id(actor)] = actor.where.remote()
-                    if attempts[shard.index] >= self.config.max_attempts:
+                    if losses_in_a_row >= self.config.max_attempts * max(len(idle) + len(in_flight) + 1, 1):
+                        failures.append((shard, summary))
+                        failures.extend((s, f"not run: workers keep dying ({summary})") for s in queue)
+                        queue.clear()
+                        logger.warning("executor: %d workers lost in a row, stopping: %s", losses_in_a_row, summary)
+                    elif attempts[shard.index] >= self.config.max_attempts:
                         failures.append((shard, summary))
                         logger.warning("executor: shard %d (%s) failed %d times, giving up: %s", shard.index, ", ".join(shard.ids), attempts[shard.index], summary)
                     else:
@@ -356,6 +372,7 @@ class _RayPool:
                         logger.warning("executor: shard %d %s; retrying (%d/%d)", shard.index, "lost its worker" if lost else "raised", attempts[shard.index] + 1, self.config.max_attempts)
                     idle.append(actor)
                     continue
+                losses_in_a_row = 0
                 on_result(shard, result)
                 name = self._name(names, actor)
                 counts[name] += len(shard)

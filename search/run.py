@@ -116,7 +116,10 @@ def search_trees(
     tree is appended and flushed as soon as its batch finishes; the config is written to
     `config_path(out_path)` and a different config already there raises ValueError (use a new
     output file). `shard=(i, n)` takes the problems whose index % n == i. The progress bar
-    shows trees/s and the share of trees with a correct leaf.
+    shows trees/s and the share of trees with a correct leaf. `config.executor` decides where
+    the batches run (one executor shard per batch, so the trees do not depend on it); with Ray
+    a batch that keeps failing raises `search.executor.ShardsFailed` after every other tree is
+    written.
     """
     mine = shard_problems(problems, shard)
     done: dict[str, SearchTree] = {}

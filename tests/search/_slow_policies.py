@@ -36,3 +36,8 @@ class FailingCountdownPolicy(CountdownPolicy):
         if any(s.problem.id == self.bad_id for s in states):
             raise ValueError("this problem breaks the policy")
         return super().propose_steps(states, n, sampling)
+
+
+def broken_engine():
+    """An engine factory that always fails (a model that cannot load on the workers)."""
+    raise RuntimeError("no engine here")

@@ -101,8 +101,11 @@ def test_bad_executor_settings_name_the_fix(kwargs, match):
 def test_pool_size_fills_the_cluster_at_the_per_worker_request():
     assert pool_size(ExecutorConfig(), {"CPU": 2.0}) == 2
     assert pool_size(ExecutorConfig(cpus_per_worker=1, gpus_per_worker=2), {"CPU": 16.0, "GPU": 8.0}) == 4
-    assert pool_size(ExecutorConfig(n_workers=3), {"CPU": 1.0}) == 3
-    assert pool_size(ExecutorConfig(cpus_per_worker=4), {"CPU": 2.0}) == 1
+    assert pool_size(ExecutorConfig(n_workers=1), {"CPU": 2.0}) == 1
+    assert pool_size(ExecutorConfig(n_workers=3), {"CPU": 2.0}) == 2  # a third actor would never start
+    assert pool_size(ExecutorConfig(n_workers=3, cpus_per_worker=0), {"CPU": 2.0}) == 3
+    with pytest.raises(ValueError, match="less than one worker's"):
+        pool_size(ExecutorConfig(gpus_per_worker=1), {"CPU": 16.0})
 
 
 def test_failed_shards_are_reported_with_their_problem_ids():

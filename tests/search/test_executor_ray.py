@@ -17,10 +17,10 @@ ray = pytest.importorskip("ray", reason="the Ray executor tests need ray (pip in
 from agents.countdown_policy import CountdownPolicy  # noqa: E402
 from astro_env.countdown import generate_problems  # noqa: E402
 from astro_env.jsonl import read_jsonl  # noqa: E402
-from search.executor import ExecutorConfig, ShardsFailed  # noqa: E402
+from search.executor import ExecutorConfig, ShardsFailed, make_shards, map_shards  # noqa: E402
 from search.mcts import MCTSConfig  # noqa: E402
 from search.run import SearchConfig, search_trees  # noqa: E402
-from tests.search._slow_policies import FailingCountdownPolicy, SlowCountdownPolicy  # noqa: E402
+from tests.search._slow_policies import FailingCountdownPolicy, SlowCountdownPolicy, broken_engine  # noqa: E402
 
 pytestmark = pytest.mark.ray
 
@@ -98,6 +98,15 @@ def test_a_shard_that_keeps_failing_is_reported_with_its_problem_ids(tmp_path, l
     assert "this problem breaks the policy" in str(info.value)
     written = records_by_id(out)
     assert written == {k: v for k, v in local_reference.items() if k not in info.value.problem_ids}
+
+
+def test_workers_that_cannot_build_their_engine_fail_every_shard_instead_of_hanging():
+    shards = make_shards([f"p/{i}" for i in range(6)], 1, str)
+    results = []
+    with pytest.raises(ShardsFailed) as info:
+        map_shards(shards, len, None, ExecutorConfig(kind="ray", n_workers=2, max_attempts=2), lambda s, r: results.append(r), factory=broken_engine)
+    assert sorted(info.value.problem_ids) == [f"p/{i}" for i in range(6)]
+    assert "no engine here" in str(info.value) and results == []
 
 
 DRIVER = """
