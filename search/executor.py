@@ -41,7 +41,7 @@ from typing import Any, Callable, Generic, Literal, Sequence, TypeVar
 
 from agents import PolicyConfig, build_policy
 
-__all__ = ["ExecutorConfig", "RemotePolicy", "policy_for", "Shard", "ShardsFailed", "ShardRun", "engine_factory", "make_shards", "map_shards"]
+__all__ = ["ExecutorConfig", "RemotePolicy", "Shard", "ShardRun", "ShardsFailed", "engine_factory", "make_shards", "map_shards", "policy_for"]
 
 logger = logging.getLogger(__name__)
 

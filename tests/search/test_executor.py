@@ -1,7 +1,5 @@
 """The executor seam without Ray: shards, the local executor, engine factories, config checks."""
 
-import functools
-
 import pytest
 
 from agents import PolicyConfig, build_policy
