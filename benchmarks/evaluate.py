@@ -14,12 +14,13 @@ problem file) and writes `report.json` and `report.md` beside the completions.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import math
 import sys
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -33,6 +34,7 @@ from astro_env.problem import Problem
 from astro_env.state import DEFAULT_DELIMITER
 from benchmarks import metrics
 from benchmarks.records import BenchResult, EvalRecord, EvalReport
+from search.executor import ExecutorConfig, Shard, ShardsFailed, add_executor_arguments, configure_logging, executor_config, make_shards, map_shards, policy_for
 
 __all__ = ["EvalConfig", "EvalRecord", "BenchResult", "EvalReport", "evaluate", "score_completion", "summarize", "main"]
 
@@ -68,6 +70,8 @@ class EvalConfig:
     """Step delimiter given to the trace parser (must match the one the traces were written with)."""
     stop: tuple[str, ...] = ()
     """Stop strings passed to the policy."""
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig, compare=False)
+    """Where the batches are sampled and scored (local, or one shard per batch on a Ray cluster); samples do not depend on it."""
 
     def __post_init__(self) -> None:
         if self.samples < 1:
@@ -243,7 +247,9 @@ def evaluate(
     are removed from the file and sampled again. `model_name` defaults to `policy.name`; `data_path` adds that file's name and
     sha256 to the report. Raises ValueError when `out_dir` holds completions sampled with
     other settings (model, temperature, top-p, max tokens, seed, stop, delimiter, batch size);
-    raising `samples` on resume is allowed and writes only the new indices.
+    raising `samples` on resume is allowed and writes only the new indices. `config.executor` decides
+    where the batches are sampled and scored (one shard per batch, same seeds, same records);
+    with Ray, records are written as each batch returns and `ShardsFailed` names what failed.
     """
     if not problems:
         raise ValueError(f"evaluate({bench_name!r}): no problems to evaluate.")
@@ -273,48 +279,35 @@ def evaluate(
         _rewrite_jsonl(path, kept_rows)
         print(f"eval {bench_name}: {n_stale} saved completion(s) were sampled for another version of their problem; sampling them again.", file=sys.stderr)
 
-    batches = range(0, len(problems), config.batch_size)
+    def missing(problem: Problem) -> tuple[int, ...]:
+        return tuple(i for i in range(config.samples) if (problem.id, i) not in done)
+
+    # one shard per batch of `batch_size` problems: the sampling seed is config.seed + the batch's start
+    jobs = [(p, missing(p)) for p in problems]
+    shards = make_shards(jobs, config.batch_size, lambda job: job[0].id, skip=lambda part: not any(m for _, m in part))
+    bar = None
     if progress:
         from tqdm import tqdm
 
-        batches = tqdm(batches, desc=f"eval {bench_name}", unit="batch")
+        n_open = sum(len(s) for s in shards)
+        bar = tqdm(total=len(problems), initial=len(problems) - n_open, desc=f"eval {bench_name}", unit="problem", dynamic_ncols=True)
     with JsonlWriter(path) as writer:
-        for start in batches:
-            batch = problems[start : start + config.batch_size]
-            missing = {p.id: [i for i in range(config.samples) if (p.id, i) not in done] for p in batch}
-            if not any(missing.values()):
-                continue
-            # The whole batch is sampled again, exactly as an uninterrupted run sampled it (same
-            # prompts in the same positions, same n, same seed), and only the missing pairs are
-            # kept: a batch cut short by a kill, or samples raised on resume, get the completions
-            # an uninterrupted run would have (backends key each sample by seed, prompt position
-            # and sample index).
-            prompts = [astro_env.get_task(p.task).format_prompt(p) for p in batch]
-            sampling = SamplingConfig(
-                max_tokens=config.max_tokens,
-                temperature=config.temperature,
-                top_p=config.top_p,
-                stop=config.stop,
-                seed=config.seed + start,
-            )
-            outputs = policy.complete(prompts, config.samples, sampling)
-            if len(outputs) != len(batch) or any(len(o) != config.samples for o in outputs):
-                raise RuntimeError(
-                    f"policy {model!r} returned {[len(o) for o in outputs]} completions for {len(batch)} prompts "
-                    f"x {config.samples} samples; a PolicyAgent must return n completions per prompt."
-                )
-            for problem, completions in zip(batch, outputs):
-                for sample_idx in missing[problem.id]:
-                    record = score_completion(
-                        problem,
-                        completions[sample_idx],
-                        bench=bench_name,
-                        sample_idx=sample_idx,
-                        delimiter=config.delimiter,
-                        count_tokens=count_tokens,
-                    )
-                    writer.write(record.to_dict())
-                    done[(problem.id, sample_idx)] = record
+
+        def collect(shard: Shard, records: list[EvalRecord]) -> None:
+            for record in records:
+                if (record.problem_id, record.sample_idx) in done:
+                    continue
+                writer.write(record.to_dict())
+                done[(record.problem_id, record.sample_idx)] = record
+            if bar is not None:
+                bar.update(len(shard))
+
+        work = functools.partial(eval_shard, config=config, bench_name=bench_name, model=model, count_tokens=count_tokens)
+        try:
+            map_shards(shards, work, policy, config.executor, collect)
+        finally:
+            if bar is not None:
+                bar.close()
 
     records = [done[(p.id, i)] for p in problems for i in range(config.samples)]
     data_file = data_sha = None
@@ -330,6 +323,45 @@ def evaluate(
         data_sha256=data_sha,
     )
     return EvalReport(model=model, sampling=config.sampling, benches={bench_name: result})
+
+
+def eval_shard(
+    policy: PolicyAgent,
+    shard: Shard[tuple[Problem, tuple[int, ...]]],
+    config: EvalConfig,
+    bench_name: str,
+    model: str,
+    count_tokens: Callable[[str], int] = _word_count,
+) -> list[EvalRecord]:
+    """Scored records of one batch: `shard.items` are (problem, sample indices still missing) pairs.
+
+    The whole batch is sampled exactly as an uninterrupted run samples it (same prompts in the
+    same positions, n = `config.samples`, seed `config.seed + shard.start`), and only the missing
+    pairs are scored: a batch cut short by a kill, or samples raised on resume, get the
+    completions an uninterrupted run would have (backends key each sample by seed, prompt
+    position and sample index). An executor's `work`.
+    """
+    batch = [problem for problem, _ in shard.items]
+    prompts = [astro_env.get_task(p.task).format_prompt(p) for p in batch]
+    sampling = SamplingConfig(
+        max_tokens=config.max_tokens,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        stop=config.stop,
+        seed=config.seed + shard.start,
+    )
+    outputs = policy.complete(prompts, config.samples, sampling)
+    if len(outputs) != len(batch) or any(len(o) != config.samples for o in outputs):
+        raise RuntimeError(
+            f"policy {model!r} returned {[len(o) for o in outputs]} completions for {len(batch)} prompts "
+            f"x {config.samples} samples; a PolicyAgent must return n completions per prompt."
+        )
+    records: list[EvalRecord] = []
+    for (problem, missing), completions in zip(shard.items, outputs):
+        for sample_idx in missing:
+            records.append(score_completion(problem, completions[sample_idx], bench=bench_name, sample_idx=sample_idx,
+                                            delimiter=config.delimiter, count_tokens=count_tokens))
+    return records
 
 
 def summarize(
@@ -429,6 +461,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model-name", default=None, help="name recorded in the report (default: the policy's)")
     p.add_argument("--out", required=True, help="output folder: completions.jsonl, report.json, report.md")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_executor_arguments(p)
     return p
 
 
@@ -465,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
             limit=args.limit,
             maj_k=args.maj_k,
             batch_size=args.batch_size,
+            executor=executor_config(args),
         )
     except ValueError as exc:
         print(f"astro eval: {exc}", file=sys.stderr)
@@ -483,11 +517,10 @@ def main(argv: list[str] | None = None) -> int:
 
         policy: PolicyAgent = OraclePolicy([p for _, problems, _ in sets for p in problems])
     else:
-        from agents import build_policy
         from agents.base import PolicyConfig
 
         try:
-            policy = build_policy(PolicyConfig(backend=args.backend, model=args.policy, base_url=args.base_url, device=args.device, seed=args.seed))
+            policy = policy_for(PolicyConfig(backend=args.backend, model=args.policy, base_url=args.base_url, device=args.device, seed=args.seed), config.executor)
         except ValueError as exc:  # a missing model directory, an unreachable hub: one line, nothing written
             print(f"astro eval: {exc}", file=sys.stderr)
             return 2
@@ -496,10 +529,12 @@ def main(argv: list[str] | None = None) -> int:
     if tokenizer is not None:
         count_tokens = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
 
+    if config.executor.kind == "ray":
+        configure_logging()
     reports = []
     for name, problems, path in sets:
-        reports.append(
-            evaluate(
+        try:
+            report = evaluate(
                 policy,
                 problems,
                 config,
@@ -510,7 +545,10 @@ def main(argv: list[str] | None = None) -> int:
                 count_tokens=count_tokens,
                 progress=not args.no_progress,
             )
-        )
+        except ShardsFailed as exc:
+            print(f"astro eval: {exc}", file=sys.stderr)
+            return 1
+        reports.append(report)
     report = EvalReport.merge(reports)
     markdown = write_report(report, args.out)
     print(markdown)

@@ -16,6 +16,7 @@ import sys
 
 from astro_env.registry import POLICIES, SEARCH_AGENTS
 from search.agent import agent_config, parse_options, search_agent_class
+from search.executor import ShardsFailed, add_executor_arguments, configure_logging, executor_config, policy_for
 from search.mcts import MCTSConfig
 from search.run import SearchConfig, search_trees
 
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--out", required=True, help="trees JSONL file (appended; resumed when it exists)")
     out.add_argument("--shard", type=parse_shard, default=(0, 1), help="i/n: search problems whose index %% n == i")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_executor_arguments(p)
     s = p.add_argument_group("search")
     s.add_argument("--agent", "--search-agent", dest="agent", default="mcts", help="search agent: " + ", ".join(SEARCH_AGENTS.names()) + ", or package.module:Class (plug-ins add names through the astro.search_agents entry points)")
     s.add_argument("--search-option", dest="search_options", action="append", default=[], metavar="KEY=VALUE", help="a field of the agent's own config (repeatable), e.g. --search-option n_iterations=8")
@@ -107,6 +109,7 @@ def search_config(args: argparse.Namespace) -> SearchConfig:
         seed=args.search_seed,
         batch_problems=args.batch_problems,
         delimiter=args.delimiter,
+        executor=executor_config(args),
     )
 
 
@@ -133,13 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"astro search: {exc}", file=sys.stderr)
         return 2
-    from agents import build_policy
     from agents.base import PolicyConfig
 
     backend = args.backend or ("countdown" if args.policy == "countdown" else "transformers")
     try:  # bad problems or a missing model: one line, before any tree file is written
         problems = load_problem_set(args)
-        policy = build_policy(
+        policy = policy_for(
             PolicyConfig(
                 backend=backend,
                 model="" if backend == "countdown" else args.policy,
@@ -148,16 +150,22 @@ def main(argv: list[str] | None = None) -> int:
                 max_batch_size=args.max_batch_size,
                 step_max_tokens=args.step_max_tokens,
                 seed=args.policy_seed,
-            )
+            ),
+            config.executor,
         )
     except ValueError as exc:
         print(f"astro search: {exc}", file=sys.stderr)
         return 2
+    if config.executor.kind == "ray":
+        configure_logging()
     try:
         trees = search_trees(problems, policy, config, out_path=args.out, shard=args.shard, progress=not args.no_progress)
     except ValueError as exc:
         print(f"astro search: {exc}", file=sys.stderr)
         return 2
+    except ShardsFailed as exc:
+        print(f"astro search: {exc}", file=sys.stderr)
+        return 1
     n_correct = sum(1 for t in trees if t.correct_terminals())
     summary = {
         "out": str(args.out),

@@ -8,11 +8,13 @@ search/prompts/self_eval.txt. The result feeds `build_traces(..., good=...)`.
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
+from search.executor import ExecutorConfig, Shard, make_shards, map_shards
 from search.tree import SearchTree
 from search.verbalize import PROMPTS_DIR
 
@@ -36,12 +38,18 @@ class SelfEvalConfig:
     """Tokens per vote: the verdict is the first word."""
     seed: int = 0
     """Sampling seed of the judge calls."""
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig, compare=False)
+    """Where the judge calls run (local, or shards of `shard_trees` trees on a Ray cluster); votes do not depend on it."""
+    shard_trees: int = 8
+    """Trees per executor shard (each tree is still one judge call)."""
 
     def __post_init__(self) -> None:
         if self.n_votes < 1:
             raise ValueError(f"n_votes={self.n_votes}: use >= 1 (paper: 8).")
         if self.min_yes is not None and not 1 <= self.min_yes <= self.n_votes:
             raise ValueError(f"min_yes={self.min_yes}: use a value in 1..n_votes={self.n_votes}, or None for unanimity.")
+        if self.shard_trees < 1:
+            raise ValueError(f"shard_trees={self.shard_trees}: use >= 1.")
 
     @property
     def required_yes(self) -> int:
@@ -76,15 +84,30 @@ def self_evaluate(
 ) -> dict[str, frozenset[int]]:
     """Problem id -> ids of the correct terminals the judge approved at least `required_yes`
     times out of `n_votes` (a vote that is not yes counts against). One batched `complete`
-    call per tree; trees without correct terminals map to an empty set."""
+    call per tree, run where `config.executor` says (shards of `shard_trees` trees); trees
+    without correct terminals map to an empty set."""
+    out: dict[str, frozenset[int]] = {}
+
+    def merge(shard: Shard[SearchTree], verdicts: list[frozenset[int]]) -> None:
+        for tree, approved in zip(shard.items, verdicts):
+            out[tree.problem.id] = out.get(tree.problem.id, frozenset()) | approved
+
+    shards = make_shards(list(trees), config.shard_trees, lambda t: t.problem.id)
+    map_shards(shards, functools.partial(judge_shard, config=config, template=config.template()), judge, config.executor, merge)
+    return out
+
+
+def judge_shard(judge: "PolicyAgent", shard: Shard[SearchTree], config: SelfEvalConfig, template: str) -> list[frozenset[int]]:
+    """Approved correct-terminal ids of each tree of `shard` (an executor's `work`; one `complete` call per tree).
+
+    Every call uses `config.seed`, so a tree's votes do not depend on which shard holds it."""
     from agents.base import SamplingConfig
 
-    template = config.template()
     sampling = SamplingConfig(max_tokens=config.max_tokens, temperature=config.temperature, seed=config.seed)
-    out: dict[str, frozenset[int]] = {}
-    for tree in trees:
+    verdicts = []
+    for tree in shard.items:
         ids = [n.id for n in tree.correct_terminals()]
-        approved: set[int] = set(out.get(tree.problem.id, frozenset()))
+        approved: set[int] = set()
         if ids:
             prompts = [judge_prompt(tree, i, template) for i in ids]
             votes = judge.complete(prompts, config.n_votes, sampling)
@@ -92,8 +115,8 @@ def self_evaluate(
                 n_yes = sum(1 for s in samples if parse_vote(s.text) is True)
                 if n_yes >= config.required_yes:
                     approved.add(node_id)
-        out[tree.problem.id] = frozenset(approved)
-    return out
+        verdicts.append(frozenset(approved))
+    return verdicts
 
 
 def approval_rate(good: dict[str, frozenset[int]], trees: Sequence[SearchTree]) -> float:

@@ -9,10 +9,11 @@ and a batch with any tree missing is searched again as a whole with the same see
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,6 +22,7 @@ from astro_env.jsonl import JsonlWriter, read_jsonl, write_json
 from astro_env.problem import Problem
 from astro_env.state import DEFAULT_DELIMITER
 from search.agent import SearchAgent, search_agent_class
+from search.executor import ExecutorConfig, Shard, make_shards, map_shards
 from search.mcts import TaskResolver, default_task_resolver
 from search.tree import SearchTree
 
@@ -40,6 +42,8 @@ class SearchConfig:
     """Problems whose trees advance together (one policy call per phase for all of them)."""
     delimiter: str = DEFAULT_DELIMITER
     """Separator between reasoning steps."""
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig, compare=False)
+    """Where the batches run (local, or shards on a Ray cluster); it does not change the trees."""
 
     def __post_init__(self) -> None:
         cls = search_agent_class(self.agent)  # ValueError naming the registered agents
@@ -59,7 +63,7 @@ class SearchConfig:
         return search_agent_class(self.agent)(self.agent_config)
 
     def to_dict(self) -> dict:
-        """A JSON-serialisable dict of the whole config (saved beside the trees)."""
+        """A JSON-serialisable dict of the settings that decide the trees (saved beside them; no executor)."""
         return {
             "agent": self.agent,
             "agent_config": asdict(self.agent_config),
@@ -80,6 +84,11 @@ def search_batch(
     if len(trees) != len(problems):
         raise ValueError(f"search agent {config.agent!r} returned {len(trees)} trees for {len(problems)} problems; it must return one per problem.")
     return trees
+
+
+def search_shard(policy: PolicyAgent, shard: Shard[Problem], config: SearchConfig, task_for: TaskResolver) -> list[SearchTree]:
+    """The trees of one shard's problems (an executor's `work`; aligned with `shard.items`)."""
+    return search_batch(list(shard.items), policy, config, task_for)
 
 
 def shard_problems(problems: Sequence[Problem], shard: tuple[int, int]) -> list[Problem]:
@@ -129,7 +138,10 @@ def search_trees(
     again, so the file never returns a tree for another version of a problem; the config is written to
     `config_path(out_path)` and a different config already there raises ValueError (use a new
     output file). `shard=(i, n)` takes the problems whose index % n == i. The progress bar
-    shows trees/s and the share of trees with a correct leaf.
+    shows trees/s and the share of trees with a correct leaf. `config.executor` decides where
+    the batches run (one executor shard per batch, so the trees do not depend on it); with Ray
+    a batch that keeps failing raises `search.executor.ShardsFailed` after every other tree is
+    written.
     """
     mine = shard_problems(problems, shard)
     done: dict[str, SearchTree] = {}
@@ -165,21 +177,24 @@ def search_trees(
 
         bar = tqdm(total=len(mine), initial=len(done), unit="tree", desc=f"search[{config.agent}]", dynamic_ncols=True)
     n_correct = sum(1 for t in done.values() if t.correct_terminals())
-    try:
-        for start in range(0, len(mine), config.batch_problems):
-            batch = mine[start : start + config.batch_problems]
-            if all(p.id in done for p in batch):
+
+    def collect(shard: Shard[Problem], trees: list[SearchTree]) -> None:
+        nonlocal n_correct
+        for tree in trees:
+            if tree.problem.id in done:
                 continue
-            for tree in search_batch(batch, policy, config, task_for):
-                if tree.problem.id in done:
-                    continue
-                done[tree.problem.id] = tree
-                n_correct += bool(tree.correct_terminals())
-                if writer is not None:
-                    writer.write(tree.to_dict())
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(correct=f"{n_correct / max(len(done), 1):.0%}")
+            done[tree.problem.id] = tree
+            n_correct += bool(tree.correct_terminals())
+            if writer is not None:
+                writer.write(tree.to_dict())
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(correct=f"{n_correct / max(len(done), 1):.0%}")
+
+    # one shard per batch: a batch's sampling seeds derive from its problems, so any executor gives the same trees
+    shards = make_shards(mine, config.batch_problems, lambda p: p.id, skip=lambda batch: all(p.id in done for p in batch))
+    try:
+        map_shards(shards, functools.partial(search_shard, config=config, task_for=task_for), policy, config.executor, collect)
     finally:
         if writer is not None:
             writer.close()

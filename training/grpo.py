@@ -25,16 +25,18 @@ steps, on 8.7K prompts of pass rate 1%..75%; clip range and KL weight are not gi
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
 from astro_env.errors import UserError
 from astro_env.hub import check_model_source
+from search.executor import ExecutorConfig, Shard, make_shards, map_shards
 from training import checkpoint as ckpt
 from training.objectives import (
     filter_by_pass_rate,
@@ -137,6 +139,8 @@ class GRPOConfig:
     """Seed of the problem order, the sampling and the torch initialisation."""
     threads: int = 0
     """torch threads on CPU (0: leave torch's default)."""
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    """Where the difficulty filter's rollouts run (local, or shards on a Ray cluster whose workers load `model`)."""
 
     def __post_init__(self) -> None:
         if self.group_size < 2:
@@ -477,16 +481,26 @@ def make_optimizer(model, config: GRPOConfig):
 
 def estimate_pass_rates(policy, tokenizer, problems, config: GRPOConfig) -> list[float]:
     """Pass rate of each problem under `policy`: the share of `config.pass_rate_samples` rollouts
-    the environment rewards as correct (batches of `prompts_per_step` problems)."""
-    rates: list[float] = []
-    n = config.pass_rate_samples
-    for start in range(0, len(problems), config.prompts_per_step):
-        part = problems[start : start + config.prompts_per_step]
-        rollouts = collect_rollouts(policy, tokenizer, part, _rollout_config(config, n, seed=config.seed * 7919 + 17 + start))
-        for i in range(len(part)):
-            group = rollouts[i * n : (i + 1) * n]
-            rates.append(sum(1.0 for r in group if r.correct) / n)
+    the environment rewards as correct (batches of `prompts_per_step` problems, one executor
+    shard each, seeded by their position, so `config.executor` does not change the rates; Ray
+    workers rebuild the policy from its saved weights, `policy.config.model`)."""
+    rates: list[float] = [0.0] * len(problems)
+
+    def collect(shard: Shard, part_rates: list[float]) -> None:
+        rates[shard.start : shard.start + len(shard)] = part_rates
+
+    shards = make_shards(list(problems), config.prompts_per_step, lambda p: p.id)
+    work = functools.partial(pass_rate_shard, tokenizer=tokenizer, config=config)
+    map_shards(shards, work, policy, config.executor, collect)
     return rates
+
+
+def pass_rate_shard(policy, shard: Shard, tokenizer, config: GRPOConfig) -> list[float]:
+    """Pass rates of one shard's problems (an executor's `work`), seeded by the shard's start as in one process."""
+    n = config.pass_rate_samples
+    part = list(shard.items)
+    rollouts = collect_rollouts(policy, tokenizer, part, _rollout_config(config, n, seed=config.seed * 7919 + 17 + shard.start))
+    return [sum(1.0 for r in rollouts[i * n : (i + 1) * n] if r.correct) / n for i in range(len(part))]
 
 
 # ----------------------------------------------------------------------------- loop
