@@ -140,7 +140,13 @@ class RunConfig:
     """torch CPU threads per process (one is fastest for the embedded model, and steady on a shared machine)."""
     parallel_arms: bool = True
     """Train and evaluate the Direct and ASTRO arms in two processes at once (one per core)."""
-    # --- scale-out (paper preset) -------------------------------------------------------------
+    # --- scale-out ----------------------------------------------------------------------------
+    executor: Literal["local", "ray"] = "local"
+    """Where search, self-evaluation, the difficulty filter and evaluation run: in process, or shards on Ray."""
+    ray_address: str = ""
+    """Ray cluster to join (`auto` on a node of a started cluster); empty = a local cluster started by the run."""
+    ray_gpus_per_worker: float = 0.0
+    """GPUs each Ray worker (one policy engine) reserves (paper preset: 1)."""
     deepspeed_config: str = ""
     """accelerate/DeepSpeed config file for SFT and GRPO on GPUs (empty: single process)."""
     runnable_here: bool = True
@@ -191,6 +197,13 @@ class RunConfig:
         for item in self.search_options:
             if "=" not in item:
                 fail(f"search option {item!r}: write key=value, e.g. --search-options c_puct=1.5.")
+
+    @property
+    def executor_config(self):
+        """The `search.executor.ExecutorConfig` every parallel stage of this run uses."""
+        from search.executor import ExecutorConfig
+
+        return ExecutorConfig(kind=self.executor, ray_address=self.ray_address or None, gpus_per_worker=self.ray_gpus_per_worker)
 
     @property
     def models(self) -> list[str]:
@@ -286,6 +299,9 @@ PRESETS: dict[str, RunConfig] = {
         temperature=0.6,
         top_p=0.95,
         deepspeed_config="training/configs/accelerate_zero3.yaml",
+        executor="ray",
+        ray_address="auto",
+        ray_gpus_per_worker=1.0,
         runnable_here=False,
     ),
 }

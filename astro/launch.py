@@ -46,9 +46,10 @@ def launch_commands(config: RunConfig, run_dir: Path) -> list[tuple[str, str]]:
     seed = config.seeds[0]
     backend = config.backend
     benches = ",".join(config.bench) if config.bench else f"{d}/problems/eval/test.jsonl"
-    ray = "--executor ray --ray-address auto" if config.backend == "vllm" else ""
+    ray = (f"--executor ray --ray-address {config.ray_address or 'auto'} --ray-gpus-per-worker {config.ray_gpus_per_worker:g}"
+           if config.executor == "ray" else "")
     cmds: list[tuple[str, str]] = []
-    if config.runnable_here is False or config.backend == "vllm":
+    if config.executor == "ray":
         cmds.append(("cluster", "ray start --head --port 6379   # on the head node; on every other node: ray start --address HEAD_IP:6379"))
     if not config.model:
         cmds.append(("base", f"astro pretrain --out {q(d + '/base')} --n-steps {config.pretrain_steps} --seed {config.data_seed}"))

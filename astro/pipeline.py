@@ -112,22 +112,23 @@ def _base_stage(config: RunConfig, out: Path) -> None:
                             n_numbers=config.n_numbers, threads=config.threads))
 
 
-def _policy(path: str, config: RunConfig, seed: int = 0, backend: str | None = None, step_max_tokens: int | None = None):
-    from agents import build_policy
+def _policy(path: str, config: RunConfig, seed: int = 0):
+    """The policy at `path` on the run's backend (a stand-in that Ray workers load, with --executor ray)."""
     from agents.base import PolicyConfig
+    from search.executor import policy_for
 
-    return build_policy(PolicyConfig(backend=backend or config.backend, model=path, seed=seed,
-                                     step_max_tokens=step_max_tokens or config.step_max_tokens))
+    return policy_for(PolicyConfig(backend=config.backend, model=path, seed=seed, step_max_tokens=config.step_max_tokens),
+                      config.executor_config)
 
 
 def _search_policy(config: RunConfig, base_model: str):
-    from agents import build_policy
     from agents.base import PolicyConfig
+    from search.executor import policy_for
 
     if config.search_policy == "base":
         return _policy(base_model, config, seed=config.data_seed)
-    return build_policy(PolicyConfig(backend=config.search_policy, model=config.teacher, base_url=config.teacher_url,
-                                     seed=config.data_seed, step_max_tokens=config.step_max_tokens))
+    return policy_for(PolicyConfig(backend=config.search_policy, model=config.teacher, base_url=config.teacher_url,
+                                   seed=config.data_seed, step_max_tokens=config.step_max_tokens), config.executor_config)
 
 
 # ----------------------------------------------------------------------------- trees and traces
@@ -139,7 +140,7 @@ def _trees_stage(config: RunConfig, run_dir: Path, base_model: str, out: Path) -
     from search.viewer import render_html
 
     search = SearchConfig(agent=config.search_agent, agent_config=agent_config(config.search_agent, search_options(config)),
-                          seed=config.data_seed)
+                          seed=config.data_seed, executor=config.executor_config)
     trees = search_trees(_train_problems(run_dir), _search_policy(config, base_model), search,
                          out_path=out / "trees.jsonl", progress=True)
     # a viewer page for the first trees that hold both a correct and a wrong terminal
@@ -162,7 +163,7 @@ def _traces_stage(config: RunConfig, trees_path: Path, base_model: str, out: Pat
         from search.curation import SelfEvalConfig, self_evaluate
 
         judge = _policy(config.judge or base_model, config, seed=config.data_seed)
-        good = self_evaluate(trees, judge, SelfEvalConfig(seed=config.data_seed))
+        good = self_evaluate(trees, judge, SelfEvalConfig(seed=config.data_seed, executor=config.executor_config))
         n_correct = sum(len(t.correct_terminals()) for t in trees)
         n_kept = sum(len(ids) for ids in good.values())
         write_json(out / "self_eval.json", {"n_correct_terminals": n_correct, "n_approved": n_kept})
@@ -216,6 +217,7 @@ def _rl_stage(config: RunConfig, run_dir: Path, sft_model: str, seed: int, out: 
         if_none_kept="train_all",
         seed=seed,
         threads=config.threads,
+        executor=config.executor_config,
     )
     if config.eval_every:
         grpo = replace(grpo, save_every=config.eval_every, keep_checkpoints=0)
@@ -237,7 +239,7 @@ def _eval_stage(config: RunConfig, run_dir: Path, model: str, name: str, seed: i
             policy,
             problems,
             EvalConfig(samples=config.eval_samples, temperature=config.temperature, top_p=config.top_p,
-                       max_tokens=config.max_new_tokens, seed=seed),
+                       max_tokens=config.max_new_tokens, seed=seed, executor=config.executor_config),
             out / label,
             bench_name=label,
             model_name=name,
