@@ -81,7 +81,12 @@ def test_workers_die_when_their_parent_is_killed(tmp_path):
     script = tmp_path / "parent.py"
     script.write_text(PARENT)
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
-    children = [int(parent.stdout.readline()) for _ in range(2)]
+    children: list[int] = []
+    while len(children) < 2:
+        line = parent.stdout.readline()
+        assert line, "the parent exited before its workers started"
+        if line.strip().isdigit():
+            children.append(int(line))
     parent.send_signal(signal.SIGKILL)
     parent.wait()
     deadline = time.monotonic() + 30  # a bound on waiting, not a speed assertion
