@@ -66,7 +66,7 @@ def dynamics(config: RunConfig, run_dir: Path) -> dict[str, Any]:
     for arm in ARMS:
         rows = read_jsonl(run_dir / f"seed{seed}" / f"rl-{arm}" / "metrics.jsonl")
         out["curves"][arm] = [
-            {"step": r.get("step"), "reward_mean": r.get("grpo/reward_mean"), "completion_len": r.get("grpo/completion_len")}
+            {"step": r.get("step"), "reward_mean": r.get("reward_mean"), "completion_len": r.get("completion_len")}
             for r in rows if "step" in r
         ]
     for arm, points in checkpoint_reports(config, run_dir).items():
