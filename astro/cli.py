@@ -14,14 +14,14 @@ import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("astro.demo", "A short episode of each environment and a few verifier verdicts."),
-    "search": ("search.cli", "Build search trees (MCTS, best-of-N, beam) for a problem set."),
-    "tree": ("search.viewer", "Inspect search trees: `astro tree show trees.jsonl --index N --out tree.html`."),
+    "search": ("astro.commands.search", "Build search trees (MCTS, best-of-N, beam) for a problem set."),
+    "tree": ("astro.commands.tree", "Inspect search trees: `astro tree show trees.jsonl --index N --out tree.html`."),
     "linearize": ("search.linearize_cli", "Turn trees into ASTRO or Direct traces (`--stats` for the table)."),
     "pretrain": ("training.embedded", "Build and pre-train the embedded base model on the synthetic task."),
     "sft": ("training.sft", "Behaviour cloning (SFT) of a policy on traces."),
     "grpo": ("training.grpo", "GRPO of a policy in the environment."),
     "eval": ("benchmarks.evaluate", "Evaluate a policy on MATH-500 / AMC 2023 / AIME 2024 or a problem file."),
-    "bench": ("benchmarks.speed", "Speed benchmarks: `astro bench grpo|sft|search|verifier`."),
+    "bench": ("astro.commands.bench", "Speed benchmarks: `astro bench grpo|sft|search|verifier`."),
     "run": ("astro.run", "The main job: Direct-vs-ASTRO end to end with a report."),
 }
 

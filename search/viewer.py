@@ -10,9 +10,7 @@ every terminal's full solution text (correct ones first) unfolds on click.
 
 from __future__ import annotations
 
-import argparse
 import html
-import json
 import math
 from pathlib import Path
 
@@ -146,33 +144,3 @@ def load_tree(path: str | Path, index: int) -> SearchTree:
     if not -len(records) <= index < len(records):
         raise ValueError(f"--index {index}: {path} holds {len(records)} trees (use 0..{len(records) - 1}).")
     return SearchTree.from_dict(records[index])
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="astro tree", description="Inspect search trees.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    show = sub.add_parser("show", help="write a self-contained HTML drawing of one tree")
-    show.add_argument("trees", help="trees JSONL file")
-    show.add_argument("--index", type=int, default=0, help="which tree (0-based line number; -1 = last)")
-    show.add_argument("--id", help="pick the tree of this problem id instead of --index")
-    show.add_argument("--out", default="tree.html", help="output HTML file")
-    args = parser.parse_args(argv)
-    if args.id is not None:
-        matches = [r for r in read_jsonl(args.trees) if r.get("problem", {}).get("id") == args.id]
-        if not matches:
-            parser.error(f"no tree for problem id {args.id!r} in {args.trees}")
-        tree = SearchTree.from_dict(matches[0])
-    else:
-        try:
-            tree = load_tree(args.trees, args.index)
-        except ValueError as exc:
-            parser.error(str(exc))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(tree), encoding="utf-8")
-    print(json.dumps({"out": str(out), "problem_id": tree.problem.id, "n_nodes": len(tree)}))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

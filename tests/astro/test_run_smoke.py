@@ -12,8 +12,14 @@ from astro.cli import main as cli_main
 @pytest.mark.slow
 def test_smoke_run_writes_the_report_and_resumes_without_redoing_work(tmp_path, capsys):
     out = tmp_path / "run"
-    assert cli_main(["run", "--preset", "smoke", "--out", str(out)]) == 0
+    assert cli_main(["run", "--preset", "smoke", "--eval-every", "1", "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
+    # training dynamics: every GRPO checkpoint evaluated, with r across checkpoints per arm
+    for arm in ("direct", "astro"):
+        points = report["dynamics"]["checkpoints"][arm]["test"]
+        assert points["steps"] == [1, 2, 3] and len(points["pass@1"]) == 3
+        assert [c["step"] for c in report["dynamics"]["curves"][arm]] == [1, 2, 3]
+    assert "## Training dynamics" in (out / "report.md").read_text()
     rows = {row["model"]: row for row in report["comparison"]["rows"]}
     assert list(rows) == ["Base", "Direct-SFT", "ASTRO-SFT", "Direct-RL", "ASTRO-RL"]
     for row in rows.values():
@@ -32,7 +38,7 @@ def test_smoke_run_writes_the_report_and_resumes_without_redoing_work(tmp_path, 
     # a second run with the same configuration skips every stage
     capsys.readouterr()
     before = {p: p.stat().st_mtime_ns for p in out.rglob("stage.json")}
-    assert cli_main(["run", "--preset", "smoke", "--out", str(out)]) == 0
+    assert cli_main(["run", "--preset", "smoke", "--eval-every", "1", "--out", str(out)]) == 0
     assert {p: p.stat().st_mtime_ns for p in out.rglob("stage.json")} == before
 
 

@@ -44,7 +44,7 @@ def test_an_outside_agent_by_import_path_builds_trees_and_the_config_saved_is_it
 
 
 def test_search_cli_runs_an_outside_agent_with_its_options(tmp_path, capsys):
-    from search.cli import main
+    from astro.commands.search import main
 
     out = tmp_path / "trees.jsonl"
     args = ["--countdown", "4", "--policy", "countdown", "--out", str(out), "--no-progress", "--search-agent", GREEDY]

@@ -110,7 +110,7 @@ def test_resume_after_kill_9_equals_an_uninterrupted_run(tmp_path):
 
 
 def test_cli_summary_line(tmp_path):
-    from search.cli import main
+    from astro.commands.search import main
 
     out = tmp_path / "trees.jsonl"
     args = ["--countdown", "4", "--policy", "countdown", "--out", str(out), "--no-progress"]
@@ -163,7 +163,7 @@ def test_a_regenerated_problem_file_never_returns_old_trees(tmp_path):
 
 
 def test_cli_bad_inputs_give_one_line_and_write_nothing(tmp_path, capsys):
-    from search.cli import main
+    from astro.commands.search import main
 
     out = tmp_path / "trees.jsonl"
     junk = tmp_path / "junk.jsonl"

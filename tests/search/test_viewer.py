@@ -10,7 +10,8 @@ from agents.scripted import ScriptedPolicy
 from astro_env.jsonl import JsonlWriter
 from astro_env.problem import Problem
 from search.mcts import MCTSConfig, mcts_trees
-from search.viewer import main, render_html
+from astro.commands.tree import main
+from search.viewer import render_html
 
 SCRIPT = {(): ["a <b> & c", "b"], ("a <b> & c",): ["\\boxed{5}"], ("b",): ["\\boxed{4}"]}
 

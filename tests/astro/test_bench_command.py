@@ -3,7 +3,7 @@ import types
 
 import pytest
 
-from benchmarks import speed
+from astro.commands import bench as speed
 
 
 def test_dispatches_to_the_module_main_with_the_rest_of_argv(monkeypatch):
