@@ -1,13 +1,15 @@
-"""A persistent pool of symbolic-comparison worker processes with a hard per-call deadline.
+"""A persistent pool of symbolic-comparison worker processes with a per-call CPU-time budget.
 
 Why plain subprocesses rather than `multiprocessing`: "spawn" re-imports the caller's `__main__`
 (scripts without a main guard recurse), "fork" is unsafe in a process that already runs threads
 (torch, tokenizers), and the forkserver is a process-wide singleton other code may configure.
 A worker here is `python -P -c <load _verifier_worker.py by path>`, speaking JSON lines over pipes.
 
-Deadline: the parent waits on the worker's stdout with `select` (any thread may call; no signals);
-when the deadline passes the worker gets SIGKILL, is reaped, and a replacement starts at once in
-the background. Waiting for a free/ready worker is bounded separately by `start_timeout_s`.
+Bounds: a request carries its CPU-time budget; the worker arms a timer on its own CPU time and
+ends itself when the budget is spent, so the verdict does not depend on machine load. The parent
+waits on the worker's stdout with `select` (any thread may call; no signals) up to a wall-clock
+last guard (the budget plus a slack), then SIGKILLs it. A worker that ended or was killed is reaped and a
+replacement starts at once in the background. Waiting for a free/ready worker is bounded separately by `start_timeout_s`.
 """
 
 from __future__ import annotations
@@ -101,8 +103,13 @@ class WorkerPool:
                 self._idle.put(_Worker(self.memory_mb))
             atexit.register(self.close)
 
-    def compare_pairs(self, pairs: list[tuple[str, str]], timeout_s: float) -> list[bool] | None:
-        """Return one verdict per (gold, pred) pair, or None when the deadline passed or the worker died."""
+    def compare_pairs(
+        self, pairs: list[tuple[str, str]], timeout_s: float, wall_timeout_s: float | None = None
+    ) -> list[bool] | None:
+        """Return one verdict per (gold, pred) pair, or None when the worker used `timeout_s` seconds of
+        CPU time on the batch (it ends itself), died, or the wall-clock last guard passed
+        (`wall_timeout_s`, default `timeout_s + 1.5`: only a stopped or starved worker reaches it)."""
+        guard = timeout_s + 1.5 if wall_timeout_s is None else wall_timeout_s
         self._ensure_started()
         try:
             worker = self._idle.get(timeout=self.start_timeout_s)
@@ -115,8 +122,8 @@ class WorkerPool:
                 if line is None:
                     return None
                 worker.ready = True
-            request = (json.dumps({"pairs": pairs}) + "\n").encode()
-            deadline = time.monotonic() + timeout_s
+            request = (json.dumps({"pairs": pairs, "cpu_s": timeout_s}) + "\n").encode()
+            deadline = time.monotonic() + guard
             worker.proc.stdin.write(request)
             worker.proc.stdin.flush()
             line = worker.read_line(deadline)
