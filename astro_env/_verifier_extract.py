@@ -40,9 +40,9 @@ _CUE = re.compile(
     r"|الإجابة(?:\s+النهائية)?\s*(?:هي|:)?|الجواب\s*(?:هو|:)?"
     r"|la\s+r[ée]ponse\s+(?:finale\s+)?est|r[ée]ponse\s*(?:finale\s*)?:"
     r"|la\s+respuesta\s+(?:final\s+)?es|respuesta\s*(?:final\s*)?:"
-    r"|die\s+(?:endg[üu]ltige\s+)?antwort\s+(?:ist|lautet)|antwort\s*:"
+    r"|die\s+(?:endg[üu]ltige\s+)?antwort\s+(?:ist|lautet)|ist\s+die\s+antwort|antwort\s*:|^\s*####"
     r"|(?:окончательный\s+)?ответ\s*(?::|—)|a\s+resposta\s+(?:final\s+)?[ée]|resposta\s*:)",
-    re.IGNORECASE,
+    re.IGNORECASE | re.MULTILINE,
 )
 _JUNK = re.compile(r"[\s?.,;:!_\-–—…]*|\\?(?:dots|ldots|cdots|text\{\s*\})|\\?\.\.\.|answer|N/?A", re.IGNORECASE)
 

@@ -268,7 +268,7 @@ def value_of(s: str) -> str:
     m = re.match(r"^\s*[A-Za-z](?:_\{?\w+\}?)?\s*\\in(?![A-Za-z])\s*(.+)$", s)
     if m:
         return m.group(1).strip()
-    if len(_split_top(s, ",")) > 1:
+    if len(_split_top(s, ",")) > 1 or _OR_SPLIT.search(s):
         return s  # a list: each item's label is dropped by `parse_structure`
     parts = split_top_equals(s)
     if len(parts) < 2 or not all(parts):
