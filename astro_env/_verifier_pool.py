@@ -7,8 +7,9 @@ A worker here is `python -P -c <load _verifier_worker.py by path>`, speaking JSO
 
 Bounds: a request carries its CPU-time budget; the worker arms a timer on its own CPU time and
 ends itself when the budget is spent, so the verdict does not depend on machine load. The parent
-waits on the worker's stdout with `select` (any thread may call; no signals) up to a wall-clock
-last guard (the budget plus a slack), then SIGKILLs it. A worker that ended or was killed is reaped and a
+waits on the worker's stdout with `select` (any thread may call; no signals); past a wall-clock
+last guard (the budget plus a slack) it kills a worker that has spent at least half its budget and
+keeps waiting for one that load has starved of CPU (read from /proc), then SIGKILLs it. A worker that ended or was killed is reaped and a
 replacement starts at once in the background. Waiting for a free/ready worker is bounded separately by `start_timeout_s`.
 """
 
@@ -31,6 +32,20 @@ _BOOT = (
     "s = u.spec_from_file_location('_astro_verifier_worker', sys.argv[1])\n"
     "m = u.module_from_spec(s); s.loader.exec_module(m); m.main(int(sys.argv[2]))\n"
 )
+
+
+HARD_WALL_S = 120.0
+"""A worker starved by load (it has not spent half its CPU budget) is waited for up to this long."""
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """Return the CPU time (user + system) process `pid` has used, from /proc; None where unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class _Worker:
@@ -107,8 +122,11 @@ class WorkerPool:
         self, pairs: list[tuple[str, str]], timeout_s: float, wall_timeout_s: float | None = None
     ) -> list[bool] | None:
         """Return one verdict per (gold, pred) pair, or None when the worker used `timeout_s` seconds of
-        CPU time on the batch (it ends itself), died, or the wall-clock last guard passed
-        (`wall_timeout_s`, default `timeout_s + 1.5`: only a stopped or starved worker reaches it)."""
+        CPU time on the batch (it ends itself) or died. Last guard: a worker still busy `wall_timeout_s`
+        (default `timeout_s + 1.5`) wall seconds after the request is killed only if it has used at
+        least half its CPU budget; one starved by load (less CPU than that) is waited for, up to
+        `HARD_WALL_S`. So a check that needs less than half the budget gets the same verdict however
+        busy the machine is, and one that needs more than the budget is False under any load."""
         guard = timeout_s + 1.5 if wall_timeout_s is None else wall_timeout_s
         self._ensure_started()
         try:
@@ -123,12 +141,23 @@ class WorkerPool:
                     return None
                 worker.ready = True
             request = (json.dumps({"pairs": pairs, "cpu_s": timeout_s}) + "\n").encode()
-            deadline = time.monotonic() + guard
+            cpu_before = _cpu_seconds(worker.proc.pid)
+            start = time.monotonic()
+            deadline, hard_deadline = start + guard, start + max(HARD_WALL_S, 10.0 * timeout_s)
             worker.proc.stdin.write(request)
             worker.proc.stdin.flush()
-            line = worker.read_line(deadline)
-            if line is None:
-                return None
+            while True:
+                line = worker.read_line(deadline)
+                if line is not None:
+                    break
+                if worker.proc.poll() is not None:
+                    return None  # the worker spent its CPU budget (or hit its memory cap) and ended
+                cpu_now = _cpu_seconds(worker.proc.pid)
+                if cpu_before is None or cpu_now is None or cpu_now - cpu_before >= 0.5 * timeout_s:
+                    return None  # late and computing: the last guard
+                if time.monotonic() >= hard_deadline:
+                    return None  # starved for minutes: give up
+                deadline = time.monotonic() + 0.25  # late but starved by load: not a verdict, wait on
             verdicts = json.loads(line).get("verdicts")
             if not isinstance(verdicts, list) or len(verdicts) != len(pairs):
                 return None
