@@ -218,3 +218,36 @@ def test_same_verdicts_while_every_core_is_busy():
             p.wait(timeout=30)
     assert loaded == idle
     assert idle[0] is True and idle[1] is False and idle[-1] is False
+
+
+# --------------------------------------------------------------------------------------------
+# The policy reaches the task and the evaluation
+
+
+def test_math_task_carries_the_extraction_policy():
+    from astro_env.math_task import MathTask
+    from astro_env.problem import Problem
+
+    problem = Problem(id="p", problem="1+6?", answer="7")
+    assert MathTask().reward(problem, "Adding, $1 + 6 = 7$.") == 0.0
+    lenient = MathTask().with_extraction("lenient")
+    assert lenient.extraction == "lenient"
+    assert lenient.reward(problem, "Adding, $1 + 6 = 7$.") == 1.0
+    assert lenient.extract_answer("Adding, $1 + 6 = 7$.") == "7"
+    assert MathTask("boxed").reward(problem, "The answer is 7.") == 0.0
+    with pytest.raises(ValueError, match="boxed, standard, lenient"):
+        MathTask("loose")
+
+
+def test_eval_records_and_applies_the_extraction_policy():
+    from benchmarks.evaluate import EvalConfig, score_completion
+    from agents.base import Completion
+    from astro_env.problem import Problem
+
+    problem = Problem(id="p", problem="1+6?", answer="7")
+    completion = Completion(text="Adding, $1 + 6 = 7$.")
+    assert score_completion(problem, completion, bench="b", sample_idx=0).correct is False
+    assert score_completion(problem, completion, bench="b", sample_idx=0, extraction="lenient").correct is True
+    assert EvalConfig(extraction="lenient").sampling["extraction"] == "lenient"
+    with pytest.raises(ValueError, match="boxed, standard or lenient"):
+        EvalConfig(extraction="loose")
