@@ -8,7 +8,7 @@ A worker here is `python -P -c <load _verifier_worker.py by path>`, speaking JSO
 Bounds: a request carries its CPU-time budget; the worker arms a timer on its own CPU time and
 ends itself when the budget is spent, so the verdict does not depend on machine load. The parent
 waits on the worker's stdout with `select` (any thread may call; no signals); past a wall-clock
-last guard (the budget plus a slack) it kills a worker that has spent at least half its budget and
+last guard (the budget plus a slack) it kills a worker that has spent a quarter of its budget and
 keeps waiting for one that load has starved of CPU (read from /proc), then SIGKILLs it. A worker that ended or was killed is reaped and a
 replacement starts at once in the background. Waiting for a free/ready worker is bounded separately by `start_timeout_s`.
 """
@@ -34,8 +34,11 @@ _BOOT = (
 )
 
 
+LATE_CPU_FRACTION = 0.25
+"""A worker past the wall-clock guard is killed once it has used this fraction of its CPU budget;
+checks that need less CPU than that get the same verdict however long load delays them."""
 HARD_WALL_S = 120.0
-"""A worker starved by load (it has not spent half its CPU budget) is waited for up to this long."""
+"""A worker starved by load (below `LATE_CPU_FRACTION` of its budget) is waited for up to this long."""
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -103,6 +106,8 @@ class WorkerPool:
         self.memory_mb = memory_mb
         self.start_timeout_s = start_timeout_s
         self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._spare: _Worker | None = None
+        """A started worker that replaces an ended one at once (its start-up is paid in the background)."""
         self._lock = threading.Lock()
         self._started = False
         self._closed = False
@@ -116,16 +121,23 @@ class WorkerPool:
             self._started = True
             for _ in range(self.n_workers):
                 self._idle.put(_Worker(self.memory_mb))
+            self._spare = _Worker(self.memory_mb)
             atexit.register(self.close)
+
+    def _replacement(self) -> _Worker:
+        """Return the spare worker (started earlier) and start a new spare."""
+        with self._lock:
+            worker, self._spare = self._spare, _Worker(self.memory_mb)
+        return worker if worker is not None and worker.proc.poll() is None else _Worker(self.memory_mb)
 
     def compare_pairs(
         self, pairs: list[tuple[str, str]], timeout_s: float, wall_timeout_s: float | None = None
     ) -> list[bool] | None:
         """Return one verdict per (gold, pred) pair, or None when the worker used `timeout_s` seconds of
         CPU time on the batch (it ends itself) or died. Last guard: a worker still busy `wall_timeout_s`
-        (default `timeout_s + 1.5`) wall seconds after the request is killed only if it has used at
-        least half its CPU budget; one starved by load (less CPU than that) is waited for, up to
-        `HARD_WALL_S`. So a check that needs less than half the budget gets the same verdict however
+        (default `timeout_s + 1.5`) wall seconds after the request is killed only if it has used
+        `LATE_CPU_FRACTION` of its CPU budget; one starved by load (less CPU than that) is waited for,
+        up to `HARD_WALL_S`. So a check that needs less than that fraction gets the same verdict however
         busy the machine is, and one that needs more than the budget is False under any load."""
         guard = timeout_s + 1.5 if wall_timeout_s is None else wall_timeout_s
         self._ensure_started()
@@ -153,7 +165,7 @@ class WorkerPool:
                 if worker.proc.poll() is not None:
                     return None  # the worker spent its CPU budget (or hit its memory cap) and ended
                 cpu_now = _cpu_seconds(worker.proc.pid)
-                if cpu_before is None or cpu_now is None or cpu_now - cpu_before >= 0.5 * timeout_s:
+                if cpu_before is None or cpu_now is None or cpu_now - cpu_before >= LATE_CPU_FRACTION * timeout_s:
                     return None  # late and computing: the last guard
                 if time.monotonic() >= hard_deadline:
                     return None  # starved for minutes: give up
@@ -172,11 +184,15 @@ class WorkerPool:
                 self.n_killed += 1
                 worker.kill()
                 if not self._closed:
-                    self._idle.put(_Worker(self.memory_mb))
+                    self._idle.put(self._replacement())
 
     def close(self) -> None:
         """Kill every idle worker (workers also exit on their own when the parent's pipes close)."""
         self._closed = True
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.kill()
         while True:
             try:
                 self._idle.get_nowait().kill()

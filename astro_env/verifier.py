@@ -16,9 +16,10 @@ Public API (other code and outside checks call exactly these):
 Safety: model text is never evaluated as Python. The in-process part is string work and exact
 `Fraction` arithmetic; the symbolic part converts LaTeX with latex2sympy2_extended's ANTLR grammar
 (no `sympify`/`parse_expr`/`eval` of text) inside a worker process with a memory cap that ends
-itself when a call has used its CPU-time budget (CPU time, not wall time: the same verdict under
-any load; a generous wall-clock limit remains only as the last guard). Answers are screened for length, nesting, power towers and big exponents /
-factorials before any parsing. Errors never escape: anything unparsable is simply not equivalent.
+itself when a call has used its CPU-time budget. CPU time, not wall time, decides, so a verdict is
+the same under any load; a wall-clock limit remains only as the last guard, and it spares a worker
+that load has starved of CPU (see `_verifier_pool`). Answers are screened for length, nesting,
+power towers and big exponents / factorials before any parsing. Errors never escape: anything unparsable is simply not equivalent.
 
 Speed: identical normalised strings, plain numbers, numerals in a base and text answers are
 decided in-process; verdicts are cached (LRU); only the symbolic remainder costs a round trip to
@@ -66,9 +67,9 @@ class VerifierConfig:
     one `is_equivalent` call; a worker that spends it ends and the pair is not equivalent. Load-independent."""
     wall_slack_s: float = 1.5
     """The last guard: a worker that has not answered `timeout_s + wall_slack_s` wall-clock seconds
-    after a request is killed (the pair is not equivalent). The CPU budget decides first whenever the
-    worker gets at least `timeout_s / (timeout_s + wall_slack_s)` of a core; legitimate checks use a
-    small fraction of `timeout_s`, so their verdicts do not change even on a heavily loaded machine."""
+    after a request, and has used a quarter of its CPU budget, is killed (the pair is not equivalent);
+    one starved of CPU by load is waited for. Checks that need less than a quarter of the budget
+    (every legitimate check measured needs < 0.2 s) get the same verdict on a loaded machine."""
     decimal_rel_tol: float = 1e-3
     """A decimal with at least 3 significant digits equals a non-integer fraction when they differ
     by at most this relative amount (`0.4286` vs `3/7`); 0 demands exact equality. Rounded decimals
