@@ -114,6 +114,10 @@ class WorkerPool:
         self.n_killed = 0
         """Workers killed at a deadline or found dead (for tests and diagnostics)."""
 
+    def start(self) -> None:
+        """Start the workers and the spare in the background (idempotent, returns at once)."""
+        self._ensure_started()
+
     def _ensure_started(self) -> None:
         with self._lock:
             if self._started:

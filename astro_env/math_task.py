@@ -21,7 +21,7 @@ class MathTask:
         self.extraction = extraction
         """Where the final answer is read (`boxed` / `standard` / `lenient`, see the verifier)."""
 
-    def with_extraction(self, extraction: str) -> "MathTask":
+    def with_extraction(self, extraction: str) -> MathTask:
         """Return this task reading final answers with another extraction policy."""
         return MathTask(extraction)
 

@@ -36,13 +36,19 @@ from typing import Callable
 
 from astro_env import _verifier_text as T
 from astro_env._verifier_eval import numeric_verdict
-from astro_env._verifier_extract import EXTRACTIONS, NONE, Extracted, Extraction, extract
+from astro_env._verifier_extract import (
+    EXTRACTIONS,
+    NONE,
+    Extracted,
+    Extraction,
+    extract,
+)
 from astro_env._verifier_pool import WorkerPool
 
 __all__ = [
     "EXTRACTIONS",
-    "VerifierConfig",
     "Verifier",
+    "VerifierConfig",
     "default_verifier",
     "extract_answer",
     "final_answer",
@@ -156,6 +162,7 @@ class Verifier:
             return False
         if len(gold) > MAX_RAW_CHARS or len(pred) > MAX_RAW_CHARS:
             return False
+        self.pool.start()  # workers warm up in the background while in-process verdicts are served
         timeout = self.config.timeout_s if timeout_s is None else float(timeout_s)
         key = (gold, pred, timeout)
         with self._lock:

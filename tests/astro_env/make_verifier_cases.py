@@ -194,7 +194,7 @@ def _plain(s: str) -> str:
 
 def build() -> list[dict]:
     """Return every row (hand-written first, then the MATH-500 wrappers)."""
-    rows = [dict(gold=g, output=o, label=y, family=f, source=s) for g, o, y, f, s in HAND]
+    rows = [{"gold": g, "output": o, "label": y, "family": f, "source": s} for g, o, y, f, s in HAND]
     with (_data_dir() / "math500.jsonl").open() as f:
         math500 = [json.loads(line) for line in f if line.strip()]
     answers = [r["answer"] for r in math500]
@@ -202,7 +202,7 @@ def build() -> list[dict]:
     for k in range(0, n, 3):  # every third problem: positives in rotating templates
         gold = answers[k]
         template, source = TEMPLATES[(k // 3) % len(TEMPLATES)]
-        rows.append(dict(gold=gold, output=template.format(a=gold), label=1, family="math500", source=f"MATH-500 gold answer; {source}"))
+        rows.append({"gold": gold, "output": template.format(a=gold), "label": 1, "family": "math500", "source": f"MATH-500 gold answer; {source}"})
     for k in range(1, n, 6):  # negatives: another problem's answer in the same templates, or a hack
         gold, other, third = answers[k], answers[(k + 7) % n], answers[(k + 13) % n]
         if len({_plain(gold), _plain(other), _plain(third)}) < 3:
@@ -215,7 +215,7 @@ def build() -> list[dict]:
             template, source = HACKS[(k // 6) % len(HACKS)]
             output = template.format(a=gold, b=other, c=third)
             source = f"MATH-500 gold answer; {source}"
-        rows.append(dict(gold=gold, output=output, label=0, family="math500", source=source))
+        rows.append({"gold": gold, "output": output, "label": 0, "family": "math500", "source": source})
     return rows
 
 

@@ -240,9 +240,9 @@ def test_math_task_carries_the_extraction_policy():
 
 
 def test_eval_records_and_applies_the_extraction_policy():
-    from benchmarks.evaluate import EvalConfig, score_completion
     from agents.base import Completion
     from astro_env.problem import Problem
+    from benchmarks.evaluate import EvalConfig, score_completion
 
     problem = Problem(id="p", problem="1+6?", answer="7")
     completion = Completion(text="Adding, $1 + 6 = 7$.")
