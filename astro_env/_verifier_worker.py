@@ -204,17 +204,9 @@ def _stop_cpu_budget() -> None:
         signal.setitimer(signal.ITIMER_PROF, 0)
 
 
-def main(limit_mb: int = 2048) -> None:
-    """Serve comparison requests on stdin/stdout until stdin closes. A request may carry `cpu_s`,
-    the CPU-time budget of the whole request (see `_start_cpu_budget`)."""
-    sys.setrecursionlimit(5000)
-    for gold, pred in _WARM_UP:  # loads the ANTLR grammar and sympy's lazy parts before timing starts
-        compare(gold, pred)
-    _cap_memory(limit_mb)
-    out = sys.stdout
-    out.write('{"ready": true}\n')
-    out.flush()
-    for line in sys.stdin:
+def _serve(infile, outfile) -> None:
+    """Answer comparison requests, one JSON line each, until `infile` closes."""
+    for line in infile:
         try:
             request = json.loads(line)
             pairs = request["pairs"]
@@ -225,5 +217,54 @@ def main(limit_mb: int = 2048) -> None:
                 _stop_cpu_budget()
         except (ValueError, KeyError, TypeError, MemoryError):
             verdicts = []
-        out.write(json.dumps({"verdicts": verdicts}) + "\n")
-        out.flush()
+        outfile.write(json.dumps({"verdicts": verdicts}) + "\n")
+        outfile.flush()
+
+
+def _warm_up() -> None:
+    sys.setrecursionlimit(5000)
+    for gold, pred in _WARM_UP:  # loads the ANTLR grammar and sympy's lazy parts before timing starts
+        compare(gold, pred)
+
+
+def main(limit_mb: int = 2048) -> None:
+    """Serve comparison requests on stdin/stdout until stdin closes. A request may carry `cpu_s`,
+    the CPU-time budget of the whole request (see `_start_cpu_budget`)."""
+    _warm_up()
+    _cap_memory(limit_mb)
+    sys.stdout.write('{"ready": true}\n')
+    sys.stdout.flush()
+    _serve(sys.stdin, sys.stdout)
+
+
+def zygote(control_fd: int, limit_mb: int = 2048) -> None:
+    """Warm up once, then fork a ready worker for every b"F" read on the control socket: the child
+    serves requests on a fresh socket pair whose other end is sent back with its pid (SCM_RIGHTS).
+    The zygote itself never reads an answer, so replacing a killed worker costs a fork, not a start-up.
+    Exits when the control socket closes."""
+    import os
+    import signal
+    import socket
+
+    _warm_up()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
+    control = socket.socket(fileno=control_fd)
+    control.sendall(b"R")
+    while control.recv(1) == b"F":
+        ours, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            ours.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            _cap_memory(limit_mb)
+            infile, outfile = theirs.makefile("r", encoding="utf-8"), theirs.makefile("w", encoding="utf-8")
+            outfile.write('{"ready": true}\n')
+            outfile.flush()
+            try:
+                _serve(infile, outfile)
+            finally:
+                os._exit(0)
+        theirs.close()
+        socket.send_fds(control, [str(pid).encode()], [ours.fileno()])
+        ours.close()
