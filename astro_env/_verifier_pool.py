@@ -1,13 +1,19 @@
-"""A persistent pool of symbolic-comparison worker processes with a hard per-call deadline.
+"""A persistent pool of symbolic-comparison worker processes with a per-call CPU-time budget.
 
 Why plain subprocesses rather than `multiprocessing`: "spawn" re-imports the caller's `__main__`
 (scripts without a main guard recurse), "fork" is unsafe in a process that already runs threads
 (torch, tokenizers), and the forkserver is a process-wide singleton other code may configure.
 A worker here is `python -P -c <load _verifier_worker.py by path>`, speaking JSON lines over pipes.
 
-Deadline: the parent waits on the worker's stdout with `select` (any thread may call; no signals);
-when the deadline passes the worker gets SIGKILL, is reaped, and a replacement starts at once in
-the background. Waiting for a free/ready worker is bounded separately by `start_timeout_s`.
+Bounds: a request carries its CPU-time budget; the worker arms a timer on its own CPU time and
+ends itself when the budget is spent, so the verdict does not depend on machine load. The parent
+waits on the worker's output with `select` (any thread may call; no signals); past a wall-clock
+last guard (the budget plus a slack) it kills a worker that has spent a quarter of its budget and
+keeps waiting for one that load has starved of CPU (read from /proc). A worker that ended or was
+killed is replaced at once by a fork of the warm "zygote" process (started with the pool; it only
+forks and never reads an answer), so a replacement costs a fork rather than a start-up; until the
+zygote is warm, or where fd passing is unavailable, a fresh worker is spawned. Waiting for a
+free/ready worker is bounded separately by `start_timeout_s`.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import json
 import os
 import queue
 import select
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -27,55 +35,144 @@ _WORKER_FILE = Path(__file__).with_name("_verifier_worker.py")
 _BOOT = (
     "import importlib.util as u, sys\n"
     "s = u.spec_from_file_location('_astro_verifier_worker', sys.argv[1])\n"
-    "m = u.module_from_spec(s); s.loader.exec_module(m); m.main(int(sys.argv[2]))\n"
+    "m = u.module_from_spec(s); s.loader.exec_module(m)\n"
+    "m.main(int(sys.argv[2])) if len(sys.argv) == 3 else m.zygote(int(sys.argv[3]), int(sys.argv[2]))\n"
 )
 
 
-class _Worker:
-    """One worker process and its partial-line read buffer."""
+def _spawn(memory_mb: int, *extra: str, pass_fds: tuple[int, ...] = (), pipes: bool = True) -> subprocess.Popen:
+    flags = ["-P"] if sys.version_info >= (3, 11) else []
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONHASHSEED="0")
+    return subprocess.Popen(
+        [sys.executable, *flags, "-c", _BOOT, str(_WORKER_FILE), str(memory_mb), *extra],
+        stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
+        stdout=subprocess.PIPE if pipes else subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        close_fds=True,
+        pass_fds=pass_fds,
+    )
 
-    def __init__(self, memory_mb: int) -> None:
-        flags = ["-P"] if sys.version_info >= (3, 11) else []
-        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONHASHSEED="0")
-        self.proc = subprocess.Popen(
-            [sys.executable, *flags, "-c", _BOOT, str(_WORKER_FILE), str(memory_mb)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            close_fds=True,
-        )
+
+LATE_CPU_FRACTION = 0.25
+"""A worker past the wall-clock guard is killed once it has used this fraction of its CPU budget;
+checks that need less CPU than that get the same verdict however long load delays them."""
+HARD_WALL_S = 120.0
+"""A worker starved by load (below `LATE_CPU_FRACTION` of its budget) is waited for up to this long."""
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """Return the CPU time (user + system) process `pid` has used, from /proc; None where unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class _Worker:
+    """One worker process (spawned, or forked by the zygote) and its partial-line read buffer."""
+
+    def __init__(self, memory_mb: int, forked: tuple[int, socket.socket] | None = None) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.sock: socket.socket | None = None
+        if forked is None:
+            self.proc = _spawn(memory_mb)
+            self.pid = self.proc.pid
+            self._in, self._out = self.proc.stdout.fileno(), self.proc.stdin
+        else:
+            self.pid, self.sock = forked
+            self._in, self._out = self.sock.fileno(), None
         self.buffer = b""
         self.ready = False
+        self.ended = False
+        """True once the worker's output closed (it ended: CPU budget spent, memory cap, crash)."""
+
+    def send(self, data: bytes) -> None:
+        if self.sock is not None:
+            self.sock.sendall(data)
+        else:
+            self._out.write(data)
+            self._out.flush()
 
     def read_line(self, deadline: float) -> bytes | None:
         """Return the next line the worker writes, or None at the deadline / on worker death."""
-        fd = self.proc.stdout.fileno()
         while b"\n" not in self.buffer:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            readable, _, _ = select.select([fd], [], [], remaining)
+            readable, _, _ = select.select([self._in], [], [], remaining)
             if not readable:
                 return None
-            chunk = os.read(fd, 1 << 16)
+            chunk = os.read(self._in, 1 << 16)
             if not chunk:
+                self.ended = True
                 return None
             self.buffer += chunk
         line, self.buffer = self.buffer.split(b"\n", 1)
         return line
 
     def kill(self) -> None:
+        if self.proc is not None:
+            try:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+            for stream in (self.proc.stdin, self.proc.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+            return
         try:
+            os.kill(self.pid, signal.SIGKILL)  # the zygote reaps it
+        except OSError:
+            pass
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class _Zygote:
+    """A warmed-up process that forks ready workers on request (see `_verifier_worker.zygote`)."""
+
+    def __init__(self, memory_mb: int) -> None:
+        self.memory_mb = memory_mb
+        self.control, theirs = socket.socketpair()
+        self.proc = _spawn(memory_mb, str(theirs.fileno()), pass_fds=(theirs.fileno(),), pipes=False)
+        theirs.close()
+        self.ready = False
+        self.lock = threading.Lock()
+
+    def fork(self, timeout_s: float = 5.0) -> _Worker | None:
+        """Return a ready forked worker, or None when the zygote is not warm yet or does not answer."""
+        with self.lock:
+            try:
+                if not self.ready:
+                    readable, _, _ = select.select([self.control], [], [], 0)
+                    if not readable or self.control.recv(1) != b"R":
+                        return None
+                    self.ready = True
+                self.control.sendall(b"F")
+                self.control.settimeout(timeout_s)
+                message, fds, _, _ = socket.recv_fds(self.control, 32, 1)
+                if not fds:
+                    return None
+                worker = _Worker(self.memory_mb, forked=(int(message), socket.socket(fileno=fds[0])))
+                return worker
+            except (OSError, ValueError):
+                return None
+
+    def close(self) -> None:
+        try:
+            self.control.close()
             self.proc.kill()
             self.proc.wait(timeout=5)
         except (OSError, subprocess.TimeoutExpired):
             pass
-        for stream in (self.proc.stdin, self.proc.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
 
 
 class WorkerPool:
@@ -86,11 +183,17 @@ class WorkerPool:
         self.memory_mb = memory_mb
         self.start_timeout_s = start_timeout_s
         self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._zygote: _Zygote | None = None
+        """Forks warm workers, so an ended worker is replaced at once (its start-up is paid once, in the background)."""
         self._lock = threading.Lock()
         self._started = False
         self._closed = False
         self.n_killed = 0
         """Workers killed at a deadline or found dead (for tests and diagnostics)."""
+
+    def start(self) -> None:
+        """Start the workers and the spare in the background (idempotent, returns at once)."""
+        self._ensure_started()
 
     def _ensure_started(self) -> None:
         with self._lock:
@@ -99,10 +202,24 @@ class WorkerPool:
             self._started = True
             for _ in range(self.n_workers):
                 self._idle.put(_Worker(self.memory_mb))
+            self._zygote = _Zygote(self.memory_mb) if hasattr(socket, "send_fds") else None
             atexit.register(self.close)
 
-    def compare_pairs(self, pairs: list[tuple[str, str]], timeout_s: float) -> list[bool] | None:
-        """Return one verdict per (gold, pred) pair, or None when the deadline passed or the worker died."""
+    def _replacement(self) -> _Worker:
+        """Return a worker forked by the warm zygote, else a freshly spawned one."""
+        forked = self._zygote.fork() if self._zygote is not None else None
+        return forked if forked is not None else _Worker(self.memory_mb)
+
+    def compare_pairs(
+        self, pairs: list[tuple[str, str]], timeout_s: float, wall_timeout_s: float | None = None
+    ) -> list[bool] | None:
+        """Return one verdict per (gold, pred) pair, or None when the worker used `timeout_s` seconds of
+        CPU time on the batch (it ends itself) or died. Last guard: a worker still busy `wall_timeout_s`
+        (default `timeout_s + 1.5`) wall seconds after the request is killed only if it has used
+        `LATE_CPU_FRACTION` of its CPU budget; one starved by load (less CPU than that) is waited for,
+        up to `HARD_WALL_S`. So a check that needs less than that fraction gets the same verdict however
+        busy the machine is, and one that needs more than the budget is False under any load."""
+        guard = timeout_s + 1.5 if wall_timeout_s is None else wall_timeout_s
         self._ensure_started()
         try:
             worker = self._idle.get(timeout=self.start_timeout_s)
@@ -115,13 +232,23 @@ class WorkerPool:
                 if line is None:
                     return None
                 worker.ready = True
-            request = (json.dumps({"pairs": pairs}) + "\n").encode()
-            deadline = time.monotonic() + timeout_s
-            worker.proc.stdin.write(request)
-            worker.proc.stdin.flush()
-            line = worker.read_line(deadline)
-            if line is None:
-                return None
+            request = (json.dumps({"pairs": pairs, "cpu_s": timeout_s}) + "\n").encode()
+            cpu_before = _cpu_seconds(worker.pid)
+            start = time.monotonic()
+            deadline, hard_deadline = start + guard, start + max(HARD_WALL_S, 10.0 * timeout_s)
+            worker.send(request)
+            while True:
+                line = worker.read_line(deadline)
+                if line is not None:
+                    break
+                if worker.ended:
+                    return None  # the worker spent its CPU budget (or hit its memory cap) and ended
+                cpu_now = _cpu_seconds(worker.pid)
+                if cpu_before is None or cpu_now is None or cpu_now - cpu_before >= LATE_CPU_FRACTION * timeout_s:
+                    return None  # late and computing: the last guard
+                if time.monotonic() >= hard_deadline:
+                    return None  # starved for minutes: give up
+                deadline = time.monotonic() + 0.25  # late but starved by load: not a verdict, wait on
             verdicts = json.loads(line).get("verdicts")
             if not isinstance(verdicts, list) or len(verdicts) != len(pairs):
                 return None
@@ -136,11 +263,15 @@ class WorkerPool:
                 self.n_killed += 1
                 worker.kill()
                 if not self._closed:
-                    self._idle.put(_Worker(self.memory_mb))
+                    self._idle.put(self._replacement())
 
     def close(self) -> None:
         """Kill every idle worker (workers also exit on their own when the parent's pipes close)."""
         self._closed = True
+        with self._lock:
+            zygote, self._zygote = self._zygote, None
+        if zygote is not None:
+            zygote.close()
         while True:
             try:
                 self._idle.get_nowait().kill()

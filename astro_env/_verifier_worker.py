@@ -7,8 +7,9 @@ line written is `{"ready": true}` once the imports and a warm-up parse are done.
 
 LaTeX is converted with latex2sympy2_extended's ANTLR grammar, which builds sympy objects
 directly: no `sympify`/`parse_expr`/`eval` of the answer text happens here. The process caps its
-own address space (RLIMIT_AS) and the parent kills it at the deadline, so a hang or a memory blow-up
-costs one worker, never the caller.
+own address space (RLIMIT_AS) and ends itself when a request has used its CPU-time budget (the
+parent kills it only at a generous wall-clock last guard), so a hang or a memory blow-up costs one
+worker, never the caller, and the verdict does not depend on how busy the machine is.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ import sys
 _POINTS = ((0.5377, 1.8339, -2.2588), (1.3188, 0.3426, 3.5784), (-1.3077, 2.7694, 0.7254))
 """Fixed evaluation points for the numeric identity test (deterministic, not integers)."""
 _REL_TOL = 1e-9
+_WARM_UP = (
+    ("\\frac{1}{2}", "0.5"),
+    ("5x - 7y + 11z + 4 = 0", "10x - 14y + 22z + 8 = 0"),
+)
+"""Run once at start-up: the grammar and the evaluation path most checks take are loaded before timing starts."""
 
 
 def _safe_number(text: str):
@@ -114,11 +120,38 @@ def _expr_equal(a, b) -> bool:
     return sympy.simplify(a - b) == 0
 
 
+def _proportional(da, db) -> bool | None:
+    """Whether da = c * db for one nonzero constant c, by evaluation at the fixed points (cheap and
+    load-independent, unlike `simplify`): True/False when every point evaluates, else None."""
+    import sympy
+
+    if not (isinstance(da, sympy.Expr) and isinstance(db, sympy.Expr)):
+        return None
+    symbols = sorted(da.free_symbols | db.free_symbols, key=lambda s: s.name)
+    if not symbols or len(symbols) > len(_POINTS[0]) or da.free_symbols != db.free_symbols:
+        return None
+    ratios = []
+    for point in _POINTS:
+        subs = dict(zip(symbols, point))
+        try:
+            va, vb = complex(sympy.N(da.subs(subs), 30)), complex(sympy.N(db.subs(subs), 30))
+        except (TypeError, ValueError, AttributeError):
+            return None
+        if not all(math.isfinite(x) for x in (va.real, va.imag, vb.real, vb.imag)) or vb == 0 or va == 0:
+            return None
+        ratios.append(va / vb)
+    first = ratios[0]
+    return all(abs(r - first) <= _REL_TOL * max(1.0, abs(first)) for r in ratios)
+
+
 def _equal(a, b) -> bool:
     import sympy
 
     if isinstance(a, sympy.Equality) and isinstance(b, sympy.Equality):
         da, db = a.lhs - a.rhs, b.lhs - b.rhs
+        proportional = _proportional(da, db)
+        if proportional is not None:
+            return proportional
         if _expr_equal(da, db) or _expr_equal(da, -db):
             return True
         ratio = sympy.simplify(da / db)
@@ -152,19 +185,86 @@ def _cap_memory(limit_mb: int) -> None:
         pass
 
 
-def main(limit_mb: int = 2048) -> None:
-    """Serve comparison requests on stdin/stdout until stdin closes."""
-    sys.setrecursionlimit(5000)
-    compare("\\frac{1}{2}", "0.5")  # warm-up: loads the ANTLR grammar and sympy's lazy parts
-    _cap_memory(limit_mb)
-    out = sys.stdout
-    out.write('{"ready": true}\n')
-    out.flush()
-    for line in sys.stdin:
+def _start_cpu_budget(cpu_s: float) -> None:
+    """Arm a timer on this process's own CPU time (user + system, ITIMER_PROF): when the request has
+    used `cpu_s` seconds of CPU the default SIGPROF action ends the process, and the parent reads
+    that as "not equivalent". CPU time, unlike wall time, does not grow when other processes load
+    the machine, so the same request gets the same verdict under any load."""
+    import signal
+
+    if cpu_s > 0 and hasattr(signal, "setitimer"):
+        signal.signal(signal.SIGPROF, signal.SIG_DFL)
+        signal.setitimer(signal.ITIMER_PROF, cpu_s)
+
+
+def _stop_cpu_budget() -> None:
+    import signal
+
+    if hasattr(signal, "setitimer"):
+        signal.setitimer(signal.ITIMER_PROF, 0)
+
+
+def _serve(infile, outfile) -> None:
+    """Answer comparison requests, one JSON line each, until `infile` closes."""
+    for line in infile:
         try:
-            pairs = json.loads(line)["pairs"]
-            verdicts = [compare(str(g), str(p)) for g, p in pairs]
+            request = json.loads(line)
+            pairs = request["pairs"]
+            _start_cpu_budget(float(request.get("cpu_s", 0.0)))
+            try:
+                verdicts = [compare(str(g), str(p)) for g, p in pairs]
+            finally:
+                _stop_cpu_budget()
         except (ValueError, KeyError, TypeError, MemoryError):
             verdicts = []
-        out.write(json.dumps({"verdicts": verdicts}) + "\n")
-        out.flush()
+        outfile.write(json.dumps({"verdicts": verdicts}) + "\n")
+        outfile.flush()
+
+
+def _warm_up() -> None:
+    sys.setrecursionlimit(5000)
+    for gold, pred in _WARM_UP:  # loads the ANTLR grammar and sympy's lazy parts before timing starts
+        compare(gold, pred)
+
+
+def main(limit_mb: int = 2048) -> None:
+    """Serve comparison requests on stdin/stdout until stdin closes. A request may carry `cpu_s`,
+    the CPU-time budget of the whole request (see `_start_cpu_budget`)."""
+    _warm_up()
+    _cap_memory(limit_mb)
+    sys.stdout.write('{"ready": true}\n')
+    sys.stdout.flush()
+    _serve(sys.stdin, sys.stdout)
+
+
+def zygote(control_fd: int, limit_mb: int = 2048) -> None:
+    """Warm up once, then fork a ready worker for every b"F" read on the control socket: the child
+    serves requests on a fresh socket pair whose other end is sent back with its pid (SCM_RIGHTS).
+    The zygote itself never reads an answer, so replacing a killed worker costs a fork, not a start-up.
+    Exits when the control socket closes."""
+    import os
+    import signal
+    import socket
+
+    _warm_up()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
+    control = socket.socket(fileno=control_fd)
+    control.sendall(b"R")
+    while control.recv(1) == b"F":
+        ours, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            ours.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            _cap_memory(limit_mb)
+            infile, outfile = theirs.makefile("r", encoding="utf-8"), theirs.makefile("w", encoding="utf-8")
+            outfile.write('{"ready": true}\n')
+            outfile.flush()
+            try:
+                _serve(infile, outfile)
+            finally:
+                os._exit(0)
+        theirs.close()
+        socket.send_fds(control, [str(pid).encode()], [ours.fileno()])
+        ours.close()

@@ -2,17 +2,24 @@ r"""Final answers of math completions: extraction, equivalence and the 0/1 rewar
 
 Public API (other code and outside checks call exactly these):
 
-- `extract_answer(text) -> str | None`: the last top-level `\boxed{...}` / `\fbox{...}` (or `\boxed X`)
-  with balanced braces; a truncated last box gives None; without any box, the last
-  "The answer is X" / "final answer is X" / "Final Answer: X". ("That gives X." is not an answer.)
-- `is_equivalent(gold, pred, timeout_s=None) -> bool`: mathematical equivalence of two final answers.
-- `reward(completion, gold) -> float`: 1.0 when the completion's final answer is equivalent to gold.
+- `extract_answer(text, extraction=None) -> str | None`: the last top-level `\boxed{...}` /
+  `\fbox{...}` (or `\boxed X`) with balanced braces; a truncated or junk last box gives None; without
+  any box, per policy (`boxed` / `standard` / `lenient`, see `_verifier_extract`): the answer after
+  the last cue ("The answer is X", "Final Answer: X", "Answer: X", "答案是 X", ...), then the last
+  expression. ("That gives X." is not an answer.) Text after a chat-template marker is ignored.
+- `is_equivalent(gold, pred, timeout_s=None) -> bool`: mathematical equivalence of two final answers
+  (numbers in any spelling, relations and intervals, sets and lists, labelled values and equations,
+  matrices, text and choice letters).
+- `reward(completion, gold, extraction=None) -> float`: 1.0 when the completion's final answer is
+  equivalent to gold; several different boxes are one set answer only for a gold set of that size.
 
 Safety: model text is never evaluated as Python. The in-process part is string work and exact
 `Fraction` arithmetic; the symbolic part converts LaTeX with latex2sympy2_extended's ANTLR grammar
-(no `sympify`/`parse_expr`/`eval` of text) inside a worker process with a memory cap that is killed
-at the deadline. Answers are screened for length, nesting, power towers and big exponents /
-factorials before any parsing. Errors never escape: anything unparsable is simply not equivalent.
+(no `sympify`/`parse_expr`/`eval` of text) inside a worker process with a memory cap that ends
+itself when a call has used its CPU-time budget. CPU time, not wall time, decides, so a verdict is
+the same under any load; a wall-clock limit remains only as the last guard, and it spares a worker
+that load has starved of CPU (see `_verifier_pool`). Answers are screened for length, nesting,
+power towers and big exponents / factorials before any parsing. Errors never escape: anything unparsable is simply not equivalent.
 
 Speed: identical normalised strings, plain numbers, numerals in a base and text answers are
 decided in-process; verdicts are cached (LRU); only the symbolic remainder costs a round trip to
@@ -29,9 +36,25 @@ from typing import Callable
 
 from astro_env import _verifier_text as T
 from astro_env._verifier_eval import numeric_verdict
+from astro_env._verifier_extract import (
+    EXTRACTIONS,
+    NONE,
+    Extracted,
+    Extraction,
+    extract,
+)
 from astro_env._verifier_pool import WorkerPool
 
-__all__ = ["VerifierConfig", "Verifier", "default_verifier", "extract_answer", "final_answer", "is_equivalent", "reward"]
+__all__ = [
+    "EXTRACTIONS",
+    "Verifier",
+    "VerifierConfig",
+    "default_verifier",
+    "extract_answer",
+    "final_answer",
+    "is_equivalent",
+    "reward",
+]
 
 MAX_RAW_CHARS = 4 * T.MAX_ANSWER_CHARS
 """Raw answers longer than this are not equivalent to anything (checked before any work)."""
@@ -39,10 +62,24 @@ MAX_RAW_CHARS = 4 * T.MAX_ANSWER_CHARS
 
 @dataclass(frozen=True)
 class VerifierConfig:
-    """How the verifier bounds and parallelises its symbolic checks."""
+    """How the verifier reads final answers and bounds and parallelises its symbolic checks."""
 
+    extraction: Extraction = "standard"
+    """Where the final answer is: `boxed` (only a box), `standard` (a box, else an answer phrase or
+    cue such as "The answer is", "Answer:", "答案"), `lenient` (then the last mathematical expression
+    of the last paragraph). The hack rules (junk box, hedges, conflicting boxes) hold in every policy."""
     timeout_s: float = 1.0
-    """Deadline for the symbolic part of one `is_equivalent` call; the worker is killed when it passes."""
+    """CPU-time budget (seconds of the worker's own CPU time, not wall time) of the symbolic part of
+    one `is_equivalent` call; a worker that spends it ends and the pair is not equivalent. Load-independent."""
+    wall_slack_s: float = 1.5
+    """The last guard: a worker that has not answered `timeout_s + wall_slack_s` wall-clock seconds
+    after a request, and has used a quarter of its CPU budget, is killed (the pair is not equivalent);
+    one starved of CPU by load is waited for. Checks that need less than a quarter of the budget
+    (every legitimate check measured needs < 0.2 s) get the same verdict on a loaded machine."""
+    decimal_rel_tol: float = 1e-3
+    """A decimal with at least 3 significant digits equals a non-integer fraction when they differ
+    by at most this relative amount (`0.4286` vs `3/7`); 0 demands exact equality. Rounded decimals
+    with fewer digits (`0.33` vs `1/3`) never match."""
     n_workers: int = 1
     """Persistent worker processes for symbolic checks (each ~100 MB resident)."""
     memory_mb: int = 2048
@@ -55,8 +92,14 @@ class VerifierConfig:
     """How long a call may wait for a worker to start or become free (not part of `timeout_s`)."""
 
     def __post_init__(self) -> None:
+        if self.extraction not in EXTRACTIONS:
+            raise ValueError(f"extraction={self.extraction!r} is not a policy; use one of {', '.join(EXTRACTIONS)}.")
         if not self.timeout_s > 0:
             raise ValueError(f"timeout_s={self.timeout_s} leaves no time for symbolic checks; use e.g. 1.0.")
+        if not self.wall_slack_s > 0:
+            raise ValueError(f"wall_slack_s={self.wall_slack_s} leaves the worker no time to answer; use e.g. 1.5.")
+        if not 0 <= self.decimal_rel_tol < 0.1:
+            raise ValueError(f"decimal_rel_tol={self.decimal_rel_tol}: use a value in [0, 0.1), e.g. 1e-3.")
         if self.n_workers < 1:
             raise ValueError(f"n_workers={self.n_workers}: the symbolic check needs at least 1 worker.")
         if self.memory_mb < 256:
@@ -76,50 +119,41 @@ class Verifier:
 
     # -- extraction ------------------------------------------------------------------------------
 
-    def extract_answer(self, text: str) -> str | None:
-        """Return the last boxed answer (None if that box is truncated), else the last stated answer."""
+    def extract(self, text: str, extraction: str | None = None) -> Extracted:
+        """Return the answer candidates of `text` under `extraction` (default `config.extraction`);
+        see `_verifier_extract`. Never raises on a string; an unknown policy raises ValueError."""
+        policy = self.config.extraction if extraction is None else extraction
         if not isinstance(text, str):
-            return None
+            return NONE
+        if policy not in EXTRACTIONS:
+            raise ValueError(f"extraction={policy!r} is not a policy; use one of {', '.join(EXTRACTIONS)}.")
         try:
-            boxes = T.find_boxes(text)
-            if boxes.truncated:
-                return None
-            if boxes.contents:
-                return boxes.contents[-1].strip()
-            return T.find_stated_answer(text)
+            return extract(text, policy, self.config.max_boxes)
         except Exception:  # noqa: BLE001 - the contract is "never raises"
-            return None
+            return NONE
 
-    def final_answer(self, text: str) -> str | None:
-        """Return the answer `reward` grades: like `extract_answer`, but None when the completion is
-        truncated inside a box or holds boxed answers that are not all equivalent to the last one."""
-        if not isinstance(text, str):
+    def extract_answer(self, text: str, extraction: str | None = None) -> str | None:
+        """Return the last boxed answer (None if that box is truncated or junk), else (per policy)
+        the answer after the last cue, else the last expression; None when there is none."""
+        return self.extract(text, extraction).answer
+
+    def final_answer(self, text: str, extraction: str | None = None) -> str | None:
+        """Return the answer `reward` grades against a single-answer gold: like `extract_answer`, but
+        None when the completion holds boxed answers that are not all equivalent to the last one."""
+        found = self.extract(text, extraction)
+        if not found.answers:
             return None
-        try:
-            boxes = T.find_boxes(text)
-            if boxes.truncated:
-                return None
-            if not boxes.contents:
-                return T.find_stated_answer(text)
-            last = boxes.contents[-1].strip()
-            distinct: dict[str, str] = {}
-            for content in boxes.contents[:-1]:
-                distinct.setdefault(T.compact(T.normalize(content)), content)
-                if len(distinct) >= self.config.max_boxes:
-                    return None
-            last_key = T.compact(T.normalize(last))
-            for key, content in distinct.items():
-                if key != last_key and not self.is_equivalent(last, content):
-                    return None
+        last = found.answers[-1]
+        if all(self.is_equivalent(last, other) for other in found.answers[:-1]):
             return last
-        except Exception:  # noqa: BLE001
-            return None
+        return None
 
     # -- equivalence -----------------------------------------------------------------------------
 
     def is_equivalent(self, gold: str, pred: str, timeout_s: float | None = None) -> bool:
         """Return whether `pred` is the same final answer as `gold`. Never raises, never evaluates
-        text as Python, and returns False once `timeout_s` (default `config.timeout_s`) passes.
+        text as Python; the symbolic part gets `timeout_s` seconds of worker CPU time (default
+        `config.timeout_s`) and is not equivalent once it spends them, however busy the machine is.
 
         >>> is_equivalent(r"\\frac{1}{2}", "0.5")
         True
@@ -128,6 +162,7 @@ class Verifier:
             return False
         if len(gold) > MAX_RAW_CHARS or len(pred) > MAX_RAW_CHARS:
             return False
+        self.pool.start()  # workers warm up in the background while in-process verdicts are served
         timeout = self.config.timeout_s if timeout_s is None else float(timeout_s)
         key = (gold, pred, timeout)
         with self._lock:
@@ -146,55 +181,100 @@ class Verifier:
         return verdict
 
     def _decide(self, gold: str, pred: str, timeout_s: float) -> bool:
-        g, p = T.normalize(gold), T.normalize(pred)
-        if not g or not p:
+        g_full, p_full = T.normalize(gold, keep_label=True), T.normalize(pred, keep_label=True)
+        if not g_full or not p_full:
             return False
+        g, p = T.value_of(g_full), T.value_of(p_full)
         if T.compact(g) == T.compact(p):
             return True
         hedges_g, hedges_p = T.hedge_markers(g), T.hedge_markers(p)
-        if hedges_p - hedges_g or "or" in hedges_p:
-            return False  # hedging ("2 \lor 3", "\pm") where the gold answer does not
+        if "or" in hedges_g and T.relation_intervals(g) is None:
+            g = T.or_as_list(g)  # "-5 or 2": the gold is a list
+        must_list = False
+        if "or" in hedges_p and T.relation_intervals(p) is None:
+            p, must_list = T.or_as_list(p), True  # a list only where the gold is one, else a hedge
+        if "pm" in hedges_p - hedges_g:
+            must_list = True  # "1 \\pm \\sqrt 5" names two answers: fine for a two-element gold set only
         if not (T.screen(g) and T.screen(p)):
             return False
         g_node, p_node = T.parse_structure(g), T.parse_structure(p)
         if len(g_node.items) > T.MAX_ITEMS or len(p_node.items) > T.MAX_ITEMS:
             return False
+        if must_list and not (g_node.kind == "set" and p_node.kind == "set" and len(g_node.items) == len(p_node.items)):
+            return False
+        tol = self.config.decimal_rel_tol
         pending: dict[tuple[str, str], None] = {}
 
         def optimistic(a: str, b: str) -> bool:
-            verdict = _fast_scalar(a, b)
+            verdict = _fast_scalar(a, b, tol)
             if verdict is None:
                 pending[(a, b)] = None
                 return True
             return verdict
 
-        if not _match(g_node, p_node, optimistic):
+        equations = _equation_pair(g_full, p_full, g, p)
+        if not _match(g_node, p_node, optimistic) and equations is None:
             return False
+        if equations is not None:
+            pending[equations] = None
         if not pending:
             return True
         pairs = list(pending)
-        verdicts = self.pool.compare_pairs(pairs, timeout_s)
+        verdicts = self.pool.compare_pairs(pairs, timeout_s, timeout_s + self.config.wall_slack_s)
         if verdicts is None:
-            return False  # deadline passed or the worker died: not shown equivalent
+            return False  # CPU budget spent, the worker died, or the last guard passed: not shown equivalent
         known = dict(zip(pairs, verdicts))
 
         def decided(a: str, b: str) -> bool:
-            verdict = _fast_scalar(a, b)
+            verdict = _fast_scalar(a, b, tol)
             return known.get((a, b), False) if verdict is None else verdict
 
-        return _match(g_node, p_node, decided)
+        return _match(g_node, p_node, decided) or (equations is not None and known.get(equations, False))
 
     # -- reward ----------------------------------------------------------------------------------
 
-    def reward(self, completion: str, gold: str) -> float:
-        """Return 1.0 when the completion's final answer (see `final_answer`) is equivalent to `gold`, else 0.0."""
-        answer = self.final_answer(completion)
-        return 1.0 if answer is not None and self.is_equivalent(gold, answer) else 0.0
+    def reward(self, completion: str, gold: str, extraction: str | None = None) -> float:
+        """Return 1.0 when the completion's final answer is equivalent to `gold`, else 0.0.
+
+        Several boxes that are not all the same answer count as one set answer only when the gold is
+        itself a set or list with exactly that many elements (`\\boxed{2}`, `\\boxed{-5}` vs `\\{-5, 2\\}`);
+        otherwise they are conflicting answers and earn 0. Never raises on strings."""
+        if not isinstance(gold, str):
+            return 0.0
+        found = self.extract(completion, extraction)
+        if not found.answers:
+            return 0.0
+        last = found.answers[-1]
+        if len(found.answers) == 1 or all(self.is_equivalent(last, other) for other in found.answers[:-1]):
+            return 1.0 if self.is_equivalent(gold, last) else 0.0
+        if _n_gold_items(gold) != len(found.answers):
+            return 0.0
+        joined = "\\{" + ", ".join(T.normalize(a) for a in found.answers) + "\\}"
+        return 1.0 if self.is_equivalent(gold, joined) else 0.0
 
     def close(self) -> None:
         """Stop the worker processes (they restart on the next symbolic check)."""
         self.pool.close()
         self.pool = WorkerPool(self.config.n_workers, self.config.memory_mb, self.config.start_timeout_s)
+
+
+def _n_gold_items(gold: str) -> int:
+    """Return how many answers a gold set or list holds (0 for a single answer or a tuple)."""
+    g = T.value_of(T.normalize(gold, keep_label=True))
+    if "or" in T.hedge_markers(g) and T.relation_intervals(g) is None:
+        g = T.or_as_list(g)
+    node = T.parse_structure(g)
+    return len(node.items) if node.kind == "set" else 0
+
+
+def _equation_pair(g_full: str, p_full: str, g: str, p: str) -> tuple[str, str] | None:
+    """The (gold, pred) equations to compare as equations when a label was dropped from either side
+    (`y = 2x + 3` vs `2x - y + 3 = 0`), else None."""
+    if (g_full, p_full) == (g, p):
+        return None
+    if len(T.split_top_equals(g_full)) == 2 and len(T.split_top_equals(p_full)) == 2:
+        return (g_full, p_full)
+    return None
 
 
 def _numbers_equal(a: tuple[Fraction, bool], b: tuple[Fraction, bool]) -> bool:
@@ -203,14 +283,27 @@ def _numbers_equal(a: tuple[Fraction, bool], b: tuple[Fraction, bool]) -> bool:
     return bool(values_a & values_b)
 
 
-def _fast_scalar(a: str, b: str) -> bool | None:
+def _decimal_matches_fraction(a: str, b: str, va: Fraction, vb: Fraction, rel_tol: float) -> bool:
+    """Whether one side is a decimal of >= 3 significant digits and the other a non-integer fraction
+    (not a decimal) within `rel_tol` of it (relative to the fraction)."""
+    for dec, frac, vd, vf in ((a, b, va, vb), (b, a, vb, va)):
+        if "." in dec and "." not in frac and vf.denominator != 1 and vf != 0:
+            digits = T.compact(dec).lstrip("+-").replace(".", "").lstrip("0").rstrip("%")
+            if len(digits) >= 3 and abs(vd - vf) <= Fraction(rel_tol) * abs(vf):
+                return True
+    return False
+
+
+def _fast_scalar(a: str, b: str, rel_tol: float = 0.0) -> bool | None:
     """Decide a scalar pair in-process when possible: True/False, or None for the symbolic check."""
     ka, kb = T.compact(a), T.compact(b)
     if ka == kb:
         return True
     na, nb = T.plain_number(a), T.plain_number(b)
     if na is not None and nb is not None:
-        return _numbers_equal(na, nb)
+        if _numbers_equal(na, nb):
+            return True
+        return rel_tol > 0 and na[1] == nb[1] and _decimal_matches_fraction(a, b, na[0], nb[0], rel_tol)
     base_a, base_b = T.base_number(a), T.base_number(b)
     if base_a is not None or base_b is not None:
         if base_a is not None and base_b is not None:
@@ -220,7 +313,7 @@ def _fast_scalar(a: str, b: str) -> bool | None:
     if T.is_words(a) or T.is_words(b):
         return ka.lower() == kb.lower()
     if len(ka) == 1 and len(kb) == 1 and ka.isalpha() and kb.isalpha():
-        return ka.lower() == kb.lower()
+        return False  # x is not X: variables and choice letters are case-sensitive ("(c)" is normalised to C)
     return numeric_verdict(a, b)
 
 
@@ -277,19 +370,20 @@ def default_verifier() -> Verifier:
         return _default
 
 
-def extract_answer(text: str) -> str | None:
+def extract_answer(text: str, extraction: str | None = None) -> str | None:
     """Return the final answer stated in `text` (see `Verifier.extract_answer`), or None."""
-    return default_verifier().extract_answer(text)
+    return default_verifier().extract_answer(text, extraction)
 
 
-def final_answer(text: str) -> str | None:
+def final_answer(text: str, extraction: str | None = None) -> str | None:
     """Return the answer `reward` grades (None for truncated or conflicting boxes); see `Verifier.final_answer`."""
-    return default_verifier().final_answer(text)
+    return default_verifier().final_answer(text, extraction)
 
 
 def is_equivalent(gold: str, pred: str, timeout_s: float | None = None) -> bool:
     r"""Return whether two final answers are mathematically the same. Never raises, never evaluates
-    text as Python, and returns False once `timeout_s` (default 1.0 s) passes.
+    text as Python; the symbolic part gets `timeout_s` (default 1.0) seconds of worker CPU time, so
+    the verdict does not depend on machine load.
 
     >>> is_equivalent(r"\frac{1}{2}", "0.5")
     True
@@ -297,9 +391,10 @@ def is_equivalent(gold: str, pred: str, timeout_s: float | None = None) -> bool:
     return default_verifier().is_equivalent(gold, pred, timeout_s)
 
 
-def reward(completion: str, gold: str) -> float:
-    """Return 1.0 when the completion's final answer is equivalent to `gold`, else 0.0. Never raises."""
+def reward(completion: str, gold: str, extraction: str | None = None) -> float:
+    """Return 1.0 when the completion's final answer is equivalent to `gold`, else 0.0, reading the
+    answer with `extraction` (default "standard"). Never raises."""
     try:
-        return default_verifier().reward(completion, gold)
+        return default_verifier().reward(completion, gold, extraction)
     except Exception:  # noqa: BLE001
         return 0.0

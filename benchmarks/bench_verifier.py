@@ -6,6 +6,10 @@ Both verifiers grade the same completion text against the same gold answer, cold
 off, Math-Verify's parse caches cleared before each phase), one calling thread. Our symbolic checks
 run in a worker process, started and warmed before timing (its start-up is reported separately).
 
+Accuracy: both verifiers also grade the labelled regression set (tests/astro_env/verifier_cases.jsonl:
+(gold, whole model output, label) pairs across answer families, each with the source of its form);
+`labelled/ours_accuracy` and `labelled/math_verify_accuracy` are the fractions graded as labelled.
+
 Prints one JSON line. Run: `python -m benchmarks.bench_verifier [--limit N] [--data-dir DIR]`.
 """
 
@@ -40,6 +44,25 @@ def _clear_math_verify_caches() -> None:
             cached.cache_clear()
 
 
+CASES_FILE = Path(__file__).resolve().parents[1] / "tests" / "astro_env" / "verifier_cases.jsonl"
+
+
+def _labelled_accuracy(grade_ours, grade_math_verify, cases_file: Path) -> dict[str, object]:
+    """Accuracy of both graders on the labelled set (empty when the file is absent)."""
+    if not cases_file.exists():
+        return {}
+    with cases_file.open(encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    ours = sum(grade_ours(r["output"], r["gold"]) == bool(r["label"]) for r in rows)
+    _clear_math_verify_caches()
+    theirs = sum(grade_math_verify(r["output"], r["gold"]) == bool(r["label"]) for r in rows)
+    return {
+        "labelled/n_pairs": len(rows),
+        "labelled/ours_accuracy": round(ours / len(rows), 4),
+        "labelled/math_verify_accuracy": round(theirs / len(rows), 4),
+    }
+
+
 def _time_phase(grade, pairs) -> tuple[list[bool], float]:
     start = time.perf_counter()
     verdicts = [grade(solution, gold) for solution, gold in pairs]
@@ -51,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     args_parser = argparse.ArgumentParser(prog="bench_verifier", description=__doc__.splitlines()[0])
     args_parser.add_argument("--limit", type=int, default=None, help="Use the first N problems (default all 500).")
     args_parser.add_argument("--data-dir", default=None, help="Directory holding math500.jsonl.")
-    args_parser.add_argument("--timeout-s", type=float, default=1.0, help="Our per-call deadline.")
+    args_parser.add_argument("--timeout-s", type=float, default=1.0, help="Our per-call CPU-time budget (symbolic part).")
+    args_parser.add_argument("--cases", default=None, help="Labelled (gold, output, label) JSONL (default: the test suite's set).")
     args = args_parser.parse_args(argv)
 
     logging.disable(logging.WARNING)  # Math-Verify logs a warning per unparsable answer
@@ -111,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     result["speedup"] = round(result["ours_per_s"] / result["math_verify_per_s"], 2)
     result["agreement"] = round(agree_total / (2 * n), 4)
     result["ours_worker_start_s"] = round(worker_start_s, 2)
+    result.update(_labelled_accuracy(grade_ours, grade_math_verify, Path(args.cases) if args.cases else CASES_FILE))
     result["disagreements"] = disagreements
     ours.close()
     print(json.dumps(result))

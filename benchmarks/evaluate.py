@@ -72,6 +72,10 @@ class EvalConfig:
     """Stop strings passed to the policy."""
     executor: ExecutorConfig = field(default_factory=ExecutorConfig, compare=False)
     """Where the batches are sampled and scored (local, or one shard per batch on a Ray cluster); samples do not depend on it."""
+    extraction: str = "standard"
+    """Where a completion's final answer is read (math tasks): `boxed` (only a box), `standard` (a box,
+    else an answer phrase or cue; what rewards use) or `lenient` (then the last expression; for models
+    that do not box). The hack rules hold in every policy. Recorded in the report."""
 
     def __post_init__(self) -> None:
         if self.samples < 1:
@@ -92,6 +96,8 @@ class EvalConfig:
             raise ValueError(f"maj_k={self.maj_k}: use >= 1 (paper: 8).")
         if self.batch_size < 1:
             raise ValueError(f"batch_size={self.batch_size}: use >= 1.")
+        if self.extraction not in ("boxed", "standard", "lenient"):
+            raise ValueError(f"extraction={self.extraction!r}: use boxed, standard or lenient.")
         if isinstance(self.benches, str) or isinstance(self.stop, str):
             raise ValueError("benches and stop are tuples of strings, e.g. benches=('math500',).")
 
@@ -106,6 +112,7 @@ class EvalConfig:
             "seed": self.seed,
             "stop": list(self.stop),
             "delimiter": self.delimiter,
+            "extraction": self.extraction,
         }
 
 
@@ -155,6 +162,7 @@ def score_completion(
     sample_idx: int,
     delimiter: str = DEFAULT_DELIMITER,
     count_tokens: Callable[[str], int] = _word_count,
+    extraction: str = "standard",
 ) -> EvalRecord:
     """The `EvalRecord` of one completion: answer and verdict from the problem's task, trace counts.
 
@@ -162,6 +170,8 @@ def score_completion(
     is correct when the parser's first attempt answer passes task.is_correct.
     """
     task = astro_env.get_task(problem.task)
+    if extraction != "standard" and hasattr(task, "with_extraction"):
+        task = task.with_extraction(extraction)  # tasks without answer extraction policies keep their own
     text = completion.text
     answer = task.extract_answer(text)
     correct = task.reward(problem, text) > 0
@@ -360,7 +370,7 @@ def eval_shard(
     for (problem, missing), completions in zip(shard.items, outputs):
         for sample_idx in missing:
             records.append(score_completion(problem, completions[sample_idx], bench=bench_name, sample_idx=sample_idx,
-                                            delimiter=config.delimiter, count_tokens=count_tokens))
+                                            delimiter=config.delimiter, count_tokens=count_tokens, extraction=config.extraction))
     return records
 
 
@@ -458,6 +468,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="first N problems of each benchmark")
     p.add_argument("--maj-k", type=int, default=defaults.maj_k, help="k of maj@k (capped at --samples)")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="prompts per policy call")
+    p.add_argument(
+        "--extraction", choices=["boxed", "standard", "lenient"], default=defaults.extraction,
+        help="where the final answer is read: only a box, a box else an answer cue (rewards), or then the last expression",
+    )
     p.add_argument("--model-name", default=None, help="name recorded in the report (default: the policy's)")
     p.add_argument("--out", required=True, help="output folder: completions.jsonl, report.json, report.md")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -499,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
             maj_k=args.maj_k,
             batch_size=args.batch_size,
             executor=executor_config(args),
+            extraction=args.extraction,
         )
     except ValueError as exc:
         print(f"astro eval: {exc}", file=sys.stderr)

@@ -56,3 +56,5 @@ def test_benchmark_prints_one_json_line(capsys):
     assert result["matched/ours_n_true"] == 20
     assert result["ours_per_s"] > 0 and result["math_verify_per_s"] > 0
     assert 0.0 <= result["agreement"] <= 1.0
+    assert result["labelled/n_pairs"] >= 300
+    assert result["labelled/ours_accuracy"] >= result["labelled/math_verify_accuracy"]
