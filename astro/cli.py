@@ -20,7 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "pretrain": ("training.embedded", "Build and pre-train the embedded base model on the synthetic task."),
     "sft": ("training.sft", "Behaviour cloning (SFT) of a policy on traces."),
     "grpo": ("training.grpo", "GRPO of a policy in the environment."),
-    "eval": ("benchmarks.evaluate", "Evaluate a policy on MATH-500 / AMC 2023 / AIME 2024 or a problem file."),
+    "eval": ("astro.commands.eval", "Evaluate a policy on MATH-500 / AMC 2023 / AIME 2024 or a problem file."),
     "bench": ("astro.commands.bench", "Speed benchmarks: `astro bench grpo|sft|search|verifier`."),
     "run": ("astro.run", "The main job: Direct-vs-ASTRO end to end with a report."),
 }

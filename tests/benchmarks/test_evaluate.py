@@ -243,7 +243,7 @@ def test_oracle_scores_100_on_math500(tmp_path):
 
 def test_astro_eval_cli_with_the_oracle(tmp_path, capsys):
     pytest.importorskip("astro_env.loaders", reason="astro_env.loaders is not available yet")
-    from benchmarks.evaluate import main
+    from astro.commands.eval import main
 
     data = tmp_path / "mini.jsonl"
     problems = [P1, P2, Problem(id="p3", problem="Name 5.", answer="5", solution="Five is \\boxed{5}.")]
@@ -320,7 +320,7 @@ def test_resume_with_another_batch_size_is_refused(tmp_path):
 
 
 def test_astro_eval_cli_bad_inputs_give_one_line_and_write_nothing(tmp_path, capsys):
-    from benchmarks.evaluate import main
+    from astro.commands.eval import main
 
     data = tmp_path / "mini.jsonl"
     data.write_text(json.dumps(P1.to_dict()) + "\n")
