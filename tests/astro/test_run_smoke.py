@@ -130,3 +130,17 @@ def _running(pid: int) -> bool:
             return fh.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+@pytest.mark.slow
+def test_fault_injection_short_version(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, str(root / "scripts" / "fault_inject.py"), "--out", str(tmp_path / "fi"), "--short"],
+                          cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    (trial,) = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert trial["killed_in"] and trial["matches_uninterrupted"] is True
