@@ -327,5 +327,5 @@ def test_build_policy_loads_a_saved_directory(tmp_path, tiny_model, tiny_tokeniz
     assert isinstance(policy, TransformersPolicy) and policy.config.max_batch_size == 4
     with pytest.raises(ValueError, match="model="):
         build_policy(PolicyConfig(backend="transformers"))
-    with pytest.raises(ValueError, match="backend='nope'"):
+    with pytest.raises(ValueError, match="unknown policy backend 'nope': use one of .*transformers"):
         build_policy(PolicyConfig(backend="nope"))  # type: ignore[arg-type]

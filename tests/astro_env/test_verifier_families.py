@@ -203,6 +203,7 @@ def _verdicts() -> list[bool]:
         verifier.close()
 
 
+@pytest.mark.slow
 def test_same_verdicts_while_every_core_is_busy():
     idle = _verdicts()
     n_busy = 2 * (os.cpu_count() or 1)
