@@ -147,7 +147,8 @@ class PretrainConfig:
     the walk's own result (hindsight targets), so the base model learns that the target is
     something to aim at and to compare with; the rest keep the problem's target, so it also
     sees misses. The base is meant to be competent (legal steps, exact arithmetic, a true
-    comparison) but not a solver: see `benchmarks.competence`.
+    comparison; see `benchmarks.competence`); aiming at the target, it solves more often than
+    random legal play, and the search traces are what teach it to recover from a miss.
     """
 
     out: str
