@@ -5,17 +5,23 @@ The embedded default task: seeded, guaranteed solvable by construction, verified
 
 Step grammar (shared by the generator's solutions, the symbolic policy and the search):
 
-- A *pool item* is `(expr, value)`; an original number has `expr` = its digits.
-- Combining items i, j with op in `+ - * /` gives `("(" + e_i + op + e_j + ")", value)`;
-  the step text is `f"{e_i}{op}{e_j}={value}; left: {exprs of the items left}"`, e.g.
-  `"5*7=35; left: 3 (5*7)"` then `"(5*7)-3=32; left: ((5*7)-3)"`. The pool listing is a
-  scratchpad that makes the state explicit (a small model need not recompute which numbers
-  remain); `apply_step` also accepts a step without it, and rejects one whose listing is wrong.
-  Legal combinations: every ordered pair (i != j) and op, with subtraction only when the
-  result is non-negative and division only when it is exact (an integer, divisor != 0).
-  The two items leave the pool; the new one is appended at the end.
+- A *pool item* is `(expr, value)`; an original number has `expr` = its digits. Values are
+  non-negative integers (the legal rules below keep them so).
+- A step names the *values* it combines, never re-states sub-expressions:
+  `f"{v_i}{op}{v_j}={value}; left: {values of the items left}"`, e.g. `"7*3=21; left: 8 21"`
+  then `"21+8=29; left: 29"`. The pool listing is a scratchpad that makes the state explicit (a
+  small model need not recall which numbers remain); `apply_step` also accepts a step without
+  it, and rejects one whose listing is wrong. Each step's operands and result are single
+  numbers, so a small model never recomputes an earlier step to write the next one.
+- Legal combinations: ordered pairs (i != j) and op in `+ - * /`, with subtraction only when
+  the result is non-negative and division only when it is exact (an integer, divisor != 0).
+  The two items leave the pool; the new one, with expression `"(" + e_i + op + e_j + ")"`, is
+  appended at the end. `legal_steps` lists each distinct step text once and writes the
+  commutative ops larger value first (`7*3`, not `3*7`), so `3+6` and `6+3` are one step;
+  `apply_step` accepts either order.
 - When one item remains the only legal step boxes its expression without the outer
-  parentheses: `"\\boxed{(5*7)-3}"`. Any `\\boxed{EXPR}` step ends an episode.
+  parentheses: `"\\boxed{(7*3)+8}"` (the expression is kept for the final answer only). Any
+  `\\boxed{EXPR}` step ends an episode.
 
 Correct iff the (last) boxed expression parses, uses the problem's numbers exactly once each
 (multiset equality) and equals the target exactly.
@@ -38,14 +44,14 @@ Pool = tuple[tuple[str, Fraction], ...]
 
 OPS = ("+", "-", "*", "/")
 LEFT_SEP = "; left: "
-"""Separates a step's equation from the items it leaves (`"5*7=35; left: 3 (5*7)"`)."""
+"""Separates a step's equation from the values it leaves (`"7*3=21; left: 8 21"`)."""
 MAX_EXPR_CHARS = 256
 """Longest expression the parser accepts (a 6-number expression is ~30 characters)."""
 MAX_NUMBER_DIGITS = 12
 """Longest integer literal the parser accepts (keeps products small and checks instant)."""
 
 _PROBLEM_RE = re.compile(r"Numbers:[ \t]*([0-9][0-9 \t]*)\r?\nTarget:[ \t]*([0-9]+)")
-_STEP_RE = re.compile(r"^(?P<lhs>[0-9()+\-*/]+)=(?P<num>[0-9]+)(?:/(?P<den>[0-9]+))?$")
+_STEP_RE = re.compile(r"^(?P<a>[0-9]{1,12})(?P<op>[-+*/])(?P<b>[0-9]{1,12})=(?P<value>[0-9]{1,12})$")
 _ALIASES = (("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"), ("×", "*"), ("÷", "/"), ("−", "-"), ("\\left", ""), ("\\right", ""))
 
 
@@ -241,7 +247,22 @@ def _combined(pool: Pool, i: int, j: int, op: str) -> tuple[str, Pool] | None:
         return None
     rest = tuple(item for k, item in enumerate(pool) if k != i and k != j)
     after = rest + ((f"({e_i}{op}{e_j})", value),)
-    return f"{e_i}{op}{e_j}={format_value(value)}{LEFT_SEP}{' '.join(e for e, _ in after)}", after
+    listing = " ".join(format_value(v) for _, v in after)
+    return f"{format_value(v_i)}{op}{format_value(v_j)}={format_value(value)}{LEFT_SEP}{listing}", after
+
+
+def _canonical_transitions(pool: Pool) -> list[tuple[str, Pool]]:
+    """(step, next pool) for each distinct legal step text, commutative ops larger value first."""
+    out, seen = [], set()
+    for i, j in itertools.permutations(range(len(pool)), 2):
+        for op in OPS:
+            if op in "+*" and (pool[i][1], -i) < (pool[j][1], -j):
+                continue  # the other order writes it larger value first
+            result = _combined(pool, i, j, op)
+            if result is not None and result[0] not in seen:
+                seen.add(result[0])
+                out.append(result)
+    return out
 
 
 def boxed_step(expr: str) -> str:
@@ -263,21 +284,13 @@ def strip_outer_parens(expr: str) -> str:
 
 
 def legal_steps(pool: Pool) -> list[str]:
-    """Every legal next step, in a fixed order (pairs i, j in index order, then ops `+ - * /`).
+    """Every distinct legal next step, in a fixed order (pairs i, j in index order, then ops `+ - * /`).
 
-    One item left: the single boxed step. Empty pool (after the boxed step): no steps.
+    Commutative ops are written larger value first, and a step text reachable from several
+    pairs (equal values) is listed once. One item left: the single boxed step. Empty pool
+    (after the boxed step): no steps.
     """
-    if not pool:
-        return []
-    if len(pool) == 1:
-        return [boxed_step(pool[0][0])]
-    out = []
-    for i, j in itertools.permutations(range(len(pool)), 2):
-        for op in OPS:
-            result = _combined(pool, i, j, op)
-            if result is not None:
-                out.append(result[0])
-    return out
+    return [step for step, _ in legal_transitions(pool)]
 
 
 def legal_transitions(pool: Pool) -> list[tuple[str, Pool]]:
@@ -286,13 +299,7 @@ def legal_transitions(pool: Pool) -> list[tuple[str, Pool]]:
         return []
     if len(pool) == 1:
         return [(boxed_step(pool[0][0]), ())]
-    out = []
-    for i, j in itertools.permutations(range(len(pool)), 2):
-        for op in OPS:
-            result = _combined(pool, i, j, op)
-            if result is not None:
-                out.append(result)
-    return out
+    return _canonical_transitions(pool)
 
 
 def extract_boxed(text: str) -> list[str]:
@@ -318,9 +325,12 @@ def extract_boxed(text: str) -> list[str]:
 def apply_step(pool: Pool, step: str) -> Pool | None:
     """The pool after `step`, or None when `step` is not legal in `pool`.
 
-    An intermediate step must name two pool items exactly as `legal_steps` writes them (spaces
-    ignored) with the exact value; a `\\boxed{EXPR}` step whose EXPR parses ends the game and
-    returns the empty pool (whether it is *correct* is the task's call).
+    An intermediate step `A op B = V` must name the values of two pool items (in either order
+    for `+` and `*`, spaces ignored) with the exact result V; an optional pool listing must
+    list the values left in order. When equal values make several pairs fit, the first pair
+    (in `itertools.permutations` order) whose result fits is taken. A `\\boxed{EXPR}` step
+    whose EXPR parses ends the game and returns the empty pool (whether it is *correct* is the
+    task's call).
     """
     if not isinstance(step, str) or not pool or len(step) > 4 * MAX_EXPR_CHARS:
         return None
@@ -332,26 +342,18 @@ def apply_step(pool: Pool, step: str) -> Pool | None:
         return ()
     text, has_left, left = text.partition(LEFT_SEP.strip())
     listed = left.split() if has_left else None
-    text = "".join(text.split())
-    match = _STEP_RE.match(text)
+    match = _STEP_RE.match("".join(text.split()))
     if match is None:
         return None
-    num, den = int(match.group("num")), int(match.group("den") or 1)
-    if den == 0:
-        return None
-    stated = Fraction(num, den)
-    lhs = match.group("lhs")
+    a, b, op = Fraction(int(match.group("a"))), Fraction(int(match.group("b"))), match.group("op")
+    stated = Fraction(int(match.group("value")))
     for i, j in itertools.permutations(range(len(pool)), 2):
-        e_i, e_j = pool[i][0], pool[j][0]
-        if len(e_i) + len(e_j) + 1 != len(lhs) or not lhs.startswith(e_i) or not lhs.endswith(e_j):
-            continue
-        op = lhs[len(e_i)]
-        if op not in OPS:
+        if pool[i][1] != a or pool[j][1] != b:
             continue
         result = _combined(pool, i, j, op)
-        # with a pool listing, the stated pool must be the pool the step leaves (equal exprs
-        # such as two 1s can match several pairs: keep looking for the one that fits)
-        if result is not None and result[1][-1][1] == stated and (listed is None or listed == [e for e, _ in result[1]]):
+        if result is None or result[1][-1][1] != stated:
+            return None  # the values decide legality and result, whichever pair holds them
+        if listed is None or listed == [format_value(v) for _, v in result[1]]:
             return result[1]
     return None
 
@@ -517,3 +519,61 @@ class CountdownTask:
         if any(not self.is_equivalent(boxes[-1], b) for b in boxes[:-1]):
             return 0.0
         return 1.0 if self.is_correct(problem, boxes[-1]) else 0.0
+
+
+# ----------------------------------------------------------------------------- auditing written steps
+
+
+@dataclass(frozen=True)
+class StepAudit:
+    """What `audit_steps` found in one attempt's chunks."""
+
+    n_steps: int
+    """Steps written: combination steps plus the boxed step, if any."""
+    n_legal: int
+    """Steps legal in the pool they were written in (a step after an illegal one is not legal;
+    the boxed step is legal when one item is left and it boxes an expression equal to that
+    item's value over exactly the pool's numbers)."""
+    n_arithmetic: int
+    """Combination steps of the shape `A op B = V` (integers)."""
+    n_arithmetic_correct: int
+    """Of them, those whose stated V is the exact value of `A op B` (legal or not)."""
+    boxed: bool
+    """A boxed step was written."""
+
+    @property
+    def all_legal(self) -> bool:
+        return self.boxed and self.n_legal == self.n_steps
+
+
+def audit_steps(problem: Problem, chunks: Sequence[str]) -> StepAudit:
+    """Legality and arithmetic of the steps in `chunks` (one attempt), up to the first boxed step.
+
+    Chunks that are neither a combination step nor a boxed step (prose, comparisons) are
+    skipped. Never raises on model text.
+    """
+    pool: Pool | None = initial_pool(problem)
+    n_steps = n_legal = n_arith = n_correct = 0
+    for chunk in chunks:
+        text = chunk.strip()
+        if text.startswith("\\boxed{"):
+            n_steps += 1
+            boxes = extract_boxed(text)
+            if pool is not None and len(pool) == 1 and len(boxes) == 1:
+                parsed = parse_expression(boxes[0])
+                pool_literals = parse_expression(pool[0][0])
+                if parsed is not None and pool_literals is not None:
+                    n_legal += parsed[0] == pool[0][1] and Counter(parsed[1]) == Counter(pool_literals[1])
+            return StepAudit(n_steps, n_legal, n_arith, n_correct, True)
+        match = _STEP_RE.match("".join(text.partition(LEFT_SEP.strip())[0].split()))
+        if match is None:
+            continue
+        n_steps += 1
+        n_arith += 1
+        a, b = Fraction(int(match.group("a"))), Fraction(int(match.group("b")))
+        op, stated = match.group("op"), Fraction(int(match.group("value")))
+        true = None if op == "/" and b == 0 else {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else None}[op]
+        n_correct += true == stated
+        pool = apply_step(pool, text) if pool else None
+        n_legal += pool is not None
+    return StepAudit(n_steps, n_legal, n_arith, n_correct, False)

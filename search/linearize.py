@@ -1,8 +1,8 @@
 """Search trees to node sequences (ASTRO's Algorithm 1), Direct paths, and SFT traces.
 
 `linearize(tree, config, rng)` is the pure core: from one tree it returns the paper's mix of
-node sequences (one direct solution with k=0 and three search solutions with k in 1..2
-wrong attempts before the correct one). `direct_sequences` gives the Direct arm's plain
+node sequences (one direct solution with k=0 and three search solutions with k in 1..3
+wrong attempts before the correct one; the paper uses 1..2). `direct_sequences` gives the Direct arm's plain
 correct paths. `build_traces` verbalises either arm into `Trace` records; `trace_stats` gives
 the statistics table (problems, trajectories, backtracks, restarts per source).
 """
@@ -25,8 +25,9 @@ Equivalence = Callable[[str, str], bool]
 class LinearizeConfig:
     """How trees become node sequences and traces (`astro linearize` flags mirror it)."""
 
-    k_values: tuple[int, ...] = (1, 2)
-    """Wrong attempts before the correct one in a search solution, drawn uniformly (paper: 1..2)."""
+    k_values: tuple[int, ...] = (1, 2, 3)
+    """Wrong attempts before the correct one in a search solution, drawn uniformly (paper: 1..2;
+    ours reaches 3 so a model sees itself recover after more than two misses)."""
     n_search_per_problem: int = 3
     """Search solutions (k >= 1) drawn per tree (paper: 3)."""
     n_direct_per_problem: int = 1
@@ -34,6 +35,10 @@ class LinearizeConfig:
     wrong_choice: Literal["uniform", "q"] = "uniform"
     """Which wrong terminals: uniform over distinct answers, or weighted by the Q of the
     terminal's parent (how promising the branch looked before it went wrong)."""
+    prefer_backtracks: bool = True
+    """Draw wrong terminals first among those whose path shares a step with the chosen correct
+    path (the jump to it is then a backtrack, not a restart), then among the rest. The paper
+    draws uniformly; on small trees uniform draws are mostly restarts."""
     backtrack_point: Literal["lca", "root", "parent"] = "lca"
     """Where a jump lands: the lowest common ancestor of the previous terminal and the next
     path (paper); always the root (every jump a restart, shared steps rewritten); or the LCA's
@@ -192,16 +197,40 @@ def sample_wrong(
     is_equivalent: Equivalence,
     wrong_choice: str = "uniform",
     exclude_answers: Sequence[str] = (),
+    prefer_path: Sequence[int] = (),
 ) -> list[Node]:
     """Up to `k` wrong terminals with pairwise non-equivalent answers (none equivalent to
     `exclude_answers`), in draw order: a class of equivalent answers is drawn first, uniformly
-    or by the Q of its best member's parent, then one member of it uniformly (or by that Q)."""
+    or by the Q of its best member's parent, then one member of it uniformly (or by that Q).
+    With `prefer_path` (node ids of a path), classes are drawn first among the terminals whose
+    path shares a non-root node with it (and a member among those), then among the rest; those
+    drawn from the rest come first in the result."""
     candidates = [
         n
         for n in wrong_terminals(tree)
         if not any(_safe_equivalent(is_equivalent, a, n.answer or "") for a in exclude_answers)
     ]
     classes = answer_classes(candidates, is_equivalent)
+    if prefer_path:
+        shared = set(prefer_path) - {0}
+
+        def shares(n: Node) -> bool:
+            return any(p.id in shared for p in tree.path(n.id))
+
+        near = [[n for n in c if shares(n)] for c in classes]
+        near = [c for c in near if c]
+        near_answers = [c[0].answer or "" for c in near]
+        far = [c for c in classes if not any(_safe_equivalent(is_equivalent, c[0].answer or "", a) for a in near_answers)]
+        first = sample_wrong_classes(tree, near, k, rng, wrong_choice)
+        # the rest (if any) are written first, so the jumps into the correct path are backtracks
+        return sample_wrong_classes(tree, far, k - len(first), rng, wrong_choice) + first
+    return sample_wrong_classes(tree, classes, k, rng, wrong_choice)
+
+
+def sample_wrong_classes(tree: SearchTree, classes: list[list[Node]], k: int, rng: random.Random, wrong_choice: str = "uniform") -> list[Node]:
+    """Up to `k` nodes, one from each of `k` distinct classes, drawn as `sample_wrong` describes."""
+    if k <= 0 or not classes:
+        return []
     if wrong_choice == "q":
 
         def weight(n: Node) -> float:
@@ -273,7 +302,8 @@ def linearize(
     plan = [0] * config.n_direct_per_problem + [rng.choice(config.k_values) for _ in range(config.n_search_per_problem)]
     for k in plan:
         final = rng.choice(correct)
-        wrong = sample_wrong(tree, k, rng, eq, config.wrong_choice, exclude_answers=[tree.problem.answer]) if k else []
+        prefer = [n.id for n in tree.path(final.id)] if config.prefer_backtracks else []
+        wrong = sample_wrong(tree, k, rng, eq, config.wrong_choice, [tree.problem.answer], prefer) if k else []
         seq = merge_paths(tree, [n.id for n in wrong] + [final.id], config.backtrack_point)
         if config.dedup:
             if seq.signature in seen:

@@ -33,10 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--stats", action="store_true", help="Print the statistics table (per source).")
     p.add_argument("--stats-json", default=None, help="Also write the statistics as JSON to this path.")
     p.add_argument("--seed", type=int, default=0, help="Sampling seed (default: 0).")
-    p.add_argument("--k", type=int, nargs="+", default=list(d.k_values), help="Values of k for search solutions (default: 1 2).")
+    p.add_argument("--k", type=int, nargs="+", default=list(d.k_values), help="Values of k for search solutions (default: 1 2 3).")
     p.add_argument("--n-search", type=int, default=d.n_search_per_problem, help="Search solutions per tree (default: 3).")
     p.add_argument("--n-direct", type=int, default=d.n_direct_per_problem, help="k=0 solutions per tree in the astro arm (default: 1).")
     p.add_argument("--wrong-choice", choices=("uniform", "q"), default=d.wrong_choice, help="How wrong terminals are drawn.")
+    p.add_argument("--no-prefer-backtracks", action="store_true", help="Draw wrong terminals uniformly (paper), not those sharing the correct path first.")
     p.add_argument("--backtrack-point", choices=("lca", "root", "parent"), default=d.backtrack_point, help="Where a jump lands.")
     p.add_argument("--style", choices=("phrases", "markers", "off"), default=d.style, help="Phrase-bank style.")
     p.add_argument("--phrases", default=None, help="Phrase bank JSON (default: the bundled search/phrases.json).")
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             n_search_per_problem=args.n_search,
             n_direct_per_problem=args.n_direct,
             wrong_choice=args.wrong_choice,
+            prefer_backtracks=not args.no_prefer_backtracks,
             backtrack_point=args.backtrack_point,
             style=args.style,
             phrases_path=args.phrases,

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
+from astro_env.countdown import format_value, parse_expression, problem_numbers
+
 if TYPE_CHECKING:  # pragma: no cover
     from agents.base import PolicyAgent, SamplingConfig
     from search.linearize import NodeSequence
@@ -28,7 +30,8 @@ PHRASES_PATH = Path(__file__).with_name("phrases.json")
 PROMPTS_DIR = Path(__file__).with_name("prompts")
 """Prompt templates (rewrite.txt, self_eval.txt)."""
 
-PHRASE_KINDS = ("attempt", "doubt", "confirm", "backtrack", "restart")
+PHRASE_KINDS = ("reached", "missed", "attempt", "doubt", "confirm", "backtrack", "restart")
+"""Phrase kinds in the order the parser tries them (the comparisons before the looser `attempt`)."""
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,13 @@ class PhraseBank:
     conflicting boxed answers as 0); `backtrack` contains `{target}` when not empty.
     """
 
+    reached: str = "That gives {answer}, which is the target."
+    """Countdown: after a final combination whose value `{answer}` is the target (before the box)."""
+    missed: str = "That gives {answer}, not {goal}."
+    """Countdown: after a final combination whose value `{answer}` misses the target `{goal}`
+    (a wrong terminal's text: no box). Both comparisons are written in every style and arm."""
     attempt: str = "That gives {answer}."
-    """Written in place of a wrong terminal's boxed answer."""
+    """Written in place of a wrong terminal's boxed answer (tasks whose prompt holds no target)."""
     doubt: str = ""
     """Reflection after a wrong terminal, before the jump."""
     confirm: str = ""
@@ -60,6 +68,12 @@ class PhraseBank:
                 f"attempt={self.attempt!r}: the attempt phrase must contain '{{answer}}' and no \\boxed "
                 "(several boxed answers make the verifier score 0)."
             )
+        for kind in ("reached", "missed"):
+            text = getattr(self, kind)
+            if "{answer}" not in text or "boxed" in text:
+                raise ValueError(f"{kind}={text!r}: a comparison must contain '{{answer}}' (the value) and no \\boxed.")
+        if "{goal}" not in self.missed:
+            raise ValueError(f"missed={self.missed!r}: add '{{goal}}' (the target the value misses).")
         if self.backtrack and "{target}" not in self.backtrack:
             raise ValueError(f"backtrack={self.backtrack!r}: add '{{target}}' (the step we return to) or leave it empty.")
         if self.quote_max_chars < 8:
@@ -93,7 +107,7 @@ def phrase_fragments(banks: Sequence[PhraseBank] | None = None, min_chars: int =
     for bank in banks if banks is not None else PhraseBank.load_all():
         for kind in PHRASE_KINDS:
             for part in _PLACEHOLDER.split(getattr(bank, kind)):
-                if part not in ("answer", "target") and len(part.strip()) >= min_chars:
+                if part not in ("answer", "target", "goal") and len(part.strip()) >= min_chars:
                     out.add(part)
     return sorted(out, key=lambda f: (-len(f), f))
 
@@ -169,6 +183,52 @@ def quote_step(step: str, max_chars: int) -> str:
     if len(flat) <= max_chars:
         return flat
     return flat[:max_chars].rstrip() + "..."
+
+
+def compare_sentence(value: str, goal: str, phrases: PhraseBank) -> str:
+    """The comparison written after a final combination: `reached` when `value == goal`, else `missed`.
+
+    >>> compare_sentence("8", "6", PhraseBank())
+    'That gives 8, not 6.'
+    """
+    if value == goal:
+        return _fill(phrases.reached, answer=value)
+    return _fill(phrases.missed, answer=value, goal=goal)
+
+
+def parse_comparison(text: str, phrases: PhraseBank | None = None) -> tuple[str, str | None] | None:
+    """(value, goal) of a comparison chunk: goal None for `reached` ("which is the target"), the
+    stated target for `missed`; None when `text` is not a comparison. Never raises.
+
+    >>> parse_comparison("That gives 8, not 6.")
+    ('8', '6')
+    """
+    bank = phrases or PhraseBank()
+    flat = text.strip() if isinstance(text, str) else ""
+    for kind in ("reached", "missed"):
+        pattern = re.escape(getattr(bank, kind)).replace(re.escape("{answer}"), r"(?P<answer>[^\s,.]+)")
+        pattern = pattern.replace(re.escape("{goal}"), r"(?P<goal>[^\s,.]+)")
+        m = re.fullmatch(pattern, flat)
+        if m:
+            return m.group("answer"), m.groupdict().get("goal")
+    return None
+
+
+def countdown_goal(problem) -> str | None:
+    """The target of a Countdown problem as text (its prompt states it, so a trace may compare
+    with it), None for other tasks."""
+    if getattr(problem, "task", None) != "countdown":
+        return None
+    try:
+        return str(problem_numbers(problem)[1])
+    except ValueError:
+        return None
+
+
+def _terminal_value(answer: str | None) -> str | None:
+    """The exact value of a Countdown terminal's answer as an integer text, None if it has none."""
+    parsed = parse_expression(answer) if answer else None
+    return None if parsed is None else format_value(parsed[0])
 
 
 def _strip_answer_noise(text: str) -> str:
@@ -268,6 +328,7 @@ def render(
         for key, text in zip(keys, rewriter.rewrite(tree.problem.problem, items, delim)):
             rewritten[key] = text
 
+    goal = countdown_goal(tree.problem)
     chunks: list[str] = []
     per_attempt: list[tuple[str, ...]] = []
     shown: dict[int, str] = {}  # node id -> its latest rendered text
@@ -292,17 +353,25 @@ def render(
         for pos, node_id in enumerate(attempt.node_ids):
             node = nodes[node_id]
             final = a_idx == last_attempt and pos == len(attempt.node_ids) - 1
+            value = _terminal_value(node.answer) if node.terminal and goal is not None else None
             if node.terminal and not final:
-                text = render_wrong_terminal(node.step, node.answer or "", phrases or PhraseBank())
+                if value is not None and value != goal:  # (a wrong answer with the target's value misuses the numbers)
+                    text = compare_sentence(value, goal or "", phrases or PhraseBank())
+                else:
+                    text = render_wrong_terminal(node.step, node.answer or "", phrases or PhraseBank())
             else:
                 text = rewritten.get((a_idx, pos), node.step)
+                if value is not None:
+                    chunks.append(compare_sentence(value, goal or "", phrases or PhraseBank()))
             chunks.append(text)
             texts.append(text)
             shown[node_id] = text
             if phrases and phrases.confirm:
                 if final and confirm_final:
                     chunks.append(phrases.confirm)
-                elif not node.terminal and confirm_intermediate and node.value >= high_q_threshold:
+                elif not node.terminal and confirm_intermediate and node.value >= high_q_threshold and not (
+                    goal is not None and pos + 1 < len(attempt.node_ids) and nodes[attempt.node_ids[pos + 1]].terminal
+                ):  # a Countdown final combination is judged by the comparison that follows it
                     chunks.append(phrases.confirm)
         per_attempt.append(tuple(texts))
     return Rendering(tuple(chunks), tuple(per_attempt), n_backtracks, n_restarts)
@@ -405,7 +474,7 @@ class ParsedTrace:
         return [e.dst for e in self.edges if e.kind != "step"]
 
 
-_PLACEHOLDER = re.compile(r"\{(answer|target)\}")
+_PLACEHOLDER = re.compile(r"\{(answer|target|goal)\}")
 
 
 def _template_regexes(template: str) -> list[re.Pattern[str]]:
@@ -463,7 +532,7 @@ def _chunk_events(chunk: str, patterns: list[tuple[str, bool, re.Pattern[str]]])
     pos = 0
     for m, kind in chosen:
         before = chunk[pos : m.start()]
-        if kind == "attempt":
+        if kind in ("attempt", "missed"):
             text = chunk[pos : m.end()].strip()
             events.append(("step", {"text": text, "answer": m.group("answer").strip()}))
         else:

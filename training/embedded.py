@@ -9,11 +9,15 @@ directory like any hub checkpoint.
 
 from __future__ import annotations
 
-import re
+import logging
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Literal, Sequence
+
+from astro_env.countdown import CountdownConfig
+
+log = logging.getLogger(__name__)
 
 BASE_ALPHABET = string.printable  # digits, letters, punctuation, space, \t \n \r \x0b \x0c
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
@@ -129,37 +133,54 @@ def save_policy(model, tokenizer, out_dir: str | Path) -> Path:
 # ----------------------------------------------------------------------------- base pre-training
 
 
+def _default_countdown() -> CountdownConfig:
+    return CountdownConfig(n_numbers=3, min_number=1, max_number=9, min_target=1, max_target=50)
+
+
 @dataclass(frozen=True)
 class PretrainConfig:
     """The embedded base model: tokenizer + Llama + a short pre-training on the Countdown step grammar.
 
-    The corpus is random *legal* step sequences (every step applies, the last one boxes the
-    remaining expression) on generated Countdown problems, so the base model learns to write
-    well-formed steps but not to aim at the target: it solves about as often as random legal
-    play, as an instruct model relates to ASTRO. Defaults run in about two minutes on one CPU
-    thread; they teach the shape of steps (~95% of samples), while legal arithmetic on the
-    prompt's numbers needs a much longer run (`n_steps`).
+    The corpus is random *legal* step sequences (every step applies, the final combination is
+    compared with the target in words, the last step boxes the expression) on generated
+    Countdown problems. For a fraction `hindsight_ratio` of the walks the prompt's target is
+    the walk's own result (hindsight targets), so the base model learns that the target is
+    something to aim at and to compare with; the rest keep the problem's target, so it also
+    sees misses. The base is meant to be competent (legal steps, exact arithmetic, a true
+    comparison; see `benchmarks.competence`); aiming at the target, it solves more often than
+    random legal play, and the search traces are what teach it to recover from a miss.
     """
 
     out: str
     """Output directory (model + tokenizer via save_pretrained, pretrain_config.json, pretrain_summary.json)."""
     model: ModelConfig = ModelConfig()
     """Shape of the Llama."""
+    countdown: CountdownConfig = field(default_factory=_default_countdown)
+    """Problems the walks are drawn on; pass the run's own (same numbers, ranges) so the base
+    is pre-trained on the task it will be searched and evaluated on."""
     tokenizer_kind: Literal["bpe", "char"] = "bpe"
     """Small BPE trained on the synthetic corpus, or one token per character."""
     vocab_size: int = 384
     """BPE vocabulary size (ignored for "char")."""
     split_digits: bool = True
     """One token per digit in the BPE (arithmetic is much easier to learn)."""
+    number_tokens: int = 1000
+    """Integers 0..number_tokens-1 are one token each (matched before BPE; larger numbers fall
+    back to digits). 0 switches it off. One token per number makes a step's arithmetic a
+    lookup a small model can learn."""
     phrase_tokens: bool = True
     """Give each fixed reflection/backtrack phrase of the phrase bank one token (a reflection then costs
     one token instead of ~100 characters, which keeps ASTRO traces affordable for a small model)."""
+    hindsight_ratio: float = 0.5
+    """Fraction of walks whose prompt target is the walk's own result (when inside the target range)."""
+    compare: bool = True
+    """Write the comparison with the target ("That gives 8, not 6.") after the final combination,
+    as the traces do."""
     n_problems: int = 2000
     """Countdown problems the random walks are drawn on (`generate_problems(n, seed)`)."""
-    n_numbers: int = 3
-    """Numbers per Countdown problem."""
-    n_steps: int = 800
-    """Optimizer steps."""
+    n_steps: int = 2000
+    """Optimizer steps (measured, 3 numbers 1-9: 600 steps give a legal-step rate of 0.04,
+    1500 give 0.67, 3000 give 0.85; see the competence table)."""
     batch_size: int = 8
     """Packed blocks per step."""
     seq_len: int = 128
@@ -171,88 +192,192 @@ class PretrainConfig:
     seed: int = 0
     """Seeds problems, walks, initialisation and data order."""
     n_eval: int = 64
-    """Held-out problems sampled once (temperature 1) after training to report format and solve rates (0: skip)."""
+    """Held-out problems decoded greedily after training to report competence (0: skip)."""
     threads: int | None = 1
     """torch threads (None: leave torch's default)."""
 
     def __post_init__(self) -> None:
-        for name in ("n_problems", "n_numbers", "n_steps", "batch_size", "seq_len"):
+        for name in ("n_problems", "n_steps", "batch_size", "seq_len"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1.")
-        if self.n_numbers < 2:
-            raise ValueError(f"n_numbers={self.n_numbers}: Countdown needs >= 2 numbers.")
+        if self.countdown.n_numbers < 2:
+            raise ValueError(f"countdown.n_numbers={self.countdown.n_numbers}: Countdown needs >= 2 numbers.")
         if not self.lr > 0:
             raise ValueError(f"lr={self.lr} must be > 0.")
         if self.n_eval < 0:
             raise ValueError(f"n_eval={self.n_eval} must be >= 0 (0 skips the evaluation).")
+        if not 0.0 <= self.hindsight_ratio <= 1.0:
+            raise ValueError(f"hindsight_ratio={self.hindsight_ratio} must be in [0, 1] (0: the problems' own targets only).")
+        if self.number_tokens < 0:
+            raise ValueError(f"number_tokens={self.number_tokens} must be >= 0 (0: digits only).")
 
 
-def random_legal_completion(problem, rng) -> str:
-    """A completion of random legal steps to the boxed end, steps joined by a blank line."""
+def random_walk(numbers: Sequence[int], rng) -> tuple[list[str], int]:
+    """(combination steps, final value) of uniformly random legal steps until one number is left.
+
+    The boxed step is not included (it follows the comparison with the target).
+    """
     from astro_env.countdown import initial_pool, legal_transitions
 
-    pool, steps = initial_pool(problem), []
-    while pool:
+    pool, steps = initial_pool(list(numbers)), []
+    while len(pool) > 1:
         step, pool = rng.choice(legal_transitions(pool))
         steps.append(step)
+    return steps, pool
+
+
+def walk_completion(numbers: Sequence[int], target: int, rng, compare: bool = True, phrases=None) -> str:
+    """A completion of random legal steps, the comparison with `target` (when `compare`), and the
+    boxed expression, chunks joined by a blank line."""
+    from astro_env.countdown import boxed_step, format_value
+    from search.verbalize import PhraseBank, compare_sentence
+
+    steps, pool = random_walk(numbers, rng)
+    if compare:
+        steps.append(compare_sentence(format_value(pool[0][1]), str(target), phrases or PhraseBank()))
+    steps.append(boxed_step(pool[0][0]))
     return "\n\n".join(steps)
 
 
-def grammar_corpus(problems, n_texts: int, seed: int) -> list[tuple[str, str]]:
-    """`n_texts` (prompt, completion) pairs: a random problem of `problems` and a random legal completion."""
+def random_legal_completion(problem, rng, compare: bool = True) -> str:
+    """A completion of random legal steps to the boxed end for `problem` (see `walk_completion`)."""
+    from astro_env.countdown import problem_numbers
+
+    numbers, target = problem_numbers(problem)
+    return walk_completion(numbers, target, rng, compare=compare)
+
+
+def grammar_corpus(
+    problems, n_texts: int, seed: int, hindsight_ratio: float = 0.0, compare: bool = True,
+    target_range: tuple[int, int] | None = None,
+) -> list[tuple[str, str]]:
+    """`n_texts` (prompt, completion) pairs: a random problem of `problems` and a random legal walk.
+
+    With probability `hindsight_ratio` the prompt's target is replaced by the walk's own result
+    (kept only when inside `target_range`, inclusive, if given), so the walk solves its prompt.
+    """
     import random
 
-    from astro_env.countdown import CountdownTask
+    from astro_env.countdown import problem_numbers, problem_text
+    from search.verbalize import PhraseBank
 
     rng = random.Random(seed)
-    task = CountdownTask()
+    phrases = PhraseBank()
     out = []
     for _ in range(n_texts):
         problem = problems[rng.randrange(len(problems))]
-        out.append((task.format_prompt(problem), random_legal_completion(problem, rng)))
+        numbers, target = problem_numbers(problem)
+        if rng.random() < hindsight_ratio:
+            walk_rng_state = rng.getstate()
+            _, pool = random_walk(numbers, rng)
+            value = int(pool[0][1])
+            if target_range is None or target_range[0] <= value <= target_range[1]:
+                target = value
+            rng.setstate(walk_rng_state)  # replay the same walk below
+        prompt = problem_text(numbers, target) + "\n\n"
+        out.append((prompt, walk_completion(numbers, target, rng, compare=compare, phrases=phrases)))
     return out
 
 
-_STEP_SHAPE = re.compile(r"^[0-9()+\-*/]+=[0-9]+(/[0-9]+)?(; left: [0-9()+\-*/ ]+)?$")
-_BOXED_SHAPE = re.compile(r"^\\boxed\{[0-9()+\-*/]+\}$")
+def audit_completion(problem, text: str, delimiter: str = "\n\n") -> dict[str, int]:
+    """Counts of one completion's first attempt (pure; never raises on model text).
 
-
-def sample_rates(model, tokenizer, problems, max_new_tokens: int = 64, seed: int = 0) -> dict[str, float]:
-    """`{"format_rate", "legal_rate", "solve_rate"}` of one temperature-1 sample per problem.
-
-    Format: every step has the grammar's shape (`EXPR=VALUE`, then `\\boxed{EXPR}` last).
-    Legal: besides, every step applies to the pool (right numbers, right arithmetic;
-    `pool_from_text`). Solved: the Countdown task's reward is 1.
+    Keys: `n_steps`, `n_legal`, `n_arithmetic`, `n_arithmetic_correct` (see
+    `astro_env.countdown.audit_steps`), `all_legal` (0/1: every step legal through the boxed
+    one), `n_compared` and `n_compared_true` (comparison sentences written, and those that are
+    true: the value is the last step's result, the goal is the prompt's target, and "which is
+    the target" only when it is). The first attempt ends at the first comparison's box, or at
+    the first chunk after a comparison that is not the box (a reflection).
     """
-    import torch
+    from astro_env.countdown import audit_steps, problem_numbers
+    from search.verbalize import parse_comparison
 
-    from astro_env.countdown import CountdownTask, pool_from_text
+    chunks = [c for c in (text.split(delimiter) if isinstance(text, str) else []) if c.strip()]
+    target = problem_numbers(problem)[1]
+    attempt: list[str] = []
+    n_compared = n_true = 0
+    last_value: str | None = None
+    for k, chunk in enumerate(chunks):
+        comparison = parse_comparison(chunk)
+        if comparison is None:
+            attempt.append(chunk)
+            value = chunk.strip().rpartition("=")[2].partition(";")[0].strip()
+            last_value = value if value.isdigit() else last_value
+            continue
+        n_compared += 1
+        value, goal = comparison
+        n_true += value == last_value and (value == str(target) if goal is None else goal == str(target) and value != goal)
+        follows = chunks[k + 1] if k + 1 < len(chunks) else ""
+        if follows.strip().startswith("\\boxed{"):
+            attempt.append(follows)
+        break
+    audit = audit_steps(problem, attempt)
+    return {
+        "n_steps": audit.n_steps, "n_legal": audit.n_legal, "n_arithmetic": audit.n_arithmetic,
+        "n_arithmetic_correct": audit.n_arithmetic_correct, "all_legal": int(audit.all_legal),
+        "n_compared": n_compared, "n_compared_true": n_true,
+    }
+
+
+def competence_rates(problems, texts: Sequence[str]) -> dict[str, float]:
+    """Rates over completions aligned with `problems` (pure): `legal_step_rate` (legal steps /
+    steps written), `legal_completion_rate`, `arithmetic_accuracy` (stated value = true value),
+    `target_copy_rate` (true comparisons / comparisons written), `solve_rate` (task reward)."""
+    from astro_env.countdown import CountdownTask
 
     task = CountdownTask()
-    prompts = [task.format_prompt(p) for p in problems]
+    totals: dict[str, int] = {}
+    n_solved = 0
+    for problem, text in zip(problems, texts):
+        for key, value in audit_completion(problem, text).items():
+            totals[key] = totals.get(key, 0) + value
+        n_solved += task.reward(problem, text) == 1.0
+    n = max(1, len(problems))
+
+    def ratio(a: str, b: str) -> float:
+        return totals.get(a, 0) / totals[b] if totals.get(b) else 0.0
+
+    return {
+        "legal_step_rate": ratio("n_legal", "n_steps"),
+        "legal_completion_rate": totals.get("all_legal", 0) / n,
+        "arithmetic_accuracy": ratio("n_arithmetic_correct", "n_arithmetic"),
+        "target_copy_rate": ratio("n_compared_true", "n_compared"),
+        "solve_rate": n_solved / n,
+    }
+
+
+def generate_texts(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 64, temperature: float = 0.0,
+                   seed: int = 0, batch_size: int = 64) -> list[str]:
+    """One completion per prompt (greedy when `temperature == 0`), left-padded batches, special tokens dropped."""
+    import torch
+
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "left"
-    enc = tokenizer(prompts, return_tensors="pt", padding=True)
-    tokenizer.padding_side = old_side
     torch.manual_seed(seed)
     model.eval()
-    with torch.no_grad():
-        gen = model.generate(
-            **enc, do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
-            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-        )
-    texts = tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-    n_format = n_legal = n_solved = 0
-    for problem, text in zip(problems, texts):
-        steps = [s for s in text.split("\n\n") if s.strip()]
-        shaped = (
-            bool(steps) and bool(_BOXED_SHAPE.match(steps[-1])) and all(_STEP_SHAPE.match(s) for s in steps[:-1])
-        )
-        n_format += shaped
-        n_legal += shaped and pool_from_text(problem, steps) is not None
-        n_solved += task.reward(problem, text) == 1.0
-    n = len(problems)
-    return {"format_rate": n_format / n, "legal_rate": n_legal / n, "solve_rate": n_solved / n}
+    texts: list[str] = []
+    try:
+        for start in range(0, len(prompts), batch_size):
+            enc = tokenizer(list(prompts[start:start + batch_size]), return_tensors="pt", padding=True)
+            sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if temperature > 0 else {"do_sample": False}
+            with torch.no_grad():
+                gen = model.generate(
+                    **enc, **sampling, max_new_tokens=max_new_tokens,
+                    pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                )
+            texts += tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    finally:
+        tokenizer.padding_side = old_side
+    return texts
+
+
+def sample_rates(model, tokenizer, problems, max_new_tokens: int = 64, seed: int = 0, temperature: float = 0.0) -> dict[str, float]:
+    """`competence_rates` of one completion per problem (greedy by default)."""
+    from astro_env.countdown import CountdownTask
+
+    task = CountdownTask()
+    texts = generate_texts(model, tokenizer, [task.format_prompt(p) for p in problems], max_new_tokens, temperature, seed)
+    return competence_rates(problems, texts)
 
 
 def pretrain(config: PretrainConfig) -> Path:
@@ -269,21 +394,25 @@ def pretrain(config: PretrainConfig) -> Path:
 
     import torch
 
-    from astro_env.countdown import CountdownConfig, CountdownTask, generate_problems
+    from astro_env.countdown import CountdownTask, generate_problems
     from training.data import pack_examples, tokenize_example
     from training.sft import cosine_lr, lm_loss
 
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-    cd_config = CountdownConfig(n_numbers=config.n_numbers)
+    cd_config = config.countdown
     problems = generate_problems(config.n_problems, config.seed, cd_config)
+    target_range = (cd_config.min_target, cd_config.max_target)
 
-    tokenizer_texts = [p + c for p, c in grammar_corpus(problems, 2000, config.seed)]
-    added: list[str] = []
+    def corpus(n_texts: int, seed: int) -> list[tuple[str, str]]:
+        return grammar_corpus(problems, n_texts, seed, config.hindsight_ratio, config.compare, target_range)
+
+    tokenizer_texts = [p + c for p, c in corpus(2000, config.seed)]
+    added: list[str] = [str(n) for n in range(config.number_tokens)]
     if config.phrase_tokens:
         from search.verbalize import phrase_fragments
 
-        added = phrase_fragments()
+        added += phrase_fragments()
     tokenizer = build_tokenizer(
         tokenizer_texts,
         vocab_size=config.vocab_size,
@@ -298,7 +427,7 @@ def pretrain(config: PretrainConfig) -> Path:
     needed = config.n_steps * config.batch_size * config.seq_len
     examples, n_tokens, chunk = [], 0, 0
     while n_tokens < 1.1 * needed:
-        texts = grammar_corpus(problems, 1000, config.seed * 7919 + 1 + chunk)
+        texts = corpus(1000, config.seed * 7919 + 1 + chunk)
         chunk += 1
         for prompt, completion in texts:
             ex = tokenize_example(tokenizer, prompt, completion)
@@ -329,6 +458,7 @@ def pretrain(config: PretrainConfig) -> Path:
         n_acc += 1
         if (step + 1) % curve_every == 0 or step + 1 == config.n_steps:
             losses.append(round(loss_acc.item() / n_acc, 4))
+            log.info("pretrain step %d/%d loss %.4f", step + 1, config.n_steps, losses[-1])
             loss_acc.zero_()
             n_acc = 0
     seconds = time.perf_counter() - t0
@@ -345,7 +475,8 @@ def pretrain(config: PretrainConfig) -> Path:
     }
     if config.n_eval:
         held_out = generate_problems(config.n_eval, config.seed + 1_000_003, cd_config)
-        summary.update({f"model_{k}": v for k, v in sample_rates(model, tokenizer, held_out, seed=config.seed).items()})
+        max_new = 24 * cd_config.n_numbers + 24
+        summary.update({f"model_{k}": v for k, v in sample_rates(model, tokenizer, held_out, max_new, seed=config.seed).items()})
         rng = random.Random(config.seed)
         task = CountdownTask()
         summary["random_legal_solve_rate"] = sum(
@@ -366,6 +497,7 @@ def main(argv: list[str] | None = None) -> int:
     import tyro
 
     config = tyro.cli(PretrainConfig, args=argv, description="Build and pre-train the embedded base model.")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     out = pretrain(config)
     summary = json.loads((out / "pretrain_summary.json").read_text(encoding="utf-8"))
     print(json.dumps({"out": str(out), **summary}))

@@ -50,11 +50,11 @@ def test_uniform_proposals_are_legal_with_uniform_logprob():
 
 def test_proposals_after_steps_and_at_the_end():
     policy = CountdownPolicy(seed=0)
-    [samples] = policy.propose_steps([_state("5*7=35", "(5*7)-3=32")], 3)
-    assert [s.text for s in samples] == ["\\boxed{(5*7)-3}"] * 3
+    [samples] = policy.propose_steps([_state("7*5=35; left: 3 35", "35-3=32; left: 32")], 3)
+    assert [s.text for s in samples] == ["\\boxed{(7*5)-3}"] * 3
     assert all(s.logprob == 0.0 for s in samples)
-    terminal = transition(_state("5*7=35", "(5*7)-3=32"), "\\boxed{(5*7)-3}", answer="(5*7)-3", correct=False)
-    illegal = _state("5*8=40")
+    terminal = transition(_state("7*5=35", "35-3=32"), "\\boxed{(7*5)-3}", answer="(7*5)-3", correct=False)
+    illegal = _state("8*5=40")
     assert policy.propose_steps([terminal, illegal], 4) == [[], []]
 
 
@@ -62,10 +62,10 @@ def test_heuristic_prefers_steps_nearer_the_target():
     dist = step_distribution(initial_pool(P), 26, "heuristic")
     probs = {step: p for step, _, p in dist}
     assert sum(probs.values()) == pytest.approx(1.0)
-    # 3*7=21 is 5 away, 3+5=8 is 18 away: weights 1/6 vs 1/19
-    assert probs["3*7=21; left: 5 (3*7)"] / probs["3+5=8; left: 7 (3+5)"] == pytest.approx(19 / 6)
+    # 7*3=21 is 5 away, 5+3=8 is 18 away: weights 1/6 vs 1/19
+    assert probs["7*3=21; left: 5 21"] / probs["5+3=8; left: 7 8"] == pytest.approx(19 / 6)
     greedy = step_distribution(initial_pool(P), 26, "heuristic", temperature=0)
-    assert [s for s, _, p in greedy if p == 1.0] == ["3*7=21; left: 5 (3*7)"]  # first of the closest (21 and 7*3)
+    assert [s for s, _, p in greedy if p == 1.0] == ["7*3=21; left: 5 21"]  # the closest (3*7 is the same step)
     uniform = step_distribution(initial_pool(P), 26, "uniform")
     assert len({p for _, _, p in uniform}) == 1
 
@@ -74,7 +74,7 @@ def test_heuristic_samples_closer_steps_more_often():
     policy = CountdownPolicy(seed=1, prior="heuristic")
     [samples] = policy.propose_steps([_state()], 2000, SamplingConfig(seed=0))
     counts = Counter(s.text for s in samples)
-    assert counts["3*7=21; left: 5 (3*7)"] > counts["3+5=8; left: 7 (3+5)"]
+    assert counts["7*3=21; left: 5 21"] > counts["5+3=8; left: 7 8"]
 
 
 def test_seeded_sampling_repeats_and_differs():
@@ -94,7 +94,7 @@ def test_seeded_sampling_repeats_and_differs():
 
 def test_complete_plays_legal_steps_to_the_boxed_answer():
     policy = CountdownPolicy(seed=0)
-    prompts = [TASK.format_prompt(P), _state("5*7=35").text]
+    prompts = [TASK.format_prompt(P), _state("7*5=35").text]
     groups = policy.complete(prompts, 8, SamplingConfig(seed=0))
     assert [len(g) for g in groups] == [8, 8]
     for c in groups[0]:
@@ -131,7 +131,7 @@ def test_complete_stop_and_length():
 
 def test_complete_bad_or_finished_prompts_and_missing_delimiter():
     policy = CountdownPolicy(seed=0)
-    done = _state("5*7=35", "(5*7)-3=32").text + "\\boxed{(5*7)-3}\n\n"
+    done = _state("7*5=35", "35-3=32").text + "\\boxed{(7*5)-3}\n\n"
     groups = policy.complete(["What is 2+2?", done, P.problem], 2, SamplingConfig(seed=0))
     assert [c.text for c in groups[0]] == ["", ""] and [c.text for c in groups[1]] == ["", ""]
     assert all(c.text.startswith("\n\n") for c in groups[2])  # prompt lacked the delimiter

@@ -35,27 +35,41 @@ P357 = Problem(id="countdown/t/0", problem="Numbers: 3 5 7\nTarget: 26", answer=
 def test_initial_pool_and_example_steps_from_the_convention():
     pool = initial_pool(P357)
     assert pool == (("3", Fraction(3)), ("5", Fraction(5)), ("7", Fraction(7)))
-    assert apply_step(pool, "5*7=35; left: 7 (5*7)") is None  # a wrong pool listing is illegal
-    assert apply_step(pool, "5*7=35; left: 3 (5*7)") == apply_step(pool, "5*7=35")  # the listing is optional
-    pool = apply_step(pool, "5*7=35")
-    assert pool == (("3", Fraction(3)), ("(5*7)", Fraction(35)))
-    pool = apply_step(pool, "(5*7)-3=32")
-    assert pool == (("((5*7)-3)", Fraction(32)),)
-    assert legal_steps(pool) == ["\\boxed{(5*7)-3}"]
-    assert apply_step(pool, "\\boxed{(5*7)-3}") == ()
+    assert apply_step(pool, "7*5=35; left: 5 35") is None  # a wrong pool listing is illegal
+    assert apply_step(pool, "7*5=35; left: 3 35") == apply_step(pool, "7*5=35")  # the listing is optional
+    pool = apply_step(pool, "7*5=35")
+    assert pool == (("3", Fraction(3)), ("(7*5)", Fraction(35)))
+    pool = apply_step(pool, "35-3=32")  # a step names values, not sub-expressions
+    assert pool == (("((7*5)-3)", Fraction(32)),)
+    assert legal_steps(pool) == ["\\boxed{(7*5)-3}"]
+    assert apply_step(pool, "\\boxed{(7*5)-3}") == ()
     assert legal_steps(()) == []
 
 
+def test_commutative_steps_are_one_step_written_larger_first():
+    pool = initial_pool([3, 5, 7])
+    steps = legal_steps(pool)
+    assert "7*3=21; left: 5 21" in steps and not any(s.startswith("3*7") for s in steps)
+    # the other order is still legal when a model writes it, and leaves the same values
+    assert [v for _, v in apply_step(pool, "3*7=21; left: 5 21")] == [v for _, v in apply_step(pool, "7*3=21")]
+    assert len(steps) == len(set(steps))
+
+
+def test_equal_values_are_matched_by_the_listing():
+    # removing either 2 leaves different orders: the listing picks the pair that fits
+    pool = initial_pool([2, 9, 2])
+    assert [v for _, v in apply_step(pool, "9+2=11; left: 2 11")] == [2, 11]
+    assert apply_step(pool, "9+2=11; left: 11 2") is None
+    assert len(legal_steps(pool)) == len(set(legal_steps(pool)))
+
+
 def test_legal_steps_counts_by_hand():
-    # 2 and 4: ordered pairs (2,4): + *, (2-4 negative, 2/4 inexact); (4,2): + - * /  -> 6 steps
+    # 2 and 4: + and * once (larger first); 4-2 and 4/2 (2-4 negative, 2/4 inexact) -> 4 steps
     steps = legal_steps(initial_pool([2, 4]))
-    assert steps == [
-        "2+4=6; left: (2+4)", "2*4=8; left: (2*4)", "4+2=6; left: (4+2)",
-        "4-2=2; left: (4-2)", "4*2=8; left: (4*2)", "4/2=2; left: (4/2)",
-    ]
+    assert steps == ["4+2=6; left: 6", "4-2=2; left: 2", "4*2=8; left: 8", "4/2=2; left: 2"]
     # 0 as divisor is never legal, 0/x is
     assert not any(s.startswith("3/0=") for s in legal_steps(initial_pool([3, 0])))
-    assert "0/3=0; left: (0/3)" in legal_steps(initial_pool([3, 0]))
+    assert "0/3=0; left: 0" in legal_steps(initial_pool([3, 0]))
 
 
 def test_apply_step_rejects_illegal_steps():

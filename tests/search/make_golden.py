@@ -23,7 +23,7 @@ def _node(i: int, parent: int | None, step: str, depth: int, **kw) -> Node:
 
 
 def countdown_tree() -> SearchTree:
-    """Numbers 3 5 7, target 26: two wrong answers below 5*7=35, the right one below 3*7=21."""
+    """Numbers 3 5 7, target 26: two wrong answers below 7*5=35, the right one below 7*3=21."""
     problem = Problem(
         id="countdown/0/0",
         problem="Numbers: 3 5 7\nTarget: 26",
@@ -33,14 +33,14 @@ def countdown_tree() -> SearchTree:
     )
     nodes = (
         _node(0, None, "", 0),
-        _node(1, 0, "5*7=35", 1, value=0.5),
-        _node(2, 1, "35-3=32", 2, value=0.0),
-        _node(3, 2, "\\boxed{(5*7)-3}", 3, terminal=True, answer="(5*7)-3", correct=False),
-        _node(4, 0, "3*7=21", 1, value=0.8),
-        _node(5, 4, "21+5=26", 2, value=1.0),
-        _node(6, 5, "\\boxed{(3*7)+5}", 3, terminal=True, answer="(3*7)+5", correct=True, value=1.0),
-        _node(7, 1, "35+3=38", 2, value=0.0),
-        _node(8, 7, "\\boxed{(5*7)+3}", 3, terminal=True, answer="(5*7)+3", correct=False),
+        _node(1, 0, "7*5=35; left: 3 35", 1, value=0.5),
+        _node(2, 1, "35-3=32; left: 32", 2, value=0.0),
+        _node(3, 2, "\\boxed{(7*5)-3}", 3, terminal=True, answer="(7*5)-3", correct=False),
+        _node(4, 0, "7*3=21; left: 5 21", 1, value=0.8),
+        _node(5, 4, "21+5=26; left: 26", 2, value=1.0),
+        _node(6, 5, "\\boxed{(7*3)+5}", 3, terminal=True, answer="(7*3)+5", correct=True, value=1.0),
+        _node(7, 1, "35+3=38; left: 38", 2, value=0.0),
+        _node(8, 7, "\\boxed{(7*5)+3}", 3, terminal=True, answer="(7*5)+3", correct=False),
     )
     return SearchTree(problem=problem, prompt=problem.problem + "\n\n", nodes=nodes)
 

@@ -66,7 +66,7 @@ def test_prompt_template_and_votes():
     template = SelfEvalConfig().template()
     assert "{problem}" in template and "{solution}" in template
     prompt = judge_prompt(tree, 6, template)
-    assert "Numbers: 3 5 7" in prompt and "3*7=21\n\n21+5=26\n\n\\boxed{(3*7)+5}" in prompt
+    assert "Numbers: 3 5 7" in prompt and "7*3=21; left: 5 21\n\n21+5=26; left: 26\n\n\\boxed{(7*3)+5}" in prompt
     assert "{" + "solution}" not in prompt
     assert [parse_vote(t) for t in ["Yes", " no.", "YES!", "", "Perhaps yes"]] == [True, False, True, None, None]
     with pytest.raises(ValueError, match="n_votes"):

@@ -279,3 +279,30 @@ def test_default_equivalence_is_the_tasks():
     config = LinearizeConfig(k_values=(2,), n_search_per_problem=10, n_direct_per_problem=0, dedup=False)
     assert {s.k for s in linearize(tree, config, random.Random(0))} == {1}
     assert {s.k for s in linearize(tree, config, random.Random(0), string_equivalence)} == {2}
+
+
+def _tree_with_a_near_miss() -> SearchTree:
+    """The golden Countdown tree plus a wrong terminal below the correct path's first step."""
+    tree = countdown_tree()
+    extra = (
+        Node(id=9, parent_id=4, step="21-5=16; left: 16", depth=2, value=0.0),
+        Node(id=10, parent_id=9, step="\\boxed{(7*3)-5}", depth=3, terminal=True, answer="(7*3)-5", correct=False),
+    )
+    return SearchTree(problem=tree.problem, prompt=tree.prompt, nodes=tree.nodes + extra)
+
+
+def test_wrong_attempts_sharing_the_correct_prefix_come_last_and_backtrack():
+    tree = _tree_with_a_near_miss()
+    config = LinearizeConfig(k_values=(1,), n_direct_per_problem=0, n_search_per_problem=8, dedup=False)
+    for seed in range(5):
+        for seq in linearize(tree, config, random.Random(seed)):
+            assert seq.terminal_ids == (10, 6) and (seq.n_backtracks, seq.n_restarts) == (1, 0)
+    # k = 3: the two far misses first (a restart between them and into the correct path's
+    # branch), the near one last, so the jump into the correct path is a backtrack
+    for seq in linearize(tree, LinearizeConfig(k_values=(3,), n_direct_per_problem=0), random.Random(0)):
+        assert seq.k == 3 and seq.terminal_ids[2:] == (10, 6)
+        assert seq.attempts[-1].start_id == 4
+    uniform = LinearizeConfig(k_values=(1,), n_direct_per_problem=0, n_search_per_problem=30, dedup=False,
+                              prefer_backtracks=False)
+    firsts = {seq.terminal_ids[0] for seq in linearize(tree, uniform, random.Random(0))}
+    assert firsts == {3, 8, 10}  # the paper's uniform draw also picks the far misses

@@ -33,7 +33,7 @@ def test_astro_and_direct_arms(trees_path, tmp_path, capsys):
     total = [line for line in table.splitlines() if line.startswith("total")][0].split()
     assert total[1:5] == ["2", str(len(astro)), str(sum(t.n_backtracks for t in astro)), str(sum(t.n_restarts for t in astro))]
     config = json.loads((tmp_path / "astro.jsonl.config.json").read_text())
-    assert config["arm"] == "astro" and config["linearize"]["k_values"] == [1, 2]
+    assert config["arm"] == "astro" and config["linearize"]["k_values"] == [1, 2, 3]
 
     assert main([str(trees_path), "--arm", "direct", "--out", str(direct_out), "--seed", "3"]) == 0
     direct = [Trace.from_dict(r) for r in read_jsonl(direct_out)]

@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from agents.base import Completion
 from search.linearize import LinearizeConfig, linearize, merge_paths
+from astro_env.countdown import parse_expression
 from search.verbalize import (
+    countdown_goal,
     PHRASES_PATH,
     ParsedTrace,
     PhraseBank,
@@ -51,11 +53,14 @@ def test_phrase_bank_holds_astro_phrases():
 
 def test_phrase_bank_is_editable_and_validated(tmp_path):
     path = tmp_path / "bank.json"
-    path.write_text(json.dumps({"mine": {"attempt": "We get {answer}.", "restart": "From scratch."}}))
+    path.write_text(json.dumps({"mine": {"missed": "We get {answer}, short of {goal}.", "restart": "From scratch."}}))
     bank = PhraseBank.load(path, "mine")
     tree = countdown_tree()
     text, _, n_restarts = verbalize(tree, merge_paths(tree, [3, 6]), bank)
-    assert "We get (5*7)-3." in text and "From scratch." in text and n_restarts == 1
+    assert "We get 32, short of 26." in text and "From scratch." in text and n_restarts == 1
+    assert parse_trace(text, phrases=bank).attempt_answers == ["32", "(7*3)+5"]
+    with pytest.raises(ValueError, match="goal"):
+        PhraseBank(missed="That gives {answer}.")
     with pytest.raises(ValueError, match="boxed"):
         PhraseBank(attempt="\\boxed{{answer}}")
     with pytest.raises(ValueError, match="target"):
@@ -69,22 +74,25 @@ def test_countdown_trace_structure_by_hand():
     text, n_back, n_rest = verbalize(tree, merge_paths(tree, [3, 8, 6]), PhraseBank.load())
     chunks = text.split("\n\n")
     assert (n_back, n_rest) == (1, 1)
-    # 5*7=35 has Q 0.5 (no confirm); 3*7=21 has Q 0.8 and 21+5=26 Q 1.0 (confirms); final confirm
+    # 7*5=35 has Q 0.5 (no confirm); 7*3=21 has Q 0.8 (confirm); 21+5=26 (Q 1.0) is a final
+    # combination, judged by the comparison instead; final confirm
     assert chunks == [
-        "5*7=35",
-        "35-3=32",
-        "That gives (5*7)-3.",
-        DOUBT + ' Let\'s go back to where we had "5*7=35" and try a different way from there.',
-        "35+3=38",
-        "That gives (5*7)+3.",
+        "7*5=35; left: 3 35",
+        "35-3=32; left: 32",
+        "That gives 32, not 26.",
+        DOUBT + ' Let\'s go back to where we had "7*5=35; left: 3 35" and try a different way from there.',
+        "35+3=38; left: 38",
+        "That gives 38, not 26.",
         DOUBT + " Let's restart our solution from the beginning and try a different approach.",
-        "3*7=21",
+        "7*3=21; left: 5 21",
         CONFIRM,
-        "21+5=26",
-        CONFIRM,
-        "\\boxed{(3*7)+5}",
+        "21+5=26; left: 26",
+        "That gives 26, which is the target.",
+        "\\boxed{(7*3)+5}",
         CONFIRM,
     ]
+    parsed = parse_trace(text)
+    assert parsed.attempt_answers == ["32", "38", "(7*3)+5"] and (parsed.n_backtracks, parsed.n_restarts) == (1, 1)
 
 
 def test_only_the_final_answer_is_boxed_and_the_verifier_reads_it():
@@ -100,8 +108,8 @@ def test_high_q_threshold_and_switches():
     tree = countdown_tree()
     seq = merge_paths(tree, [3, 6])
     n_confirm = lambda **kw: verbalize(tree, seq, PhraseBank.load(), **kw)[0].count("correct so far.")  # noqa: E731
-    assert n_confirm() == 3  # nodes 4 (0.8), 5 (1.0), final
-    assert n_confirm(high_q_threshold=0.4) == 4  # + node 1 (0.5)
+    assert n_confirm() == 2  # node 4 (0.8), final; node 5 (1.0) is followed by the comparison instead
+    assert n_confirm(high_q_threshold=0.4) == 3  # + node 1 (0.5)
     assert n_confirm(confirm_intermediate=False) == 1
     assert n_confirm(confirm_final=False, confirm_intermediate=False) == 0
 
@@ -110,14 +118,16 @@ def test_marker_and_off_styles():
     tree = countdown_tree()
     seq = merge_paths(tree, [3, 8, 6])
     markers, _, _ = verbalize(tree, seq, PhraseBank.load(style="markers"))
-    assert "But wait" not in markers and "<backtrack> 5*7=35" in markers and "<restart>" in markers
-    assert markers.endswith("\\boxed{(3*7)+5}\n\n<verify>")
+    assert "But wait" not in markers and "<backtrack> 7*5=35; left: 3 35" in markers and "<restart>" in markers
+    assert markers.endswith("\\boxed{(7*3)+5}\n\n<verify>")
     off, n_back, n_rest = verbalize(tree, seq, PhraseBank.load(style="off"))
-    assert off.split("\n\n") == ["5*7=35", "35-3=32", "That gives (5*7)-3.", "35+3=38", "That gives (5*7)+3.",
-                                 "3*7=21", "21+5=26", "\\boxed{(3*7)+5}"]
+    assert off.split("\n\n") == [
+        "7*5=35; left: 3 35", "35-3=32; left: 32", "That gives 32, not 26.", "35+3=38; left: 38", "That gives 38, not 26.",
+        "7*3=21; left: 5 21", "21+5=26; left: 26", "That gives 26, which is the target.", "\\boxed{(7*3)+5}",
+    ]
     assert (n_back, n_rest) == (1, 1)  # the structure is counted even when not written
-    plain, _, _ = verbalize(tree, merge_paths(tree, [6]), None)
-    assert plain == "3*7=21\n\n21+5=26\n\n\\boxed{(3*7)+5}"
+    plain, _, _ = verbalize(tree, merge_paths(tree, [6]), None)  # the Direct arm compares too
+    assert plain == "7*3=21; left: 5 21\n\n21+5=26; left: 26\n\nThat gives 26, which is the target.\n\n\\boxed{(7*3)+5}"
 
 
 def test_wrong_terminal_rendering_and_quotes():
@@ -131,6 +141,17 @@ def test_wrong_terminal_rendering_and_quotes():
     assert last_boxed("\\boxed{unclosed") is None
     assert quote_step("a\n b   c", 20) == "a b c"
     assert quote_step("x" * 30, 10) == "x" * 10 + "..."
+
+
+def _stated_answer(tree, node_id, final):
+    """What a trace states for a terminal: a wrong Countdown attempt's value ("That gives 32,
+    not 26."), else the answer itself."""
+    answer = tree.nodes[node_id].answer
+    goal = countdown_goal(tree.problem)
+    parsed = parse_expression(answer) if answer and goal is not None and not final else None
+    if parsed is not None and str(parsed[0]) != goal:
+        return str(parsed[0])
+    return answer
 
 
 def _roundtrip(tree, seq, bank):
@@ -149,7 +170,7 @@ def _roundtrip(tree, seq, bank):
         # the attempt's first step hangs below the landing step
     firsts = [s for s in parsed.steps if s.attempt > 0 and (s.index == 0 or parsed.steps[s.index - 1].attempt != s.attempt)]
     assert [s.parent for s in firsts] == targets
-    answers = [tree.nodes[t].answer for t in seq.terminal_ids]
+    answers = [_stated_answer(tree, t, t == seq.terminal_ids[-1]) for t in seq.terminal_ids]
     assert parsed.attempt_answers == answers
     return parsed
 
@@ -167,8 +188,8 @@ def test_parse_recovers_the_golden_graph():
     tree = countdown_tree()
     parsed = _roundtrip(tree, merge_paths(tree, [3, 8, 6]), PhraseBank.load())
     assert [(e.src, e.dst, e.kind) for e in parsed.edges if e.kind != "step"] == [(2, 0, "backtrack"), (4, None, "restart")]
-    assert parsed.first_answer == "(5*7)-3" and parsed.final_answer == "(3*7)+5"
-    assert [s.verified for s in parsed.steps] == [False, False, False, False, False, True, True, True]
+    assert parsed.first_answer == "32" and parsed.final_answer == "(7*3)+5"
+    assert [s.verified for s in parsed.steps] == [False, False, False, False, False, True, False, True]
     # a long, multi-line step quoted by its prefix is located again
     _roundtrip(math_tree(), merge_paths(math_tree(), [3, 5]), PhraseBank.load())
 
@@ -236,7 +257,7 @@ class FakeRewriter:
         out = []
         for p in prompts:
             step = p.split("NEXT STEP: ")[-1].split("\n")[0]
-            text = "\\boxed{1}" if step == "35+3=38" else "Then " + step
+            text = "\\boxed{1}" if step == "35+3=38; left: 38" else "Then " + step
             out.append([Completion(text=text)])
         return out
 
@@ -249,14 +270,14 @@ def test_rewriter_rewrites_continuation_steps_only():
     rendering = render(tree, seq, bank, rewriter=StepRewriter(policy))
     assert len(policy.calls) == 1 and len(policy.calls[0]) == 5  # non-terminal nodes, one batch
     assert "Problem" not in policy.calls[0][0] or "Numbers: 3 5 7" in policy.calls[0][0]
-    assert rendering.step_texts[0] == ("Then 5*7=35", "Then 35-3=32", "That gives (5*7)-3.")
-    assert rendering.step_texts[1][0] == "35+3=38"  # a boxed rewrite is rejected
-    assert rendering.step_texts[2][-1] == "\\boxed{(3*7)+5}"  # terminal never rewritten
+    assert rendering.step_texts[0] == ("Then 7*5=35; left: 3 35", "Then 35-3=32; left: 32", "That gives 32, not 26.")
+    assert rendering.step_texts[1][0] == "35+3=38; left: 38"  # a boxed rewrite is rejected
+    assert rendering.step_texts[2][-1] == "\\boxed{(7*3)+5}"  # terminal never rewritten
     # the backtrack quotes the rewritten step, so the parser still finds it
     text = "\n\n".join(rendering.chunks)
-    assert 'where we had "Then 5*7=35"' in text
+    assert 'where we had "Then 7*5=35; left: 3 35"' in text
     parsed = parse_trace(text, phrases=bank)
-    assert parsed.steps[parsed.jump_targets[0]].text == "Then 5*7=35"
+    assert parsed.steps[parsed.jump_targets[0]].text == "Then 7*5=35; left: 3 35"
 
 
 def test_attempt_phrase_inside_prose_is_not_an_answer():

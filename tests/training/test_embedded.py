@@ -10,11 +10,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from astro_env.countdown import CountdownTask, generate_problems, pool_from_text  # noqa: E402
+from astro_env.countdown import CountdownConfig, CountdownTask, generate_problems, pool_from_text  # noqa: E402
 from training.embedded import (  # noqa: E402
     ModelConfig,
     PretrainConfig,
     build_tokenizer,
+    competence_rates,
     grammar_corpus,
     pretrain,
     random_legal_completion,
@@ -35,13 +36,16 @@ def test_tokenizer_round_trips_and_splits_digits(kind, split):
         assert pieces[-3:] == ["1", "2", "6"]
 
 
-def test_random_legal_completions_are_legal_and_boxed():
+def test_random_legal_completions_are_legal_compared_and_boxed():
     rng = random.Random(0)
     for problem in generate_problems(30, seed=3):
         completion = random_legal_completion(problem, rng)
-        steps = completion.split("\n\n")
-        assert steps[-1].startswith("\\boxed{") and len(steps) == len(problem.metadata["numbers"])
-        assert pool_from_text(problem, steps) is not None
+        chunks = completion.split("\n\n")
+        n = len(problem.metadata["numbers"])
+        assert chunks[-1].startswith("\\boxed{") and len(chunks) == n + 1
+        assert chunks[-2].startswith("That gives ")
+        assert pool_from_text(problem, chunks[: n - 1] + chunks[-1:]) == ()
+        assert competence_rates([problem], [completion])["target_copy_rate"] == 1.0
 
 
 def test_grammar_corpus_prompts_follow_the_task_format():
@@ -52,11 +56,50 @@ def test_grammar_corpus_prompts_follow_the_task_format():
     assert pairs == grammar_corpus(problems, 10, seed=0)
 
 
+def test_hindsight_targets_make_walks_solve_their_prompts():
+    from astro_env.countdown import parse_problem_text
+    from astro_env.problem import Problem
+
+    problems = generate_problems(20, seed=1)
+    task = CountdownTask()
+
+    def solved_share(ratio):
+        pairs = grammar_corpus(problems, 200, seed=0, hindsight_ratio=ratio, target_range=(0, 10_000))
+        solved = 0
+        for prompt, completion in pairs:
+            numbers, target = parse_problem_text(prompt)
+            problem = Problem(id="x", problem=prompt, answer=str(target), task="countdown",
+                              metadata={"numbers": numbers, "target": target})
+            solved += task.reward(problem, completion) == 1.0
+            assert ("which is the target" in completion) == (task.reward(problem, completion) == 1.0)
+        return solved / len(pairs)
+
+    assert solved_share(1.0) == 1.0
+    assert solved_share(0.0) < 0.5 < solved_share(0.5) + 0.2
+
+
+def test_competence_rates_by_hand():
+    from astro_env.problem import Problem
+
+    problem = Problem(id="p", problem="Numbers: 3 5 7\nTarget: 26", answer="26", task="countdown",
+                      metadata={"numbers": [3, 5, 7], "target": 26})
+    good = "7*3=21; left: 5 21\n\n21+5=26; left: 26\n\nThat gives 26, which is the target.\n\n\\boxed{(7*3)+5}"
+    # 7*3=22 is wrong arithmetic (so illegal, and nothing after it is legal); 22+5=27 is right
+    # arithmetic; "not 25" misstates the target
+    bad = "7*3=22; left: 5 22\n\n22+5=27; left: 27\n\nThat gives 27, not 25.\n\n\\boxed{(7*3)+5}"
+    rates = competence_rates([problem, problem], [good, bad])
+    assert rates["legal_step_rate"] == 3 / 6
+    assert rates["arithmetic_accuracy"] == 3 / 4
+    assert rates["target_copy_rate"] == 1 / 2
+    assert rates["legal_completion_rate"] == 1 / 2
+    assert rates["solve_rate"] == 1.0  # the task scores only the boxed answer, which both get right
+
+
 def test_pretrain_tiny_saves_a_loadable_model_and_lowers_the_loss(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     config = PretrainConfig(out=str(tmp_path / "base"), model=TINY, n_problems=50, n_steps=24, batch_size=4,
-                            seq_len=64, vocab_size=160, n_eval=4)
+                            seq_len=64, vocab_size=160, n_eval=4, number_tokens=100)
     out = pretrain(config)
     model = AutoModelForCausalLM.from_pretrained(out)
     tokenizer = AutoTokenizer.from_pretrained(out)
@@ -65,7 +108,8 @@ def test_pretrain_tiny_saves_a_loadable_model_and_lowers_the_loss(tmp_path):
     assert saved["n_steps"] == 24 and saved["model"]["hidden_size"] == 32
     summary = json.loads((out / "pretrain_summary.json").read_text())
     assert summary["loss_curve"][-1] < summary["loss_curve"][0]
-    assert 0.0 <= summary["model_solve_rate"] <= summary["model_format_rate"] <= 1.0
+    assert 0.0 <= summary["model_solve_rate"] <= summary["model_legal_completion_rate"] + 1e-9 or summary["model_solve_rate"] == 0.0
+    assert tokenizer.tokenize("Target: 42") == ["T", "arget", ":", " ", "42"] or "42" in tokenizer.tokenize("Target: 42")
 
 
 def test_sample_rates_counts_a_perfect_scripted_model():
@@ -86,21 +130,24 @@ def test_sample_rates_counts_a_perfect_scripted_model():
             return torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in rows])
 
     rates = sample_rates(Scripted(), tok, problems)
-    assert rates == {"format_rate": 1.0, "legal_rate": 1.0, "solve_rate": 1.0}
+    assert rates == {"legal_step_rate": 1.0, "legal_completion_rate": 1.0, "arithmetic_accuracy": 1.0,
+                     "target_copy_rate": 0.0, "solve_rate": 1.0}  # (no comparison written: none true)
 
 
 def test_config_validation():
     with pytest.raises(ValueError, match="n_steps"):
         PretrainConfig(out="x", n_steps=0)
     with pytest.raises(ValueError, match="n_numbers"):
-        PretrainConfig(out="x", n_numbers=1)
+        PretrainConfig(out="x", countdown=CountdownConfig(n_numbers=1))
+    with pytest.raises(ValueError, match="hindsight_ratio"):
+        PretrainConfig(out="x", hindsight_ratio=1.5)
 
 
 @pytest.mark.slow
 def test_default_pretrain_writes_steps_but_solves_poorly(tmp_path):
-    """The base model is an 'instruct model' for Countdown: mostly well-formed, rarely correct."""
+    """The base model is an 'instruct model' for Countdown: mostly legal, rarely correct."""
     ci = os.environ.get("ASTRO_SLOW_SCALE") == "ci"
     config = PretrainConfig(out=str(tmp_path / "base"), n_eval=32 if ci else 64)
     summary = json.loads((pretrain(config) / "pretrain_summary.json").read_text())
-    assert summary["model_format_rate"] >= 0.5
+    assert summary["model_legal_step_rate"] >= 0.5
     assert summary["model_solve_rate"] <= 0.5
