@@ -55,6 +55,10 @@ class RunConfig:
     """Held-out generated problems for evaluation when --bench is empty (disjoint from train)."""
     n_numbers: int = 3
     """Numbers per Countdown problem (Countdown only)."""
+    max_number: int = 9
+    """Largest number in a Countdown problem (Countdown only)."""
+    max_target: int = 50
+    """Largest Countdown target (Countdown only)."""
     data_seed: int = 1234
     """Seed of the problem generator and of the search."""
     # --- models ------------------------------------------------------------------------------
@@ -90,8 +94,8 @@ class RunConfig:
     step_max_tokens: int = STEP_MAX_TOKENS
     """Token budget of one proposed step during search."""
     # --- traces ------------------------------------------------------------------------------
-    k_values: tuple[int, ...] = (1, 2)
-    """Wrong branches visited before the correct one in a search trace (paper: 1..2)."""
+    k_values: tuple[int, ...] = (1, 2, 3)
+    """Wrong branches visited before the correct one in a search trace (paper: 1..2; ours reaches 3)."""
     style: Literal["phrases", "markers", "off"] = "phrases"
     """How backtracks are verbalised: ASTRO's reflection phrases, explicit marker tokens, or nothing (ablation)."""
     self_eval: bool = False
@@ -204,6 +208,13 @@ class RunConfig:
         from search.executor import ExecutorConfig
 
         return ExecutorConfig(kind=self.executor, ray_address=self.ray_address or None, gpus_per_worker=self.ray_gpus_per_worker)
+
+    @property
+    def countdown(self):
+        """The `CountdownConfig` of this run's problems and of the embedded model's pre-training."""
+        from astro_env.countdown import CountdownConfig
+
+        return CountdownConfig(n_numbers=self.n_numbers, max_number=self.max_number, max_target=self.max_target)
 
     @property
     def models(self) -> list[str]:
@@ -353,9 +364,9 @@ def stage_keys(config: RunConfig) -> dict[str, dict[str, Any]]:
 
     keys = {
         "problems": pick("task", "train_problems", "bench", "bench_limit", "n_train", "n_test", "data_seed")
-        | ({"n_numbers": config.n_numbers} if config.task == "countdown" else {}),
-        "base": pick("model") if config.model else pick("task", "pretrain_steps", "data_seed")
-        | ({"n_numbers": config.n_numbers} if config.task == "countdown" else {}),
+        | (pick("n_numbers", "max_number", "max_target") if config.task == "countdown" else {}),
+        # the embedded model is pre-trained on Countdown walks of the run's Countdown settings
+        "base": pick("model") if config.model else pick("pretrain_steps", "data_seed", "n_numbers", "max_number", "max_target"),
         "trees": pick("search_agent", "search_policy", "data_seed", "max_new_tokens")
         | {"agent_config": _agent_config_dict(config)}
         | (pick("backend") if config.search_policy == "base" else pick("teacher", "teacher_url")),

@@ -90,9 +90,9 @@ def _problems_stage(config: RunConfig, out: Path) -> None:
 
 def _generate(config: RunConfig, task, n: int) -> list:
     if config.task == "countdown":
-        from astro_env.countdown import CountdownConfig, generate_problems
+        from astro_env.countdown import generate_problems
 
-        return generate_problems(n, seed=config.data_seed, config=CountdownConfig(n_numbers=config.n_numbers))
+        return generate_problems(n, seed=config.data_seed, config=config.countdown)
     return list(task.generate(n, config.data_seed))
 
 
@@ -109,7 +109,7 @@ def _base_stage(config: RunConfig, out: Path) -> None:
     from training.embedded import PretrainConfig, pretrain
 
     pretrain(PretrainConfig(out=str(out), n_steps=config.pretrain_steps, seed=config.data_seed,
-                            n_numbers=config.n_numbers, threads=config.threads))
+                            countdown=config.countdown, threads=config.threads))
 
 
 def _policy(path: str, config: RunConfig, seed: int = 0):
@@ -289,11 +289,36 @@ def run_pipeline(config: RunConfig, run_dir: Path) -> str:
         for timings in results:
             stage.timings.update(timings)
 
+    if config.task == "countdown":
+        _competence(stage, config, run_dir, base_model, base_key)
+
     from astro.report import write_run_report
 
     report_key = {"config": to_json(config), "inputs": _input_hashes(config, run_dir)}
     stage("report", report_key, lambda out: write_run_report(config, run_dir, stage.timings))
     return (run_dir / "report.md").read_text()
+
+
+def _competence(stage: StageRunner, config: RunConfig, run_dir: Path, base_model: str, base_key: Any) -> Path:
+    """competence.json: the Countdown competence gates of the first seed's five models, beside
+    random legal play and oracle-verified play (`benchmarks.competence`), on the held-out split."""
+    seed = config.seeds[0]
+    models = {"base": base_model, **{f"{arm}-{kind}": str(run_dir / f"seed{seed}" / f"{kind}-{arm}")
+                                     for arm in ARMS for kind in ("sft", "rl")}}
+    key = {"models": {name: (base_key if name == "base" else stage_hash(Path(path))) for name, path in models.items()},
+           "problems": stage_hash(run_dir / "problems")}
+
+    def body(out: Path) -> None:
+        from astro.config import MODEL_LABELS
+        from astro_env.loaders import read_problems
+        from benchmarks.competence import CompetenceConfig, competence_table
+
+        problems = read_problems(run_dir / "problems" / "eval" / f"{HELD_OUT}.jsonl")
+        table = competence_table({MODEL_LABELS[name]: path for name, path in models.items()}, problems,
+                                 CompetenceConfig(n_problems=len(problems), n_verify=min(100, len(problems)), seed=config.data_seed))
+        write_json(out / "competence.json", table)
+
+    return stage(f"seed{seed}/competence", key, body)
 
 
 def _input_hashes(config: RunConfig, run_dir: Path) -> dict[str, Any]:

@@ -197,7 +197,23 @@ def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, flo
     pages = sorted(str(p.relative_to(run_dir)) for p in (run_dir / "trees").glob("*.html"))
 
     table = comparison_table(reports, benches=list(config.benches)) if reports else "(no evaluations found)\n"
-    lines = what_was_run(config, run_dir) + [
+    competence_path = run_dir / f"seed{seed0}" / "competence" / "competence.json"
+    competence = json.loads(competence_path.read_text()) if competence_path.exists() else {}
+    lines = what_was_run(config, run_dir)
+    if competence:
+        from benchmarks.competence import format_competence_table
+
+        lines += [
+            "## Competence (held-out problems, greedy decoding, first seed)",
+            "",
+            "Legal-step rate, arithmetic accuracy (stated value = true value), target-copy rate (the comparison with the "
+            "target is true), solve rate, and verification AUC (after correct steps and a final combination that reaches or "
+            "misses the target, does the model accept or backtrack?). Random legal play and oracle-verified play are references.",
+            "",
+            format_competence_table(competence),
+            "",
+        ]
+    lines += [
         "## Control table (pass@1 in %, one column group per evaluation set)",
         "",
         table,
@@ -235,6 +251,9 @@ def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, flo
             "config": to_json(config),
             "changed_from_preset": changed_fields(config),
             "benches": list(config.benches),
+            "competence": {label: {k: row.get(k) for k in ("legal_step_rate", "arithmetic_accuracy", "verification_auc",
+                                                            "target_copy_rate", "solve_rate")}
+                           for label, row in competence.items()},
             "comparison": comparison_json(reports) if reports else {},
             "pearson": correlations,
             "dynamics": dyn,

@@ -20,6 +20,12 @@ def test_smoke_run_writes_the_report_and_resumes_without_redoing_work(tmp_path, 
         assert points["steps"] == [1, 2, 3] and len(points["pass@1"]) == 3
         assert [c["step"] for c in report["dynamics"]["curves"][arm]] == [1, 2, 3]
     assert "## Training dynamics" in (out / "report.md").read_text()
+    # the competence gates of every model, beside the reference rows
+    competence = report["competence"]
+    assert {"Base", "Direct-SFT", "ASTRO-SFT", "Direct-RL", "ASTRO-RL", "random legal play"} <= set(competence)
+    assert all(0.0 <= row["legal_step_rate"] <= 1.0 and 0.0 <= row["verification_auc"] <= 1.0
+               for label, row in competence.items() if label != "random legal play")
+    assert "## Competence" in (out / "report.md").read_text()
     rows = {row["model"]: row for row in report["comparison"]["rows"]}
     assert list(rows) == ["Base", "Direct-SFT", "ASTRO-SFT", "Direct-RL", "ASTRO-RL"]
     for row in rows.values():
