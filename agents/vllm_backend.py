@@ -111,10 +111,20 @@ class WeightSyncExtension:
     `worker_extension_cls=WORKER_EXTENSION`; they run inside the engine-core process."""
 
     def astro_load_weights(self, packed: list) -> int:
-        """Load `pack_tensors` output into this worker's model; returns how many tensors were given."""
-        weights = unpack_tensors(packed)
-        device = next(self.model_runner.model.parameters()).device
-        self.model_runner.model.load_weights((name, t.to(device)) for name, t in weights)
+        """Load `pack_tensors` output (checkpoint names and layout) into this worker's model; returns
+        how many tensors were given.
+
+        Uses the worker's `reload_weights` where vLLM has it: backends that repack weights after
+        loading (the CPU one does) drop the per-parameter loaders that a plain `load_weights` needs,
+        and `reload_weights` restores them and repacks again. Older workers: `model.load_weights`.
+        """
+        model = self.model_runner.model
+        device = next(model.parameters()).device
+        weights = [(name, t.to(device)) for name, t in unpack_tensors(packed)]
+        if hasattr(self, "reload_weights"):
+            self.reload_weights(weights_iterator=iter(weights), is_checkpoint_format=True)
+        else:
+            model.load_weights(weights)
         return len(weights)
 
 
