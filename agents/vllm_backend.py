@@ -123,9 +123,27 @@ class WeightSyncExtension:
         weights = [(name, t.to(device)) for name, t in unpack_tensors(packed)]
         if hasattr(self, "reload_weights"):
             self.reload_weights(weights_iterator=iter(weights), is_checkpoint_format=True)
+            _retie_lm_head(self.model_runner.model)
         else:
             model.load_weights(weights)
         return len(weights)
+
+
+def _retie_lm_head(model) -> None:
+    """Point a tied LM head at the reloaded embedding and re-run its post-load processing.
+
+    A tied checkpoint has no lm_head.weight, so the in-place reload leaves the LM head as it was
+    ("ParallelLMHead: Failed to load weights"), and on the CPU its matmul runs on a packed copy
+    of the old embedding: without this the logits would still come from the old weights.
+    """
+    lm_head = getattr(model, "lm_head", None)
+    embed = getattr(getattr(model, "model", None), "embed_tokens", None)
+    tied = getattr(getattr(model, "config", None), "tie_word_embeddings", False)
+    if not tied or lm_head is None or embed is None or not hasattr(lm_head, "tie_weights"):
+        return
+    if lm_head.weight is not embed.weight:
+        lm_head.tie_weights(embed)
+    lm_head.quant_method.process_weights_after_loading(lm_head)  # the CPU backend packs a copy of the weight
 
 
 def has_weight_sync_extension(llm) -> bool:
