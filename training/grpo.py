@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Literal, Sequence
 
 from training import checkpoint as ckpt
+from training.grpo_trl import train_grpo_trl
 from training.objectives import (
     filter_by_pass_rate,
     group_advantages,
@@ -42,7 +43,6 @@ from training.objectives import (
     shape_reward,
 )
 from training.rollout import Rollout, RolloutConfig, collect_rollouts
-from training.grpo_trl import train_grpo_trl
 
 ENGINES = ("astro", "trl")
 """GRPO trainers `GRPOConfig.engine` accepts."""

@@ -274,4 +274,4 @@ def train_grpo_trl(config, model, tokenizer, kept: Sequence[Problem], n_problems
     return out
 
 
-__all__ = ["EnvironmentReward", "METRIC_KEYS", "import_trl", "metrics_record", "train_grpo_trl", "trl_arguments"]
+__all__ = ["METRIC_KEYS", "EnvironmentReward", "import_trl", "metrics_record", "train_grpo_trl", "trl_arguments"]

@@ -25,9 +25,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from search.trace import Trace  # noqa: E402
-from training.embedded import ModelConfig, build_model, build_tokenizer, save_policy  # noqa: E402
-from training.sft import SFTConfig, train_sft  # noqa: E402
+from search.trace import Trace
+from training.embedded import ModelConfig, build_model, build_tokenizer, save_policy
+from training.sft import SFTConfig, train_sft
 
 pytestmark = [
     pytest.mark.deepspeed,
@@ -36,8 +36,8 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
-LOSS_TOL = 0.02
-"""Largest |loss_2proc - loss_1proc| per step: bf16 (shipped DeepSpeed JSON) against fp32 on a loss of ~4.8."""
+LOSS_TOL = 0.005
+"""Largest |loss_2proc - loss_1proc| per step (shipped DeepSpeed JSON, bf16 on, against fp32; measured 0.0015 on a loss of ~4.3-4.9)."""
 RUN = dict(batch_size=4, lr=3e-3, warmup_ratio=0.0, save_every=2, keep_last=0, log_every=1, seed=0)
 """8 optimizer steps over 64 traces: 2 processes x 1 micro-batch of 4 per step."""
 
@@ -72,7 +72,7 @@ def _launch(stage: int, argv: list[str], module: str = "training.sft") -> subpro
            "MASTER_PORT": str(29500 + stage * 10 + random.randint(0, 9))}
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", f"training/configs/accelerate_zero{stage}.yaml",
            "--num_processes", "2", "-m", module, *argv]
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
 
 
 def _losses(out: Path) -> list[float]:
