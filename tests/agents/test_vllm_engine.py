@@ -28,10 +28,6 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parents[2]
 SYNC_TOL = 1e-3
 STALE_MIN = 1e-2
-TEXTS = [
-    "Numbers: 3 5 7\nTarget: 26\n\n5*7=35\n\n(5*7)-3=32\n\n\\boxed{(5*7)-3}",
-    "Problem: What is 1+1?\n\nSolution:\nWe add.\n\nThe answer is \\boxed{2}.",
-] * 10
 PROMPT, COMPLETION = "Numbers: 3 5 7\nTarget: 26\n\n", "5*7=35\n\n(5*7)-3=32\n\n\\boxed{(5*7)-3}"
 ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "OMP_NUM_THREADS": "1"}
 
@@ -43,7 +39,7 @@ def model_dir(tmp_path_factory):
     from training.embedded import ModelConfig, build_model, build_tokenizer, save_policy
 
     torch.set_num_threads(1)
-    tokenizer = build_tokenizer(TEXTS, vocab_size=256)
+    tokenizer = build_tokenizer(kind="char")  # one token per character: every test text is many tokens long
     model = build_model(tokenizer, ModelConfig(hidden_size=64, n_layers=2, n_heads=2, intermediate_size=128,
                                                max_position_embeddings=512), seed=0)
     return save_policy(model, tokenizer, tmp_path_factory.mktemp("vllm") / "m")
@@ -57,7 +53,7 @@ def policy(model_dir):
     for key, value in ENV.items():
         os.environ.setdefault(key, value)
     return VLLMPolicy(PolicyConfig(backend="vllm", model=str(model_dir), dtype="float32",
-                                   extra={"max_model_len": 512, "disable_log_stats": False}))
+                                   extra={"max_model_len": 512}))
 
 
 def _hf(model_dir):
@@ -80,10 +76,6 @@ def _hf_logprobs(model, ids: list[int]) -> list[float]:
     with torch.no_grad():
         logp = torch.log_softmax(model(torch.tensor([ids])).logits[0].float(), dim=-1)
     return [float(logp[i - 1, ids[i]]) for i in range(1, len(ids))]
-
-
-def _prefix_hits(policy) -> float:
-    return sum(m.value for m in policy.llm.get_metrics() if m.name == "vllm:prefix_cache_hits")
 
 
 def test_seeded_complete_gives_the_same_text_twice(policy):
@@ -115,24 +107,26 @@ def test_greedy_matches_transformers(policy, model_dir):
         assert list(row[0].token_logprobs[:4]) == pytest.approx(list(ref[0].token_logprobs[:4]), abs=1e-3)
 
 
-def test_propose_steps_reuse_the_cached_prefix(policy):
+def test_propose_steps_fill_the_prefix_cache(policy):
+    from vllm import SamplingParams
+
     from astro_env.problem import Problem
     from astro_env.state import initial_state
 
-    config = policy.llm.llm_engine.vllm_config.cache_config
-    assert config.enable_prefix_caching
-    long_prompt = "Numbers: 3 5 7\nTarget: 26\n\n" + "5*7=35\n(5*7)-3=32\n" * 12  # several KV blocks long
+    assert policy.llm.llm_engine.vllm_config.cache_config.enable_prefix_caching
+    long_prompt = "Numbers: 3 5 7\nTarget: 26\n\n" + "5*7=35\n(5*7)-3=32\n" * 12  # ~250 tokens, several KV blocks
     problem = Problem(id="p", problem=long_prompt, answer="26", task="countdown")
     state = initial_state(problem, problem.problem)
-    before = _prefix_hits(policy)
     steps = policy.propose_steps([state], 4)
-    after_first = _prefix_hits(policy)
-    policy.propose_steps([state], 4)
-    after_second = _prefix_hits(policy)
     assert len(steps[0]) == 4
     assert all("\n\n" not in s.text and s.n_tokens >= 1 for s in steps[0])
-    # the four siblings share the state's prefix, and the second call finds it cached
-    assert after_first > before and after_second - after_first >= len(policy.tokenizer(state.text)["input_ids"]) // 2
+    # the siblings' requests left the state's prefix in the cache: a new request on it reuses most of it
+    n_prompt = len(policy.tokenizer(state.text)["input_ids"])
+    again = policy.llm.generate([state.text], SamplingParams(max_tokens=1), use_tqdm=False)[0]
+    assert again.num_cached_tokens >= n_prompt // 2, (again.num_cached_tokens, n_prompt)
+    policy.llm.reset_prefix_cache()
+    cold = policy.llm.generate([state.text], SamplingParams(max_tokens=1), use_tqdm=False)[0]
+    assert cold.num_cached_tokens == 0
 
 
 def test_weight_sync_makes_the_engine_score_like_the_trained_model(policy, model_dir):
@@ -200,7 +194,8 @@ def test_astro_eval_through_vllm(model_dir, tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = (tmp_path / "eval").rglob("completions.jsonl")
     records = [json.loads(line) for path in lines for line in path.read_text().splitlines()]
-    assert len(records) == 3 and list((tmp_path / "eval").rglob("report.json"))
+    assert sorted((r["problem_id"], r["sample_idx"]) for r in records) == [(f"add/{a}", i) for a in range(3) for i in range(2)]
+    assert list((tmp_path / "eval").rglob("report.json"))
 
 
 def test_astro_search_through_vllm(model_dir, tmp_path):
