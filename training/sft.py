@@ -165,6 +165,16 @@ def _step_hook(step: int) -> None:
     """Called after each optimizer step (a seam for tests that simulate a killed run)."""
 
 
+def _mean_loss(accelerator, loss_sum, n_tokens: int) -> float:
+    """Token-weighted mean loss over all processes (each passes its own sum and count)."""
+    import torch
+
+    both = torch.stack([loss_sum.detach().float(), torch.tensor(float(n_tokens), device=loss_sum.device)])
+    if accelerator.num_processes > 1:
+        both = accelerator.reduce(both, reduction="sum")
+    return float(both[0]) / max(1.0, float(both[1]))
+
+
 def _scored_tokens(labels) -> int:
     return int((labels[:, 1:] != IGNORE_INDEX).sum())
 
@@ -206,6 +216,32 @@ def _mixed_precision(setting: str) -> str | None:
     if "ACCELERATE_MIXED_PRECISION" in os.environ:
         return None  # `accelerate launch` decides
     return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+
+
+def process_group_backend(environ: Mapping[str, str], cuda_available: bool) -> str | None:
+    """The torch.distributed backend to ask accelerate for, or None to leave it its choice.
+
+    "gloo" when `accelerate launch` started this process for DeepSpeed (ACCELERATE_USE_DEEPSPEED
+    and a LOCAL_RANK) on a machine without CUDA: accelerate picks a backend only for GPU-like
+    devices and otherwise initialises DeepSpeed with none, then counts one process, so every
+    rank would train alone. DeepSpeed runs on the CPU with DS_ACCELERATOR=cpu over gloo.
+
+    >>> process_group_backend({"ACCELERATE_USE_DEEPSPEED": "true", "LOCAL_RANK": "0"}, cuda_available=False)
+    'gloo'
+    >>> process_group_backend({"ACCELERATE_USE_DEEPSPEED": "true", "LOCAL_RANK": "0"}, cuda_available=True) is None
+    True
+    """
+    launched = environ.get("LOCAL_RANK", "-1") != "-1"
+    deepspeed = environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+    return "gloo" if launched and deepspeed and not cuda_available else None
+
+
+def _process_group_kwargs() -> list:
+    import torch
+    from accelerate.utils import InitProcessGroupKwargs
+
+    backend = process_group_backend(os.environ, torch.cuda.is_available())
+    return [InitProcessGroupKwargs(backend=backend)] if backend else []
 
 
 def _load(model_path: str):
@@ -307,7 +343,11 @@ def train_sft(config: SFTConfig) -> Path:
     inputs = training_inputs(config)
     out = Path(config.out)
     ckpt_root = out / "checkpoints"
-    accelerator = Accelerator(gradient_accumulation_steps=config.grad_accum, mixed_precision=_mixed_precision(config.mixed_precision))
+    accelerator = Accelerator(
+        gradient_accumulation_steps=config.grad_accum,
+        mixed_precision=_mixed_precision(config.mixed_precision),
+        kwargs_handlers=_process_group_kwargs(),
+    )
     is_main = accelerator.is_main_process
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched != accelerator.num_processes:
@@ -382,7 +422,9 @@ def train_sft(config: SFTConfig) -> Path:
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(step, total_steps, warmup_steps, config.lr, config.min_lr_ratio)
             window = [batches[position + j * world + rank] for j in range(config.grad_accum)]
-            window_tokens = max(1, sum(_scored_tokens(b["labels"]) for b in window))
+            # every process knows the whole step's micro-batches, so the loss is normalised by the step's
+            # token count over all processes: the same gradient as one process running them all
+            step_tokens = max(1, sum(_scored_tokens(batches[position + i]["labels"]) for i in range(per_step)))
             for batch in window:
                 with accelerator.accumulate(model):
                     input_ids = batch["input_ids"].to(device, non_blocking=True)
@@ -396,8 +438,9 @@ def train_sft(config: SFTConfig) -> Path:
                             + (f"the last good checkpoint is {last_good}" if last_good else "no checkpoint was written yet")
                             + " (lower --lr, check the traces, or use --mixed-precision no)."
                         )
-                    # accelerate divides by grad_accum: the window's loss is the token-weighted mean
-                    accelerator.backward(loss_sum * (config.grad_accum / window_tokens))
+                    # accelerate divides by grad_accum and data parallelism averages over processes:
+                    # the step's loss is the token-weighted mean over all its micro-batches
+                    accelerator.backward(loss_sum * (config.grad_accum * world / step_tokens))
                     if accelerator.sync_gradients and config.max_grad_norm > 0:
                         accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
                     optimizer.step()
@@ -413,7 +456,7 @@ def train_sft(config: SFTConfig) -> Path:
 
             if config.log_every and (step % config.log_every == 0 or step == total_steps):
                 now = time.perf_counter()
-                last_loss = log_loss.item() / max(1, log_tokens)
+                last_loss = _mean_loss(accelerator, log_loss, log_tokens)
                 metrics = {
                     "sft/loss": last_loss,
                     "sft/lr": optimizer.param_groups[0]["lr"],
@@ -444,7 +487,7 @@ def train_sft(config: SFTConfig) -> Path:
             writer.close()
     train_seconds = time.perf_counter() - t_start
     if log_tokens:  # loss since the last log (the whole run's mean when logging is off)
-        last_loss = log_loss.item() / log_tokens
+        last_loss = _mean_loss(accelerator, log_loss, log_tokens)
 
     accelerator.wait_for_everyone()
     state_dict = accelerator.get_state_dict(model)
@@ -472,12 +515,13 @@ def main(argv: list[str] | None = None) -> int:
 
     config = tyro.cli(SFTConfig, args=argv, description="Behaviour cloning (SFT) of a policy on traces.")
     out = train_sft(config)
-    summary = json.loads((out / "sft_summary.json").read_text(encoding="utf-8"))
-    print(json.dumps({"out": str(out), **summary}))
+    if os.environ.get("RANK", "0") == "0":  # one line per run, also under a launcher
+        summary = json.loads((out / "sft_summary.json").read_text(encoding="utf-8"))
+        print(json.dumps({"out": str(out), **summary}))
     return 0
 
 
 if __name__ == "__main__":
     raise SystemExit(main())
 
-__all__ = ["NonFiniteLossError", "SFTConfig", "cosine_lr", "lm_loss", "main", "train_sft"]
+__all__ = ["NonFiniteLossError", "SFTConfig", "cosine_lr", "lm_loss", "main", "process_group_backend", "train_sft"]

@@ -1,0 +1,277 @@
+"""GRPO through TRL's `GRPOTrainer`: the `astro grpo --engine trl` path.
+
+`training.grpo.train_grpo` loads the problems, runs the difficulty filter and writes
+`filter.json` exactly as for the in-house engine, then hands the kept problems here. TRL
+samples and optimises; the reward of every completion still comes from replaying it through
+the task's Gymnasium environment (`training.rollout.replay`) and shaping the 0/1 verdict
+with `training.objectives.shape_reward`, so both engines share one definition of "correct".
+
+The settings map one to one (`trl_arguments` is the whole map):
+
+| GRPOConfig | TRL GRPOConfig |
+|---|---|
+| group_size | num_generations |
+| prompts_per_step x group_size | per_device_train_batch_size x steps_per_generation (one optimizer step per generation batch per minibatch) |
+| n_minibatches, n_epochs | steps_per_generation, num_iterations |
+| lr, warmup_steps, weight_decay, max_grad_norm | learning_rate (constant after warmup), warmup_steps, weight_decay, max_grad_norm |
+| eps_low, eps_high, beta | epsilon, epsilon_high, beta (KL to the starting policy; 0 builds no reference model) |
+| scale_by_std | scale_rewards "group" / "none" |
+| aggregation "token" / "sequence" | loss_type "dapo" (token mean over the batch) / "grpo" (per completion first) |
+| reward, truncation | the reward function (±1 or 1/0; "penalize" gives a cut completion the wrong-answer reward); "mask" also sets mask_truncated_completions |
+| temperature, top_p, max_new_tokens | temperature, top_p, max_completion_length |
+| n_steps, seed, save_every, keep_checkpoints | max_steps, seed, save_steps, save_total_limit |
+| backend "vllm" | use_vllm, vllm_mode "colocate" (TRL drives its own engine and syncs it) |
+
+Outputs land where the in-house engine puts them: `OUT/metrics.jsonl` (one line per logged
+step, the in-house keys `reward_mean`, `pass_rate`, `completion_len`, `truncated_frac`,
+`loss`, `kl`, `clip_frac`, `entropy`, `grad_norm`, `lr`, plus TRL's own under `trl/...`),
+TensorBoard scalars `grpo/<key>` in `OUT/tb`, checkpoints in `OUT/checkpoints`
+(TRL's `checkpoint-N` folders; a rerun resumes from the newest), the final model and
+tokenizer in `OUT`, and `grpo_summary.json`. TRL is imported lazily (the `[test]` or
+`[trl]` extra): importing this module never needs it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+from astro_env import get_task
+from astro_env.problem import Problem
+from training.objectives import shape_reward
+from training.rollout import RolloutConfig, make_envs, replay
+
+METRIC_KEYS = {
+    "env_reward": "reward_mean",
+    "pass_rate": "pass_rate",
+    "completions/mean_length": "completion_len",
+    "completions/clipped_ratio": "truncated_frac",
+    "loss": "loss",
+    "kl": "kl",
+    "clip_ratio/region_mean": "clip_frac",
+    "entropy": "entropy",
+    "grad_norm": "grad_norm",
+    "learning_rate": "lr",
+}
+"""TRL's log keys -> the in-house engine's metric names (the rest are kept as `trl/<key>`)."""
+
+
+def import_trl():
+    """The `trl` module, or an ImportError that says how to install it."""
+    try:
+        import trl
+    except ImportError as err:
+        raise ImportError(
+            "--engine trl needs TRL, which is not installed: pip install 'astro-gym[trl]' "
+            "(or use the default --engine astro)."
+        ) from err
+    return trl
+
+
+def trl_arguments(config, out: Path, use_cpu: bool) -> dict[str, Any]:
+    """Keyword arguments of `trl.GRPOConfig` equivalent to the GRPOConfig `config` (see the module's table).
+
+    Pure: no TRL import, so the mapping is testable anywhere. `out` is the run directory.
+    """
+    per_step = config.prompts_per_step * config.group_size
+    if per_step % config.n_minibatches:
+        raise ValueError(
+            f"--engine trl splits the {per_step} rollouts of a step into n_minibatches={config.n_minibatches} equal "
+            "optimizer steps; pick n_minibatches dividing prompts_per_step * group_size."
+        )
+    truncation_mask = config.truncation == "mask"
+    return dict(
+        output_dir=str(out / "checkpoints"),
+        num_generations=config.group_size,
+        per_device_train_batch_size=per_step // config.n_minibatches,
+        gradient_accumulation_steps=1,
+        steps_per_generation=config.n_minibatches,
+        num_iterations=config.n_epochs,
+        learning_rate=config.lr,
+        lr_scheduler_type="constant_with_warmup",
+        warmup_steps=config.warmup_steps,
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        epsilon=config.eps_low,
+        epsilon_high=config.eps_high,
+        beta=config.beta,
+        scale_rewards="group" if config.scale_by_std else "none",
+        loss_type="dapo" if config.aggregation == "token" else "grpo",
+        mask_truncated_completions=truncation_mask,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        top_k=0,
+        max_completion_length=config.max_new_tokens,
+        max_steps=config.n_steps,
+        seed=config.seed,
+        data_seed=config.seed,
+        save_strategy="steps" if config.save_every else "no",
+        save_steps=config.save_every or 1,
+        save_total_limit=config.keep_checkpoints,
+        logging_steps=max(1, config.log_every),
+        report_to="none",
+        use_cpu=use_cpu,
+        bf16=False,
+        use_vllm=config.backend == "vllm",
+        vllm_mode="colocate",
+        log_completions=False,
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        shuffle_dataset=True,
+    )
+
+
+class EnvironmentReward:
+    """TRL reward function: replays each completion through its problem's environment.
+
+    Called by TRL with `completions` (text), `completion_ids` (token ids, EOS kept when the
+    model stopped) and the dataset column `problem_id`. Returns the shaped reward of each
+    (`shape_reward` of the environment's 0/1 verdict); a completion that filled the token
+    budget without EOS counts as truncated. Logs `env_reward` and `pass_rate` through TRL's
+    `log_metric` when given.
+    """
+
+    __name__ = "env_reward"
+
+    def __init__(self, problems: Sequence[Problem], config, eos_token_id: int | None):
+        self.config = config
+        self.eos_token_id = eos_token_id
+        self.rollout_config = RolloutConfig(max_new_tokens=config.max_new_tokens,
+                                            max_steps_per_episode=config.max_steps_per_episode)
+        self.problems = {p.id: p for p in problems}
+        self.envs = make_envs(list(problems), self.rollout_config)
+
+    def truncated(self, completion_ids: Sequence[int]) -> bool:
+        ended = self.eos_token_id is not None and self.eos_token_id in completion_ids
+        return not ended and len(completion_ids) >= self.config.max_new_tokens
+
+    def __call__(self, prompts, completions, completion_ids, problem_id, log_metric=None, **_: Any) -> list[float]:
+        rewards, env_rewards, correct = [], [], []
+        for text, ids, pid in zip(completions, completion_ids, problem_id):
+            problem = self.problems[pid]
+            episode = replay(self.envs[problem.task], problem, text, self.rollout_config.delimiter)
+            cut = self.truncated(list(ids)) or episode.truncated
+            rewards.append(shape_reward(episode.reward, cut, self.config.reward, self.config.truncation))
+            env_rewards.append(episode.reward)
+            correct.append(1.0 if episode.correct else 0.0)
+        if log_metric is not None and rewards:
+            log_metric("env_reward", sum(env_rewards) / len(env_rewards))
+            log_metric("pass_rate", sum(correct) / len(correct))
+        return rewards
+
+
+def metrics_record(step: int, logs: dict[str, Any]) -> dict[str, float]:
+    """One metrics.jsonl line from TRL's `logs` at `step`: in-house names for the mapped keys
+    (METRIC_KEYS), `trl/<key>` for the rest; non-numeric and non-finite values are dropped."""
+    record: dict[str, float] = {"step": step}
+    for key, value in logs.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+            continue
+        record[METRIC_KEYS.get(key, f"trl/{key}")] = float(value)
+    return record
+
+
+def _metrics_callback(out: Path, tensorboard: bool):
+    """A TrainerCallback that writes metrics.jsonl and grpo/* TensorBoard scalars like the in-house engine."""
+    from transformers import TrainerCallback
+
+    from astro_env.jsonl import JsonlWriter
+
+    class MetricsCallback(TrainerCallback):
+        def __init__(self) -> None:
+            self.log = None
+            self.writer = None
+            self.last: dict[str, float] = {}
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if not state.is_world_process_zero:
+                return
+            from astro_env.jsonl import read_jsonl
+
+            path = out / "metrics.jsonl"
+            previous = [r for r in read_jsonl(path) if int(r.get("step", 0)) <= state.global_step]
+            if path.exists():
+                path.unlink()
+            self.log = JsonlWriter(path)
+            for record in previous:
+                self.log.write(record)
+            if tensorboard:
+                from torch.utils.tensorboard import SummaryWriter
+
+                step = state.global_step
+                self.writer = SummaryWriter(log_dir=str(out / "tb"), purge_step=step + 1 if step else None)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if self.log is None or not logs or "train_runtime" in logs:
+                return
+            record = metrics_record(state.global_step, logs)
+            self.last = record
+            self.log.write(record)
+            if self.writer is not None:
+                for key, value in record.items():
+                    if key != "step":
+                        self.writer.add_scalar(f"grpo/{key}", value, state.global_step)
+            print(f"grpo[trl] step {state.global_step}/{args.max_steps}: reward {record.get('reward_mean', float('nan')):.3f} "
+                  f"pass {record.get('pass_rate', float('nan')):.3f} len {record.get('completion_len', float('nan')):.1f}",
+                  flush=True)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.log is not None:
+                self.log.close()
+            if self.writer is not None:
+                self.writer.close()
+
+    return MetricsCallback()
+
+
+def train_grpo_trl(config, model, tokenizer, kept: Sequence[Problem], n_problems: int) -> Path:
+    """Directory `config.out` holding the model TRL's GRPOTrainer trained on `kept` (a
+    `training.grpo.GRPOConfig` and the problems that passed its difficulty filter).
+
+    `model` and `tokenizer` are the starting policy (already loaded, on its device). Resumes
+    from the newest `OUT/checkpoints/checkpoint-N` when `config.resume`. Raises ImportError
+    naming the extra when TRL is missing.
+    """
+    import torch
+    from datasets import Dataset
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from astro_env.jsonl import write_json
+
+    trl = import_trl()
+    out = Path(config.out)
+    use_cpu = next(model.parameters()).device.type == "cpu"
+    args = trl.GRPOConfig(**trl_arguments(config, out, use_cpu))
+    rows = [{"prompt": get_task(p.task).format_prompt(p), "problem_id": p.id} for p in kept]
+    if len(rows) < config.prompts_per_step:  # TRL draws prompts_per_step distinct prompts per step
+        rows = [rows[i % len(rows)] for i in range(config.prompts_per_step)]
+    reward = EnvironmentReward(kept, config, tokenizer.eos_token_id)
+    callback = _metrics_callback(out, config.tensorboard)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    trainer = trl.GRPOTrainer(
+        model=model,
+        reward_funcs=[reward],
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        callbacks=[callback],
+    )
+    checkpoints = out / "checkpoints"
+    resume = get_last_checkpoint(str(checkpoints)) if config.resume and checkpoints.is_dir() else None
+    torch.manual_seed(config.seed)
+    trainer.train(resume_from_checkpoint=resume)
+    trainer.model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    write_json(out / "grpo_summary.json", {
+        "engine": "trl",
+        "n_steps": int(trainer.state.global_step),
+        "n_problems": n_problems,
+        "n_kept": len(kept),
+        "resumed_from": resume,
+        "final": dict(callback.last),
+    })
+    return out
+
+
+__all__ = ["METRIC_KEYS", "EnvironmentReward", "import_trl", "metrics_record", "train_grpo_trl", "trl_arguments"]
