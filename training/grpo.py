@@ -517,13 +517,76 @@ def pass_rate_shard(policy, shard: Shard, tokenizer, config: GRPOConfig) -> list
 def train_grpo(config: GRPOConfig) -> Path:
     """Directory `config.out` holding the GRPO-trained model and tokenizer (loadable with the Auto* classes).
 
-    Resumes from the newest checkpoint in OUT/checkpoints when `config.resume`. Raises
+    The paper's recipe in four parts: start from the SFT policy (or resume, `_start`), keep the
+    prompts whose pass rate lies in the window (`difficulty_filter`), then repeat `grpo_step`
+    (G rollouts per prompt in the environment, group advantages, clipped token loss) and write
+    metrics and checkpoints (`_TrainingLog`). `config.engine == "trl"` hands the same problems
+    and settings to TRL's GRPOTrainer after the filter.
+
+    Resumes from the newest loadable checkpoint in OUT/checkpoints when `config.resume`. Raises
     NonFiniteLossError (keeping the last good checkpoint, no update applied) on a NaN or inf
     loss, and ValueError when no problem survives the difficulty filter.
     """
+    start = _start(config)
+    problems = load_training_problems(config)
+    if not problems:
+        raise ValueError(f"no problems loaded from {config.problems or 'the Countdown generator'}.")
+    kept = difficulty_filter(start.policy, start.tokenizer, problems, config, Path(config.out), resumed=start.resume_from is not None)
+    if config.engine == "trl":
+        return train_grpo_trl(config, start.model, start.tokenizer, kept, n_problems=len(problems))
+
+    optimizer = make_optimizer(start.model, config)
+    step = 0
+    if start.resume_from is not None:
+        step = ckpt.load_checkpoint(start.resume_from, optimizer=optimizer).step
+        print(f"grpo: resuming from {start.resume_from} (step {step})", flush=True)
+    ref_model = None
+    if config.beta > 0:
+        ref_model, _ = load_policy_model(config.model, start.device)  # the starting policy, also after a resume
+        ref_model.eval().requires_grad_(False)
+    log = _TrainingLog(config, Path(config.out), step)
+    last_good = start.resume_from
+    try:
+        while step < config.n_steps:
+            record = grpo_step(start, optimizer, kept, step, config, ref_model, last_good)
+            step += 1
+            log.write(record)
+            if config.save_every and (step % config.save_every == 0 or step == config.n_steps):
+                last_good = ckpt.save_checkpoint(
+                    Path(config.out) / "checkpoints", ckpt.TrainerState(step=step, data_position=step, metrics=_finite(record)),
+                    start.model, start.tokenizer, optimizer, keep_last=config.keep_checkpoints,
+                    extra_json={"grpo_config.json": asdict(config), "grpo_inputs.json": {"model_fingerprint": start.fingerprint}},
+                )
+    finally:
+        log.close()
+
+    out = Path(config.out)
+    start.model.save_pretrained(out)
+    start.tokenizer.save_pretrained(out)
+    from astro_env.jsonl import write_json
+
+    write_json(out / "grpo_summary.json", {"n_steps": step, "n_problems": len(problems), "n_kept": len(kept), "final": _finite(log.last)})
+    return out
+
+
+@dataclass
+class _Start:
+    """The policy GRPO starts from: the model (SFT output, or the newest loadable checkpoint), its
+    tokenizer, the rollout backend over it, and what a resume must match."""
+
+    model: Any
+    tokenizer: Any
+    policy: Any
+    device: Any
+    resume_from: Path | None
+    fingerprint: str
+
+
+def _start(config: GRPOConfig) -> _Start:
+    """Validate the inputs, pick the checkpoint to resume (refusing one of another starting model), load the model."""
     import torch
 
-    from astro_env.jsonl import JsonlWriter, read_jsonl, write_json
+    from astro_env.jsonl import write_json
 
     if not config.model:
         raise ValueError("GRPOConfig.model is empty: pass --model DIR (e.g. the output of `astro sft`).")
@@ -534,11 +597,11 @@ def train_grpo(config: GRPOConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     ckpt_root = out / "checkpoints"
     ckpt.remove_stale_temporaries(ckpt_root)
-    base_fingerprint = ckpt.model_fingerprint(config.model)
+    fingerprint = ckpt.model_fingerprint(config.model)
     resume_from = ckpt.latest_loadable_checkpoint(ckpt_root) if config.resume else None
     if resume_from is not None:
         saved = resume_from / "grpo_inputs.json"
-        if saved.is_file() and json.loads(saved.read_text(encoding="utf-8")).get("model_fingerprint") != base_fingerprint:
+        if saved.is_file() and json.loads(saved.read_text(encoding="utf-8")).get("model_fingerprint") != fingerprint:
             raise UserError(
                 f"{resume_from} was trained from another starting model than --model {config.model}; "
                 "pass --no-resume to start over, or use another --out."
@@ -546,22 +609,25 @@ def train_grpo(config: GRPOConfig) -> Path:
     write_json(out / "grpo_config.json", asdict(config))
     torch.manual_seed(config.seed)
     device = _device(config.device)
-    model, tokenizer = load_policy_model(str(resume_from) if resume_from is not None else config.model, device)
     model_path = str(resume_from) if resume_from is not None else config.model
+    model, tokenizer = load_policy_model(model_path, device)
     policy = _build_policy(config, model, tokenizer, model_path)
-    problems = load_training_problems(config)
-    if not problems:
-        raise ValueError(f"no problems loaded from {config.problems or 'the Countdown generator'}.")
+    return _Start(model, tokenizer, policy, device, resume_from, fingerprint)
 
-    # ---- difficulty filter (once; a resumed run reads its verdict back)
+
+def difficulty_filter(policy, tokenizer, problems: list, config: GRPOConfig, out: Path, resumed: bool) -> list:
+    """The problems GRPO trains on: those whose pass rate under the starting policy lies in
+    [pass_rate_low, pass_rate_high] (paper: 1%-75%), decided once and saved in OUT/filter.json
+    (a resumed run reads the verdict back). With none kept, `if_none_kept="train_all"` keeps all."""
+    from astro_env.jsonl import write_json
+
     filter_path = out / "filter.json"
-    if filter_path.is_file() and resume_from is not None:
+    if filter_path.is_file() and resumed:
         kept_ids = set(json.loads(filter_path.read_text(encoding="utf-8"))["kept_ids"])
         kept = [p for p in problems if p.id in kept_ids]
     elif config.pass_rate_samples > 0:
         rates = estimate_pass_rates(policy, tokenizer, problems, config)
-        keep_idx = filter_by_pass_rate(rates, config.pass_rate_low, config.pass_rate_high)
-        kept = [problems[i] for i in keep_idx]
+        kept = [problems[i] for i in filter_by_pass_rate(rates, config.pass_rate_low, config.pass_rate_high)]
         summary = {
             "n_problems": len(problems),
             "n_kept": len(kept),
@@ -581,7 +647,7 @@ def train_grpo(config: GRPOConfig) -> Path:
     else:
         kept = list(problems)
         write_json(filter_path, {"n_problems": len(problems), "n_kept": len(kept), "n_samples": 0, "kept_ids": [p.id for p in kept]})
-    if not kept and config.if_none_kept == "train_all" and resume_from is None:
+    if not kept and config.if_none_kept == "train_all" and not resumed:
         kept = list(problems)
         summary = json.loads(filter_path.read_text(encoding="utf-8"))
         write_json(filter_path, {**summary, "fallback": "train_all", "kept_ids": [p.id for p in kept]})
@@ -591,92 +657,73 @@ def train_grpo(config: GRPOConfig) -> Path:
             f"no problem survived the difficulty filter [{config.pass_rate_low}, {config.pass_rate_high}]; "
             "widen --pass-rate-low/--pass-rate-high, use a stronger starting model, or disable it with --pass-rate-samples 0."
         )
+    return kept
 
-    if config.engine == "trl":
-        return train_grpo_trl(config, model, tokenizer, kept, n_problems=len(problems))
 
-    optimizer = make_optimizer(model, config)
-    step = 0
-    if resume_from is not None:
-        state = ckpt.load_checkpoint(resume_from, optimizer=optimizer)
-        step = state.step
-        print(f"grpo: resuming from {resume_from} (step {step})", flush=True)
-    ref_model = None
-    if config.beta > 0:
-        ref_model, _ = load_policy_model(config.model, device)  # the starting policy, also after a resume
-        ref_model.eval().requires_grad_(False)
-
-    # metrics.jsonl keeps exactly one line per completed step, also across resumes
-    metrics_path = out / "metrics.jsonl"
-    previous = [r for r in read_jsonl(metrics_path) if int(r.get("step", 0)) <= step]
-    if metrics_path.exists():
-        metrics_path.unlink()
-    metrics_log = JsonlWriter(metrics_path)
-    for record in previous:
-        metrics_log.write(record)
-    writer = None
-    if config.tensorboard:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(log_dir=str(out / "tb"), purge_step=step + 1 if step else None)
-
-    last_good = resume_from
-    last_metrics: dict[str, float] = {}
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+def grpo_step(start: _Start, optimizer, kept: list, step: int, config: GRPOConfig, ref_model, last_good: Path | None) -> dict[str, Any]:
+    """One GRPO update: `prompts_per_step` prompts, `group_size` environment rollouts each, group
+    advantages, the clipped token loss, then a weight sync to the rollout engine. Returns the metrics."""
+    t0 = time.perf_counter()
+    batch_problems = [kept[i] for i in problem_order(len(kept), step, config.prompts_per_step, config.seed)]
+    rollouts = collect_rollouts(
+        start.policy, start.tokenizer, batch_problems, _rollout_config(config, config.group_size, seed=config.seed * 1_000_003 + step),
+    )
+    t_gen = time.perf_counter() - t0
+    pad_id = start.tokenizer.pad_token_id if start.tokenizer.pad_token_id is not None else 0
+    rollouts, batch = rollout_batch(rollouts, config, pad_id)
+    lr = config.lr * min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps else config.lr
     try:
-        while step < config.n_steps:
-            t0 = time.perf_counter()
-            idx = problem_order(len(kept), step, config.prompts_per_step, config.seed)
-            batch_problems = [kept[i] for i in idx]
-            rollouts = collect_rollouts(
-                policy, tokenizer, batch_problems,
-                _rollout_config(config, config.group_size, seed=config.seed * 1_000_003 + step),
-            )
-            t_gen = time.perf_counter() - t0
-            rollouts, batch = rollout_batch(rollouts, config, pad_id)
-            lr = config.lr * min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps else config.lr
-            try:
-                update = grpo_update(model, optimizer, batch, config, ref_model=ref_model, lr=lr)
-            except NonFiniteLossError as exc:
-                raise NonFiniteLossError(
-                    f"step {step + 1}: {exc}. Last good checkpoint: {last_good or 'none (no checkpoint yet)'}; "
-                    "lower --lr, raise --max-grad-norm protection, or check the data."
-                ) from None
-            if config.backend == "vllm":
-                policy.sync_weights(model)
-            step += 1
-            record = {"step": step, **rollout_metrics(rollouts), **update, "lr": lr,
-                      "gen_time": t_gen, "step_time": time.perf_counter() - t0}
-            last_metrics = record
-            if config.log_every and step % config.log_every == 0:
-                metrics_log.write(record)
-                if writer is not None:
-                    for key, value in record.items():
-                        if key != "step" and isinstance(value, (int, float)) and math.isfinite(value):
-                            writer.add_scalar(f"grpo/{key}", value, step)
-                print(f"grpo step {step}/{config.n_steps}: reward {record['reward_mean']:.3f} "
-                      f"len {record['completion_len']:.1f} loss {record['loss']:.4f} "
-                      f"clip {record['clip_frac']:.3f} {record['step_time']:.2f}s", flush=True)
-            if config.save_every and (step % config.save_every == 0 or step == config.n_steps):
-                last_good = ckpt.save_checkpoint(
-                    ckpt_root, ckpt.TrainerState(step=step, data_position=step, metrics=_finite(record)),
-                    model, tokenizer, optimizer, keep_last=config.keep_checkpoints,
-                    extra_json={"grpo_config.json": asdict(config), "grpo_inputs.json": {"model_fingerprint": base_fingerprint}},
-                )
-    finally:
-        metrics_log.close()
-        if writer is not None:
-            writer.close()
+        update = grpo_update(start.model, optimizer, batch, config, ref_model=ref_model, lr=lr)
+    except NonFiniteLossError as exc:
+        raise NonFiniteLossError(
+            f"step {step + 1}: {exc}. Last good checkpoint: {last_good or 'none (no checkpoint yet)'}; "
+            "lower --lr, raise --max-grad-norm protection, or check the data."
+        ) from None
+    if config.backend == "vllm":
+        start.policy.sync_weights(start.model)
+    return {"step": step + 1, **rollout_metrics(rollouts), **update, "lr": lr,
+            "gen_time": t_gen, "step_time": time.perf_counter() - t0}
 
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    write_json(out / "grpo_summary.json", {
-        "n_steps": step,
-        "n_problems": len(problems),
-        "n_kept": len(kept),
-        "final": _finite(last_metrics),
-    })
-    return out
+
+class _TrainingLog:
+    """metrics.jsonl (exactly one line per completed step, also across resumes), TensorBoard, stdout."""
+
+    def __init__(self, config: GRPOConfig, out: Path, step: int) -> None:
+        from astro_env.jsonl import JsonlWriter, read_jsonl
+
+        self.config = config
+        self.last: dict[str, Any] = {}
+        path = out / "metrics.jsonl"
+        previous = [r for r in read_jsonl(path) if int(r.get("step", 0)) <= step]
+        if path.exists():
+            path.unlink()
+        self.metrics = JsonlWriter(path)
+        for record in previous:
+            self.metrics.write(record)
+        self.tb = None
+        if config.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(log_dir=str(out / "tb"), purge_step=step + 1 if step else None)
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.last = record
+        step = record["step"]
+        if not (self.config.log_every and step % self.config.log_every == 0):
+            return
+        self.metrics.write(record)
+        if self.tb is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, (int, float)) and math.isfinite(value):
+                    self.tb.add_scalar(f"grpo/{key}", value, step)
+        print(f"grpo step {step}/{self.config.n_steps}: reward {record['reward_mean']:.3f} "
+              f"len {record['completion_len']:.1f} loss {record['loss']:.4f} "
+              f"clip {record['clip_frac']:.3f} {record['step_time']:.2f}s", flush=True)
+
+    def close(self) -> None:
+        self.metrics.close()
+        if self.tb is not None:
+            self.tb.close()
 
 
 def _finite(record: dict[str, Any]) -> dict[str, float]:

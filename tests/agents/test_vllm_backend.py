@@ -209,7 +209,7 @@ def test_propose_steps_stop_at_delimiter(fake_vllm):
 
 
 def test_sync_weights_pushes_parameters_and_resets_prefix_cache(fake_vllm):
-    torch = pytest.importorskip("torch")
+    import torch
     from agents.vllm_backend import VLLMPolicy
 
     llm = FakeLLM()
@@ -224,7 +224,7 @@ def test_sync_weights_pushes_parameters_and_resets_prefix_cache(fake_vllm):
 
 
 def test_sync_without_the_worker_extension_says_how_to_build_the_engine(fake_vllm):
-    torch = pytest.importorskip("torch")
+    import torch
     from agents.vllm_backend import VLLMPolicy
 
     llm = FakeLLM(extension=None)
@@ -236,7 +236,7 @@ def test_sync_without_the_worker_extension_says_how_to_build_the_engine(fake_vll
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16", "int64"])
 def test_packed_tensors_round_trip_exactly(dtype):
-    torch = pytest.importorskip("torch")
+    import torch
     from agents.vllm_backend import pack_tensors, unpack_tensors
 
     source = [("a.weight", (torch.randn(3, 5) * 100).to(getattr(torch, dtype))), ("b", torch.arange(4).to(getattr(torch, dtype))[1:])]

@@ -74,7 +74,6 @@ def test_config_validation():
 
 
 def test_competence_table_runs_a_tiny_model(tmp_path):
-    pytest.importorskip("torch")
     from benchmarks.competence import competence_table
     from training.embedded import ModelConfig, build_model, build_tokenizer, grammar_corpus
 

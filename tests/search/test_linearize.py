@@ -268,7 +268,6 @@ def test_config_errors_name_the_fix():
 
 
 def test_default_equivalence_is_the_tasks():
-    pytest.importorskip("astro_env.countdown")
     # (5*7)-3 and 35-3 are the same Countdown answer (both 32): never two attempts at it
     tree = _tree([
         (1, 0, "5*7=35", False, None, None, 0.5),

@@ -99,7 +99,7 @@ def test_only_the_final_answer_is_boxed_and_the_verifier_reads_it():
     tree = math_tree()
     text, _, _ = verbalize(tree, merge_paths(tree, [3, 5]), PhraseBank.load())
     assert text.count("\\boxed") == 1 and last_boxed(text) == "4"
-    verifier = pytest.importorskip("astro_env.verifier")
+    from astro_env import verifier
     assert verifier.extract_answer(text) == "4"
     assert verifier.reward(text, "4") == 1.0
 

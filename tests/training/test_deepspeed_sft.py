@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402
 
 from search.trace import Trace
 from training.embedded import ModelConfig, build_model, build_tokenizer, save_policy

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402
 
 from astro_env.countdown import CountdownConfig, CountdownTask, generate_problems, pool_from_text  # noqa: E402
 from training.embedded import (  # noqa: E402

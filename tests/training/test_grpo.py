@@ -275,13 +275,6 @@ def test_vllm_backend_gets_weights_after_every_step(tmp_path, tiny_model_dir, mo
         assert torch.equal(a, b), name
 
 
-def test_real_vllm_policy_has_the_weight_sync_hook():
-    pytest.importorskip("vllm", reason="vLLM is not installed (GPU machines only); the fake engine test covers the trainer side")
-    from agents.vllm_backend import VLLMPolicy
-
-    assert callable(getattr(VLLMPolicy, "sync_weights", None))
-
-
 def _rollout(reward, truncated, ids=(5, 6, 2)):
     from training.rollout import Rollout
 

@@ -7,8 +7,7 @@ import random
 
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("accelerate")
+import torch  # noqa: E402
 
 from search.trace import Trace  # noqa: E402
 from training import sft  # noqa: E402
