@@ -257,6 +257,26 @@ class _LlamaRunner:
         self.values = [v[rows] for v in self.values]
 
 
+def load_causal_lm(path_or_name: str, dtype, device, flag: str = "model", **kwargs):
+    """(model, tokenizer) from a `save_pretrained` directory or hub name: the one loader of the
+    project (the transformers backend, SFT and GRPO). The tokenizer gets a pad token (its EOS)
+    when it has none. A missing directory, one that is not a saved model, or a hub id while the
+    hub is unreachable raises one `UserError` naming `flag` and the local alternative.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    check_model_source(str(path_or_name), flag)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path_or_name))
+        model = AutoModelForCausalLM.from_pretrained(str(path_or_name), dtype=dtype, **kwargs)
+    except OSError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{flag} {path_or_name} could not be loaded ({first}); pass a local save_pretrained directory.") from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.to(device), tokenizer
+
+
 class TransformersPolicy:
     """PolicyAgent over an in-memory transformers causal LM and its tokenizer.
 
@@ -307,19 +327,9 @@ class TransformersPolicy:
         A missing directory, a directory that is not a saved model, or a hub id while the hub
         is unreachable raises one `UserError` (a ValueError) at once, naming the local alternative.
         """
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         config = config if config is not None else PolicyConfig(backend="transformers", model=str(path_or_name))
         device = _auto_device(config.device)
-        dtype = _auto_dtype(config.dtype, device)
-        check_model_source(str(path_or_name), "model")
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(str(path_or_name))
-            model = AutoModelForCausalLM.from_pretrained(str(path_or_name), dtype=dtype, **config.extra)
-        except OSError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"model {path_or_name} could not be loaded ({first}); pass a local save_pretrained directory.") from None
-        model.to(device)
+        model, tokenizer = load_causal_lm(str(path_or_name), _auto_dtype(config.dtype, device), device, **config.extra)
         model.eval()
         return cls(model, tokenizer, config)
 

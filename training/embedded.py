@@ -436,7 +436,9 @@ def pretrain(config: PretrainConfig) -> Path:
     order = random.Random(config.seed).sample(range(len(examples)), len(examples))
     input_ids, _ = pack_examples(examples, order, config.seq_len, "all")  # [n_blocks, seq_len]
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.95), weight_decay=0.0, foreach=True)
+    from training.optim import make_adamw
+
+    optimizer = make_adamw(model.parameters(), config.lr, 0.0, (0.9, 0.95))
     warmup = int(config.warmup_ratio * config.n_steps)
     model.train()
     loss_acc = torch.zeros(())

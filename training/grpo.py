@@ -39,6 +39,7 @@ from astro_env.hub import check_model_source
 from search.executor import ExecutorConfig, Shard, make_shards, map_shards
 from training import checkpoint as ckpt
 from training.grpo_trl import train_grpo_trl
+from training.optim import make_adamw
 from training.objectives import (
     filter_by_pass_rate,
     group_advantages,
@@ -426,14 +427,11 @@ def _device(name: str):
 def load_policy_model(path: str, device):
     """(model, tokenizer) from a `save_pretrained` directory or hub name, fp32 on CPU, bf16 on GPUs that support it."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from agents.hf import load_causal_lm
 
     dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return model, tokenizer
+    return load_causal_lm(path, dtype, device, flag="--model")
 
 
 def load_training_problems(config: GRPOConfig):
@@ -477,14 +475,8 @@ def _rollout_config(config: GRPOConfig, n: int, seed: int) -> RolloutConfig:
 
 
 def make_optimizer(model, config: GRPOConfig):
-    """AdamW over the model's parameters (the fused kernel where torch has one for the device)."""
-    import torch
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    try:
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    """AdamW over the model's trainable parameters (`training.optim.make_adamw`)."""
+    return make_adamw(model.parameters(), config.lr, config.weight_decay)
 
 
 def estimate_pass_rates(policy, tokenizer, problems, config: GRPOConfig) -> list[float]:

@@ -32,6 +32,7 @@ from astro_env.errors import MissingFileError, UserError
 from astro_env.hub import check_model_source
 from astro_env.loaders import file_sha256
 from training import checkpoint as ckpt
+from training.optim import make_adamw
 from training.data import (
     IGNORE_INDEX,
     TokenizedExample,
@@ -245,28 +246,18 @@ def _process_group_kwargs() -> list:
 
 
 def _load(model_path: str):
+    """fp32 master weights (bf16 comes from autocast), no KV cache while training."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    # fp32 master weights; bf16 comes from autocast
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    from agents.hf import load_causal_lm
+
+    model, tokenizer = load_causal_lm(model_path, torch.float32, "cpu", flag="--model")
     model.config.use_cache = False
     return model, tokenizer
 
 
 def _adamw(params, config: SFTConfig):
-    """AdamW with the fused kernel (one op for all tensors; CPU and CUDA), else the multi-tensor one."""
-    import torch
-
-    params = list(params)
-    kwargs = dict(lr=config.lr, betas=tuple(config.adam_betas), weight_decay=config.weight_decay)
-    try:
-        return torch.optim.AdamW(params, fused=True, **kwargs)
-    except (RuntimeError, ValueError, TypeError):
-        return torch.optim.AdamW(params, foreach=True, **kwargs)
+    return make_adamw(params, config.lr, config.weight_decay, tuple(config.adam_betas))
 
 
 INPUTS_FILE = "sft_inputs.json"

@@ -144,14 +144,15 @@ def test_a_missing_model_directory_fails_before_the_engine_starts(fake_vllm, tmp
     assert fake_vllm.built == []
 
 
-def test_cpu_engine_defaults_to_eager_without_chunked_prefill(fake_vllm, monkeypatch):
+def test_cpu_engine_defaults_to_eager_without_chunked_prefill(fake_vllm, monkeypatch, tmp_path):
     import agents.vllm_backend as backend
 
     monkeypatch.setattr(backend, "_has_cuda", lambda: False)
-    build_policy(PolicyConfig(backend="vllm", model="dir"))
+    (tmp_path / "config.json").write_text("{}")  # a saved model directory
+    build_policy(PolicyConfig(backend="vllm", model=str(tmp_path)))
     assert fake_vllm.built[-1][1]["enforce_eager"] is True  # torch.compile start-up costs minutes on the CPU
     assert fake_vllm.built[-1][1]["enable_chunked_prefill"] is False  # seeded split prompts crash the CPU sampler
-    build_policy(PolicyConfig(backend="vllm", model="dir", extra={"enforce_eager": False}))
+    build_policy(PolicyConfig(backend="vllm", model=str(tmp_path), extra={"enforce_eager": False}))
     assert fake_vllm.built[-1][1]["enforce_eager"] is False  # extra overrides the CPU defaults
 
 

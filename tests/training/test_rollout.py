@@ -7,15 +7,16 @@ import pytest
 
 import astro_env  # noqa: F401  (registers the environments)
 from agents.base import Completion
-from astro_env.countdown import generate_problems
+from astro_env.countdown import generate_problems, problem_text
 from astro_env.problem import Problem
 from training.embedded import build_tokenizer
 from training.rollout import Rollout, RolloutConfig, collect_rollouts, replay, split_steps
 
-PROBLEM = generate_problems(1, seed=0)[0]  # Numbers: 2 9 10, Target: 29
-CORRECT = "2*10=20\n\n(2*10)+9=29\n\n\\boxed{(2*10)+9}"
-WRONG_BOX = "2*10=20\n\n\\boxed{2*10}"
-NO_ANSWER = "2*10=20\n\n(2*10)+9=29"
+PROBLEM = Problem(id="countdown/test/0", problem=problem_text([2, 9, 10], 29), answer="(2*10)+9", task="countdown",
+                  metadata={"numbers": [2, 9, 10], "target": 29})
+CORRECT = "10*2=20; left: 9 20\n\n20+9=29; left: 29\n\n\\boxed{(2*10)+9}"
+WRONG_BOX = "10*2=20; left: 9 20\n\n\\boxed{2*10}"
+NO_ANSWER = "10*2=20; left: 9 20\n\n20+9=29; left: 29"
 
 
 class FakePolicy:
