@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Literal, Sequence
 
 from agents.base import Completion, SamplingConfig, StepSample
+from astro_env.boxes import scan_boxes
 from astro_env.problem import Problem
 from astro_env.state import ReasoningState
 
@@ -20,7 +21,7 @@ BoxMode = Literal["never", "if_missing", "always"]
 
 
 def _has_box(text: str) -> bool:
-    return "\\boxed" in text or "\\fbox" in text
+    return bool(scan_boxes(text).boxes)
 
 
 def oracle_text(problem: Problem, append_answer: BoxMode = "if_missing") -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from astro_env.boxes import Boxes, scan_boxes
 
 MAX_ANSWER_CHARS = 400
 """Longer final answers are never parsed symbolically (MATH-500 gold answers are < 100 chars)."""
@@ -26,60 +27,12 @@ MAX_ITEMS = 16
 # Extraction
 
 
-_BOX_START = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 _ANSWER_PHRASE = re.compile(r"(?:final\s+answer\s+is|the\s+answer\s+is|final\s+answer\s*:)", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class Boxes:
-    """The top-level boxed answers of a text, in order. `truncated` is True when the last box
-    opened but its braces never close (a completion cut off mid-answer)."""
-
-    contents: tuple[str, ...]
-    truncated: bool
-
-
 def find_boxes(text: str) -> Boxes:
-    """Return every top-level `\\boxed{...}` / `\\fbox{...}` / `\\boxed X` content of `text`."""
-    contents: list[str] = []
-    pos, n = 0, len(text)
-    while True:
-        m = _BOX_START.search(text, pos)
-        if m is None:
-            return Boxes(tuple(contents), False)
-        i = m.end()
-        while i < n and text[i] in " \t\n":
-            i += 1
-        if i < n and text[i] == "{":
-            depth, j = 0, i
-            while j < n:
-                c = text[j]
-                if c == "\\" and j + 1 < n and text[j + 1] in "{}":
-                    j += 2
-                    continue
-                if c == "{":
-                    depth += 1
-                elif c == "}":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                j += 1
-            if j >= n:
-                return Boxes(tuple(contents), True)
-            contents.append(text[i + 1 : j])
-            pos = j + 1
-        elif i > m.end() and i < n and text[i] not in "$\n":
-            # "\boxed 5": a single token up to whitespace or a math delimiter.
-            j = i
-            while j < n and text[j] not in " \t\n$":
-                j += 1
-            contents.append(text[i:j].rstrip(".,;"))
-            pos = j
-        elif i >= n:
-            return Boxes(tuple(contents), True)
-        else:
-            contents.append("")  # "\boxed" with nothing usable after it: an empty answer.
-            pos = i
+    """Every top-level `\\boxed{...}` / `\\fbox{...}` / `\\boxed X` of `text` (`astro_env.boxes.scan_boxes`)."""
+    return scan_boxes(text)
 
 
 def find_stated_answer(text: str) -> str | None:

@@ -38,6 +38,7 @@ from fractions import Fraction
 from typing import Sequence
 
 from astro_env.problem import Problem
+from astro_env.boxes import scan_boxes
 
 Pool = tuple[tuple[str, Fraction], ...]
 """The items still available: `(expr, value)` pairs in a fixed order."""
@@ -303,23 +304,8 @@ def legal_transitions(pool: Pool) -> list[tuple[str, Pool]]:
 
 
 def extract_boxed(text: str) -> list[str]:
-    """Contents of every `\\boxed{...}` in `text` with balanced braces, in order."""
-    out = []
-    start = 0
-    while True:
-        k = text.find("\\boxed{", start)
-        if k < 0:
-            return out
-        pos = k + len("\\boxed{")
-        depth = 1
-        while pos < len(text) and depth:
-            depth += text[pos] == "{"
-            depth -= text[pos] == "}"
-            pos += 1
-        if depth:
-            return out  # unbalanced: no answer from here on
-        out.append(text[k + len("\\boxed{"):pos - 1])
-        start = pos
+    """Contents of every `\\boxed{...}` in `text` with balanced braces, in order (`astro_env.boxes`)."""
+    return [box.content for box in scan_boxes(text).braced]
 
 
 def apply_step(pool: Pool, step: str) -> Pool | None:

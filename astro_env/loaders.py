@@ -162,9 +162,9 @@ def _hub_record(name: str, idx: int, row: dict[str, Any]) -> dict[str, Any]:
     problem = row.get("problem") or row.get("question") or row.get("Problem")
     answer = row.get("answer") if row.get("answer") is not None else row.get("Answer")
     if answer is None and isinstance(row.get("solution"), str):  # MATH train, NuminaMath: the last box
-        from astro_env._verifier_text import find_boxes
+        from astro_env.boxes import scan_boxes
 
-        boxes = find_boxes(row["solution"]).contents
+        boxes = scan_boxes(row["solution"]).contents
         answer = boxes[-1] if boxes else None
     raw_id = row.get("unique_id") or row.get("id") or row.get("ID") or idx
     return {

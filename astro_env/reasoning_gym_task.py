@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from astro_env._verifier_text import find_boxes
+from astro_env.boxes import scan_boxes
 from astro_env.problem import Problem
 
 PROMPT = "Problem: {question}\n\nGive the final answer as \\boxed{{...}}.\n\nSolution:\n"
@@ -65,7 +65,7 @@ class ReasoningGymTask:
         """The last boxed answer of `text`, None if there is none."""
         if not isinstance(text, str):
             return None
-        boxes = find_boxes(text).contents
+        boxes = scan_boxes(text).contents
         return boxes[-1].strip() if boxes else None
 
     def is_correct(self, problem: Problem, answer: str | None) -> bool:
@@ -85,7 +85,7 @@ class ReasoningGymTask:
         """1.0 when the completion boxes one answer (or several identical ones) that the scorer accepts."""
         if not isinstance(completion, str):
             return 0.0
-        boxes = find_boxes(completion)
+        boxes = scan_boxes(completion)
         answers = {" ".join(b.split()) for b in boxes.contents}
         if boxes.truncated or len(answers) != 1:
             return 0.0

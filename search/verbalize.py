@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
+from astro_env.boxes import scan_boxes
 from astro_env.countdown import format_value, parse_expression, problem_numbers
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -124,32 +125,8 @@ def _fill(template: str, **values: str) -> str:
 
 
 def _boxed_spans(text: str) -> list[tuple[int, int, int, int]]:
-    r"""(start, end, inner_start, inner_end) of each brace-balanced `\boxed{...}` in `text`."""
-    spans = []
-    pos = 0
-    while True:
-        start = text.find("\\boxed", pos)
-        if start < 0:
-            return spans
-        brace = start + len("\\boxed")
-        while brace < len(text) and text[brace] == " ":
-            brace += 1
-        if brace >= len(text) or text[brace] != "{":
-            pos = start + 1
-            continue
-        depth, idx = 0, brace
-        while idx < len(text):
-            if text[idx] == "{":
-                depth += 1
-            elif text[idx] == "}":
-                depth -= 1
-                if depth == 0:
-                    break
-            idx += 1
-        if depth:  # unbalanced: no box
-            return spans
-        spans.append((start, idx + 1, brace + 1, idx))
-        pos = idx + 1
+    r"""(start, end, inner_start, inner_end) of each brace-balanced `\boxed{...}` in `text` (`astro_env.boxes`)."""
+    return [(b.start, b.end, b.inner_start, b.inner_end) for b in scan_boxes(text).braced]
 
 
 def last_boxed(text: str) -> str | None:
