@@ -414,7 +414,7 @@ class CountdownEnv(ReasoningEnv):
     step and the delimiter (`ReasoningState.text`).
 
     ## Action
-    The next step as a `str`, e.g. `"5*7=35"`, `"(5*7)-3=32"`, `"\\boxed{(5*7)-3}"` (see
+    The next step as a `str`, e.g. `"7*5=35; left: 3 35"`, `"35-3=32; left: 32"`, `"\\boxed{(5*7)-3}"` (see
     `astro_env.countdown` for the grammar; the environment does not enforce it, a policy may
     write any text). Whitespace stripping, cutting at `max_step_chars`, U+FFFD replacement and
     ValueErrors as for `MathReasoningEnv`.
