@@ -154,7 +154,8 @@ class RunConfig:
     deepspeed_config: str = ""
     """accelerate/DeepSpeed config file for SFT and GRPO on GPUs (empty: single process)."""
     runnable_here: bool = True
-    """False for presets that need GPUs (the paper preset): `astro run` validates and prints the plan only."""
+    """False for presets that need GPUs (the paper preset): on a machine without a CUDA GPU, `astro run`
+    validates and prints the plan and the launch commands only."""
     plumbing_check: bool = False
     """True for presets whose numbers mean nothing (smoke-math): the report says so first."""
 

@@ -147,6 +147,12 @@ def check_environment(config: RunConfig, run_dir: Path) -> None:
         raise ValueError(f"--out {run_dir}: a file is in the way; give a folder.")
 
 
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _looks_local(path: str) -> bool:
     """A path, not a hub name (`org/name` or `name`): it exists, starts like a path, or has two slashes."""
     return Path(path).exists() or path.startswith((".", "/", "~")) or path.count("/") >= 2
@@ -156,11 +162,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     config, args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     run_dir = Path(args.out or f"runs/{config.preset}")
-    if args.dry_run or not config.runnable_here:
+    needs_gpu = not config.runnable_here and not _has_cuda()
+    if args.dry_run or needs_gpu:
         from astro.launch import describe_plan
 
         print(describe_plan(config, run_dir))
-        if not config.runnable_here and not args.dry_run:
+        if needs_gpu and not args.dry_run:
             print(f"\nPreset {config.preset!r} needs GPUs (model {config.model}, backend {config.backend}); the configuration "
                   "is valid. Launch its stages on a cluster with the commands above.")
         return 0
