@@ -6,8 +6,8 @@ and its workers), and runs the same command again; after the planned kills the r
 finish. The finished folder must give the same report (control table and trace statistics) and
 byte-identical trained models as one uninterrupted run of the same command.
 
-    python scripts/fault_inject.py --out /tmp/fi --trials 3 --stages trees sft rl eval
-    python scripts/fault_inject.py --out /tmp/fi --short      # what CI runs: one kill in SFT, one in GRPO
+    python scripts/fault_inject.py --out runs/fault_inject --trials 3 --stages trees sft rl eval
+    python scripts/fault_inject.py --out runs/fault_inject --short      # what CI runs: one kill in SFT, one in GRPO
 
 Exit code 0 when every trial matches, 1 otherwise (the differences are printed).
 """
