@@ -7,6 +7,8 @@ answer is, matrices), each with the source of its form; `make_verifier_cases.py`
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import logging
 from collections import Counter
@@ -33,6 +35,7 @@ def test_cases_file_is_well_formed_and_large_enough():
     assert 0.2 < sum(r["label"] for r in rows) / len(rows) < 0.8
 
 
+@pytest.mark.slow
 def test_accuracy_is_at_least_math_verifys():
     import math_verify  # the test extra: the comparison
     logging.disable(logging.WARNING)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 from fractions import Fraction
 
@@ -40,6 +42,7 @@ def test_factored_quadratic_matches_its_expansion_only(a, b, c):
         assert not _V.is_equivalent(factored, f"x^2 + {a + b}x + {c}".replace("+ -", "- "))
 
 
+@pytest.mark.slow
 def test_benchmark_prints_one_json_line(capsys):
     import pytest
 

@@ -86,6 +86,7 @@ def _env() -> dict:
     return env
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9_equals_an_uninterrupted_run(tmp_path):
     killed_out, clean_out = tmp_path / "killed.jsonl", tmp_path / "clean.jsonl"
     proc = subprocess.Popen(_cli(killed_out), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -95,6 +95,7 @@ def test_competence_rates_by_hand():
     assert rates["solve_rate"] == 1.0  # the task scores only the boxed answer, which both get right
 
 
+@pytest.mark.slow
 def test_pretrain_tiny_saves_a_loadable_model_and_lowers_the_loss(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -236,6 +236,7 @@ def test_cli_main(workspace, tmp_path, capsys):
     assert json.loads(line)["n_steps"] == 1
 
 
+@pytest.mark.slow
 def test_bench_sft_smoke(capsys):
     from benchmarks import bench_sft
 
