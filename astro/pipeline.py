@@ -9,7 +9,6 @@ continues.
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
@@ -363,9 +362,3 @@ def _grpo_checkpoints(rl_dir: Path) -> list[Path]:
     from training.checkpoint import list_checkpoints
 
     return list_checkpoints(rl_dir / "checkpoints")
-
-
-def load_run_config(run_dir: Path) -> dict[str, Any]:
-    """The run_config.json of a run folder ({} when absent)."""
-    path = run_dir / "run_config.json"
-    return json.loads(path.read_text()) if path.exists() else {}
