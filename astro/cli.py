@@ -26,6 +26,22 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+REPRODUCIBLE_MATH = {"MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+"""Environment set (unless already set) before torch loads: MKL, oneDNN and ATen take their
+AVX2 code paths on any x86 CPU that has AVX2, so float32 results do not change with the
+machine's newest instruction set, and MKL's conditional numerical reproducibility makes them
+repeat run to run. Workers inherit it. Set a variable yourself to override it."""
+
+
+def set_reproducible_math(environ=os.environ) -> None:
+    """Apply `REPRODUCIBLE_MATH` to `environ` where a variable is not set yet (x86 only)."""
+    import platform
+
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        for key, value in REPRODUCIBLE_MATH.items():
+            environ.setdefault(key, value)
+
+
 def _usage() -> str:
     width = max(map(len, SUBCOMMANDS))
     lines = ["usage: astro <subcommand> [options]", "", "subcommands:"]
@@ -46,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"astro-gym {__version__}")
         return 0
     name, rest = argv[0], argv[1:]
+    if "torch" not in sys.modules:
+        set_reproducible_math()
     if name not in SUBCOMMANDS:
         print(f"astro: unknown subcommand {name!r}.\n\n{_usage()}", file=sys.stderr)
         return 2

@@ -156,7 +156,7 @@ def _traces_stage(config: RunConfig, trees_path: Path, base_model: str, out: Pat
 
     trees = [SearchTree.from_dict(r) for r in read_jsonl(trees_path)]
     tokenizer = AutoTokenizer.from_pretrained(base_model)
-    lin = LinearizeConfig(k_values=config.k_values, style=config.style)
+    lin = LinearizeConfig(k_values=config.k_values, style=config.style, confirm_intermediate=config.confirm_intermediate)
     good = None
     if config.self_eval:
         from search.curation import SelfEvalConfig, self_evaluate

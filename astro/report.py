@@ -201,7 +201,7 @@ def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, flo
     competence = json.loads(competence_path.read_text()) if competence_path.exists() else {}
     lines = what_was_run(config, run_dir)
     if competence:
-        from benchmarks.competence import format_competence_table
+        from benchmarks.competence import format_competence_table, format_gates, gate_verdicts
 
         lines += [
             "## Competence (held-out problems, greedy decoding, first seed)",
@@ -211,6 +211,8 @@ def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, flo
             "misses the target, does the model accept or backtrack?). Random legal play and oracle-verified play are references.",
             "",
             format_competence_table(competence),
+            "",
+            format_gates(gate_verdicts(competence)),
             "",
         ]
     lines += [
@@ -254,6 +256,7 @@ def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, flo
             "competence": {label: {k: row.get(k) for k in ("legal_step_rate", "arithmetic_accuracy", "verification_auc",
                                                             "target_copy_rate", "solve_rate")}
                            for label, row in competence.items()},
+            "competence_gates": gate_verdicts(competence) if competence else [],
             "comparison": comparison_json(reports) if reports else {},
             "pearson": correlations,
             "dynamics": dyn,

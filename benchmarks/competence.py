@@ -12,7 +12,8 @@ rests on, beside two reference rows:
 - `verification_auc`: given the correct steps of a solution up to its final combination,
   then a final combination that reaches the target or one that misses it, the model continues
   (greedily); it *accepts* when it boxes an answer before any doubt, backtrack or restart
-  phrase. AUC = P(accept | reached) vs P(accept | missed) = 0.5 + (p_hit - p_miss) / 2 for
+  phrase. Between the forced steps the model's own confirm reflections are kept
+  (`with_own_reflections`), so each model is probed on text in its own style. AUC = P(accept | reached) vs P(accept | missed) = 0.5 + (p_hit - p_miss) / 2 for
   these 0/1 decisions; 0.5 is no verification, 1.0 is perfect.
 
 Reference rows: `random legal play` (one uniformly random legal walk; always accepts) and
@@ -120,6 +121,49 @@ def verification_prefixes(problems: Sequence[Problem], rng: random.Random, delim
     return out
 
 
+def _confirm_phrases(banks: Sequence[PhraseBank]) -> set[str]:
+    return {bank.confirm.strip() for bank in banks if bank.confirm.strip()}
+
+
+def keep_reflection(chunk: str, banks: Sequence[PhraseBank] | None = None) -> bool:
+    """Whether a chunk a model wrote after a forced intermediate step is kept in its verification
+    prefix: only a confirm phrase of some style (pure).
+
+    >>> keep_reflection(PhraseBank.load().confirm), keep_reflection("7*3=21; left: 21")
+    (True, False)
+    """
+    return isinstance(chunk, str) and chunk.strip() in _confirm_phrases(banks if banks is not None else PhraseBank.load_all())
+
+
+def with_own_reflections(model: Any, tokenizer: Any, pairs: Sequence[tuple[Problem, str, bool]], max_new_tokens: int,
+                         delimiter: str = "\n\n") -> list[str]:
+    """The prefixes of `pairs` with the model's own reflections between the forced steps.
+
+    After each forced step but the final combination the model writes its next chunk (greedy);
+    a confirm phrase ("... seems to be correct so far.") is kept before the next forced step,
+    anything else is dropped. A model trained on traces that confirm intermediate steps so sees
+    the prefix in its own style, and one trained without sees the plain steps; either way the
+    decision measured after the final combination is the model's, on its own kind of text.
+    """
+    task = CountdownTask()
+    heads = [task.format_prompt(problem) for problem, _, _ in pairs]
+    steps = [prefix[len(head):].split(delimiter)[:-1] for head, (_, prefix, _) in zip(heads, pairs)]
+    texts = list(heads)
+    for pos in range(max((len(s) for s in steps), default=0)):
+        for k, row in enumerate(steps):
+            if pos < len(row):
+                texts[k] += row[pos] + delimiter
+        todo = [k for k, row in enumerate(steps) if pos < len(row) - 1]
+        if not todo:
+            continue
+        chunks = generate_texts(model, tokenizer, [texts[k] for k in todo], max_new_tokens)
+        for k, chunk in zip(todo, chunks):
+            first = chunk.split(delimiter)[0]
+            if keep_reflection(first):
+                texts[k] += first.strip() + delimiter
+    return texts
+
+
 def auc_from_decisions(decisions: Sequence[tuple[bool, bool]]) -> dict[str, float]:
     """`{"verification_auc", "p_accept_reached", "p_accept_missed"}` from (reaches_target, accepted) pairs.
 
@@ -141,7 +185,8 @@ def model_competence(model: Any, tokenizer: Any, problems: Sequence[Problem], co
     row = competence_rates(held_out, texts)
     pairs = verification_prefixes(problems[: config.n_verify], random.Random(config.seed))
     if pairs:
-        continuations = generate_texts(model, tokenizer, [prefix for _, prefix, _ in pairs], config.max_new_tokens)
+        prefixes = with_own_reflections(model, tokenizer, pairs, config.max_new_tokens)
+        continuations = generate_texts(model, tokenizer, prefixes, config.max_new_tokens)
         row.update(auc_from_decisions([(r, accepts(c)) for (_, _, r), c in zip(pairs, continuations)]))
     return row
 
@@ -187,6 +232,36 @@ def competence_table(
         table[label] = model_competence(model, tokenizer, problems, config)
     table.update(reference_rows(problems, config))
     return table
+
+
+GATES: tuple[tuple[str, str, float], ...] = (
+    ("Base", "legal_step_rate", 0.95),
+    ("Base", "arithmetic_accuracy", 0.95),
+    ("ASTRO-SFT", "verification_auc", 0.9),
+)
+"""(model label, column, least value): what a base and an ASTRO-SFT model must reach before the
+Direct-vs-ASTRO comparison says something about the method rather than about a weak model."""
+
+
+def gate_verdicts(table: Mapping[str, Mapping[str, float]], gates: Sequence[tuple[str, str, float]] = GATES) -> list[dict[str, Any]]:
+    """One record per gate whose model is in `table`: label, key, least value, measured value, passed (pure).
+
+    >>> gate_verdicts({"Base": {"legal_step_rate": 0.97, "arithmetic_accuracy": 0.9}})[1]["passed"]
+    False
+    """
+    out = []
+    for label, key, least in gates:
+        if label in table and key in table[label]:
+            value = float(table[label][key])
+            out.append({"model": label, "key": key, "least": least, "value": value, "passed": value >= least})
+    return out
+
+
+def format_gates(verdicts: Sequence[Mapping[str, Any]]) -> str:
+    """One Markdown line: each gate with its measured value and PASS/FAIL."""
+    parts = [f"{v['model']} {v['key'].replace('_', ' ')} {v['value']:.3f} (>= {v['least']:g}: {'pass' if v['passed'] else 'FAIL'})"
+             for v in verdicts]
+    return "Gates: " + "; ".join(parts) + "." if parts else "Gates: none of the gated models was measured."
 
 
 def format_competence_table(table: Mapping[str, Mapping[str, float]]) -> str:

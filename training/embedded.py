@@ -181,10 +181,16 @@ class PretrainConfig:
     n_steps: int = 2000
     """Optimizer steps (measured, 3 numbers 1-9: 600 steps give a legal-step rate of 0.04,
     1500 give 0.67, 3000 give 0.85; see the competence table)."""
-    batch_size: int = 8
-    """Packed blocks per step."""
+    packing: bool = False
+    """Pack walks into `seq_len`-token blocks (no padding, but attention crosses walks and a
+    walk starts mid-block), or batch whole walks right-padded (each walk sees only itself and
+    starts at position 0, as at inference)."""
+    loss_on: Literal["all", "completion"] = "completion"
+    """Score every token, or only the completion (a prompt's numbers are random: nothing to learn)."""
+    batch_size: int = 24
+    """Walks per step (unpacked), or packed blocks per step."""
     seq_len: int = 128
-    """Tokens per packed block."""
+    """Tokens per packed block (packing only)."""
     lr: float = 5e-3
     """Peak AdamW learning rate (linear warmup, cosine decay)."""
     warmup_ratio: float = 0.05
@@ -423,10 +429,15 @@ def pretrain(config: PretrainConfig) -> Path:
     model = build_model(tokenizer, config.model, seed=config.seed)
     n_params = sum(p.numel() for p in model.parameters())
 
-    # enough walks for n_steps x batch x seq_len tokens, with a 10% margin
-    needed = config.n_steps * config.batch_size * config.seq_len
+    # packed: enough walks for n_steps x batch x seq_len tokens, with a 10% margin;
+    # unpacked: one fresh walk for each of the n_steps x batch rows
+    def enough(n_walks: int, n_tokens: int) -> bool:
+        if config.packing:
+            return n_tokens >= 1.1 * config.n_steps * config.batch_size * config.seq_len
+        return n_walks >= config.n_steps * config.batch_size
+
     examples, n_tokens, chunk = [], 0, 0
-    while n_tokens < 1.1 * needed:
+    while not enough(len(examples), n_tokens):
         texts = corpus(1000, config.seed * 7919 + 1 + chunk)
         chunk += 1
         for prompt, completion in texts:
@@ -434,7 +445,19 @@ def pretrain(config: PretrainConfig) -> Path:
             examples.append(ex)
             n_tokens += len(ex.input_ids)
     order = random.Random(config.seed).sample(range(len(examples)), len(examples))
-    input_ids, _ = pack_examples(examples, order, config.seq_len, "all")  # [n_blocks, seq_len]
+    if config.packing:
+        input_ids, labels = pack_examples(examples, order, config.seq_len, config.loss_on)  # [n_blocks, seq_len]
+
+        def batch_at(step: int):
+            rows = torch.arange(step * config.batch_size, (step + 1) * config.batch_size) % input_ids.shape[0]
+            return input_ids[rows], labels[rows]
+    else:
+        from training.data import collate
+
+        def batch_at(step: int):
+            idx = [order[(step * config.batch_size + k) % len(order)] for k in range(config.batch_size)]
+            batch = collate([examples[i] for i in idx], tokenizer.pad_token_id, config.loss_on)
+            return batch["input_ids"], batch["labels"]  # right padding: causal attention needs no mask
 
     from training.optim import make_adamw
 
@@ -442,25 +465,34 @@ def pretrain(config: PretrainConfig) -> Path:
     warmup = int(config.warmup_ratio * config.n_steps)
     model.train()
     loss_acc = torch.zeros(())
+    n_trained = 0  # token positions fed (padding included)
     t0 = time.perf_counter()
     losses: list[float] = []  # mean loss over each sixth of the run
     curve_every, n_acc = max(1, config.n_steps // 6), 0
+    log_every, n_log, log_acc = max(1, min(100, config.n_steps // 20)), 0, torch.zeros(())  # progress lines
     for step in range(config.n_steps):
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step, config.n_steps, warmup, config.lr)
-        rows = torch.arange(step * config.batch_size, (step + 1) * config.batch_size) % input_ids.shape[0]
-        batch = input_ids[rows]
-        loss_sum, n_scored = lm_loss(model(input_ids=batch, use_cache=False).logits, batch)
+        batch, batch_labels = batch_at(step)
+        n_trained += batch.numel()
+        loss_sum, n_scored = lm_loss(model(input_ids=batch, use_cache=False).logits, batch_labels)
         loss = loss_sum / n_scored
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         loss_acc += loss.detach()
+        log_acc += loss.detach()
         n_acc += 1
+        n_log += 1
+        if (step + 1) % log_every == 0 or step + 1 == config.n_steps:
+            elapsed = time.perf_counter() - t0
+            log.info("pretrain step %d/%d loss %.4f (%.0f s, about %.0f s left)", step + 1, config.n_steps,
+                     log_acc.item() / n_log, elapsed, elapsed / (step + 1) * (config.n_steps - step - 1))
+            log_acc.zero_()
+            n_log = 0
         if (step + 1) % curve_every == 0 or step + 1 == config.n_steps:
             losses.append(round(loss_acc.item() / n_acc, 4))
-            log.info("pretrain step %d/%d loss %.4f", step + 1, config.n_steps, losses[-1])
             loss_acc.zero_()
             n_acc = 0
     seconds = time.perf_counter() - t0
@@ -473,7 +505,7 @@ def pretrain(config: PretrainConfig) -> Path:
         "n_walks": len(examples),
         "loss_curve": losses,
         "train_seconds": seconds,
-        "tokens_per_s": config.n_steps * config.batch_size * config.seq_len / seconds,
+        "tokens_per_s": n_trained / seconds,
     }
     if config.n_eval:
         held_out = generate_problems(config.n_eval, config.seed + 1_000_003, cd_config)

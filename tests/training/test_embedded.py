@@ -96,11 +96,12 @@ def test_competence_rates_by_hand():
 
 
 @pytest.mark.slow
-def test_pretrain_tiny_saves_a_loadable_model_and_lowers_the_loss(tmp_path):
+@pytest.mark.parametrize("packing", [False, True])
+def test_pretrain_tiny_saves_a_loadable_model_and_lowers_the_loss(tmp_path, packing):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     config = PretrainConfig(out=str(tmp_path / "base"), model=TINY, n_problems=50, n_steps=24, batch_size=4,
-                            seq_len=64, vocab_size=160, n_eval=4, number_tokens=100)
+                            seq_len=64, vocab_size=160, n_eval=4, number_tokens=100, packing=packing)
     out = pretrain(config)
     model = AutoModelForCausalLM.from_pretrained(out)
     tokenizer = AutoTokenizer.from_pretrained(out)
