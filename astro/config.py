@@ -68,6 +68,10 @@ class RunConfig:
     """Generation backend of the policy (search with --search-policy base, GRPO rollouts, evaluation)."""
     pretrain_steps: int = 2000
     """Optimiser steps of the embedded base model's pre-training (only without --model)."""
+    pretrain_threads: int = 2
+    """torch threads of the embedded pre-training, which runs alone (1.6x faster than one thread on two
+    idle cores; on a machine other work keeps busy, 1 is steadier). Part of the base model's key: the
+    thread count changes float rounding, so a changed value re-trains the base."""
     search_policy: str = "countdown"
     """Who proposes steps during search: `base` (the policy itself, as in the paper), or a policy backend
     name built with --teacher as its model (`countdown`: the symbolic Countdown proposer; `reference`: the
@@ -172,7 +176,7 @@ class RunConfig:
 
         if not self.seeds:
             fail("seeds is empty: give at least one seed, e.g. --seeds 0.")
-        for name, low in (("n_train", 0), ("n_test", 1), ("n_numbers", 2), ("pretrain_steps", 1), ("n_iterations", 1),
+        for name, low in (("n_train", 0), ("n_test", 1), ("n_numbers", 2), ("pretrain_steps", 1), ("pretrain_threads", 1), ("n_iterations", 1),
                           ("n_children", 1), ("n_rollouts", 1), ("max_depth", 1), ("step_max_tokens", 1),
                           ("sft_epochs", 1), ("sft_batch_size", 1), ("sft_max_length", 16), ("grpo_steps", 1),
                           ("group_size", 2), ("prompts_per_step", 1), ("pass_rate_samples", 1),
@@ -375,7 +379,7 @@ def stage_keys(config: RunConfig) -> dict[str, dict[str, Any]]:
         "problems": pick("task", "train_problems", "bench", "bench_limit", "n_train", "n_test", "data_seed")
         | (pick("n_numbers", "max_number", "max_target") if config.task == "countdown" else {}),
         # the embedded model is pre-trained on Countdown walks of the run's Countdown settings
-        "base": pick("model") if config.model else pick("pretrain_steps", "data_seed", "n_numbers", "max_number", "max_target"),
+        "base": pick("model") if config.model else pick("pretrain_steps", "pretrain_threads", "data_seed", "n_numbers", "max_number", "max_target"),
         "trees": pick("search_agent", "search_policy", "data_seed", "max_new_tokens")
         | {"agent_config": _agent_config_dict(config)}
         | (pick("backend") if config.search_policy == "base" else pick("teacher", "teacher_url")),

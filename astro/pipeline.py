@@ -108,7 +108,7 @@ def _base_stage(config: RunConfig, out: Path) -> None:
     from training.embedded import PretrainConfig, pretrain
 
     pretrain(PretrainConfig(out=str(out), n_steps=config.pretrain_steps, seed=config.data_seed,
-                            countdown=config.countdown, threads=config.threads))
+                            countdown=config.countdown, threads=config.pretrain_threads))
 
 
 def _policy(path: str, config: RunConfig, seed: int = 0):

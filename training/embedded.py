@@ -179,8 +179,10 @@ class PretrainConfig:
     n_problems: int = 2000
     """Countdown problems the random walks are drawn on (`generate_problems(n, seed)`)."""
     n_steps: int = 2000
-    """Optimizer steps (measured, 3 numbers 1-9: 600 steps give a legal-step rate of 0.04,
-    1500 give 0.67, 3000 give 0.85; see the competence table)."""
+    """Optimizer steps. Measured on 200 held-out problems (3 numbers 1-9, targets 1-50, greedy, seed 0,
+    whole walks, completion loss, batch 24): lr 3e-3 gives a legal-step rate / arithmetic accuracy of
+    0.907 / 0.930 after 1500 steps and 0.973 / 0.980 after 2000; packed blocks with the loss on every
+    token (the earlier recipe, lr 5e-3) gave 0.817 / 0.950 after 2000."""
     packing: bool = False
     """Pack walks into `seq_len`-token blocks (no padding, but attention crosses walks and a
     walk starts mid-block), or batch whole walks right-padded (each walk sees only itself and
@@ -191,8 +193,9 @@ class PretrainConfig:
     """Walks per step (unpacked), or packed blocks per step."""
     seq_len: int = 128
     """Tokens per packed block (packing only)."""
-    lr: float = 5e-3
-    """Peak AdamW learning rate (linear warmup, cosine decay)."""
+    lr: float = 3e-3
+    """Peak AdamW learning rate (linear warmup, cosine decay; measured at 2000 steps: 2e-3 gives
+    0.960 / 0.970, 3e-3 0.973 / 0.980, 5e-3 0.910 / 0.935, 1e-2 0.363 / 0.525)."""
     warmup_ratio: float = 0.05
     """Fraction of the steps spent in warmup."""
     seed: int = 0
