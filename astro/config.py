@@ -375,15 +375,20 @@ def stage_keys(config: RunConfig) -> dict[str, dict[str, Any]]:
     def pick(*names: str) -> dict[str, Any]:
         return {k: cfg[k] for k in names}
 
+    from search.verbalize import PhraseBank, phrase_fragments
+
+    # the phrase bank's text is an input too: the base's corpus writes its comparisons, the traces all of it
     keys = {
         "problems": pick("task", "train_problems", "bench", "bench_limit", "n_train", "n_test", "data_seed")
         | (pick("n_numbers", "max_number", "max_target") if config.task == "countdown" else {}),
         # the embedded model is pre-trained on Countdown walks of the run's Countdown settings
-        "base": pick("model") if config.model else pick("pretrain_steps", "pretrain_threads", "data_seed", "n_numbers", "max_number", "max_target"),
+        "base": pick("model") if config.model else pick("pretrain_steps", "pretrain_threads", "data_seed", "n_numbers", "max_number", "max_target")
+        | {"phrases": asdict(PhraseBank()), "phrase_tokens": phrase_fragments()},
         "trees": pick("search_agent", "search_policy", "data_seed", "max_new_tokens")
         | {"agent_config": _agent_config_dict(config)}
         | (pick("backend") if config.search_policy == "base" else pick("teacher", "teacher_url")),
-        "traces": pick("k_values", "style", "confirm_intermediate", "self_eval", "data_seed") | (pick("judge", "backend") if config.self_eval else {}),
+        "traces": pick("k_values", "style", "confirm_intermediate", "self_eval", "data_seed")
+        | {"phrases": asdict(PhraseBank.load(style=config.style))} | (pick("judge", "backend") if config.self_eval else {}),
         "sft": pick("sft_epochs", "sft_lr", "sft_batch_size", "sft_max_length", "deepspeed_config"),
         "rl": pick("grpo_engine", "grpo_steps", "group_size", "prompts_per_step", "grpo_lr", "grpo_warmup_steps",
                    "pass_rate_low", "pass_rate_high", "pass_rate_samples", "max_new_tokens", "backend", "eval_every"),

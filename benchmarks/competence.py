@@ -7,7 +7,8 @@ rests on, beside two reference rows:
 - `legal_step_rate`: legal steps / steps written (a step after an illegal one is not legal;
   the first attempt of each completion, greedy decoding on held-out problems);
 - `arithmetic_accuracy`: combination steps whose stated value is the true value of `A op B`;
-- `target_copy_rate`: comparison sentences ("That gives 8, not 6.") that are true;
+- `target_copy_rate`: comparison sentences ("That gives 8; the target is 6, so this is not it.")
+  that are true (the value written, the target copied, the verdict consistent with both);
 - `solve_rate`: the task's reward of the same completions;
 - `verification_auc`: given the correct steps of a solution up to its final combination,
   then a final combination that reaches the target or one that misses it, the model continues
@@ -84,7 +85,7 @@ def _reject_markers(banks: Sequence[PhraseBank]) -> list[str]:
 def accepts(continuation: str, banks: Sequence[PhraseBank] | None = None) -> bool:
     """Whether a continuation boxes an answer before any rejection phrase (pure; never raises).
 
-    >>> accepts("That gives 6, which is the target.\\n\\n\\\\boxed{2*3}")
+    >>> accepts("That gives 6; the target is 6, so we have it.\\n\\n\\\\boxed{2*3}")
     True
     """
     if not isinstance(continuation, str):

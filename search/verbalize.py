@@ -16,7 +16,7 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Mapping, NamedTuple, Sequence
 
 from astro_env.boxes import scan_boxes
 from astro_env.countdown import format_value, parse_expression, problem_numbers
@@ -43,11 +43,14 @@ class PhraseBank:
     conflicting boxed answers as 0); `backtrack` contains `{target}` when not empty.
     """
 
-    reached: str = "That gives {answer}, which is the target."
-    """Countdown: after a final combination whose value `{answer}` is the target (before the box)."""
-    missed: str = "That gives {answer}, not {goal}."
+    reached: str = "That gives {answer}; the target is {goal}, so we have it."
+    """Countdown: after a final combination whose value `{answer}` is the target `{goal}` (before the box)."""
+    missed: str = "That gives {answer}; the target is {goal}, so this is not it."
     """Countdown: after a final combination whose value `{answer}` misses the target `{goal}`
-    (a wrong terminal's text: no box). Both comparisons are written in every style and arm."""
+    (a wrong terminal's text: no box). Both comparisons are written in every style and arm. Both
+    state the value, then copy the target, then the verdict: the verdict compares two numbers
+    written a few tokens apart (a small model cannot compare a value with a target stated a
+    hundred tokens earlier reliably; measured in the README)."""
     attempt: str = "That gives {answer}."
     """Written in place of a wrong terminal's boxed answer (tasks whose prompt holds no target)."""
     doubt: str = ""
@@ -75,6 +78,8 @@ class PhraseBank:
                 raise ValueError(f"{kind}={text!r}: a comparison must contain '{{answer}}' (the value) and no \\boxed.")
         if "{goal}" not in self.missed:
             raise ValueError(f"missed={self.missed!r}: add '{{goal}}' (the target the value misses).")
+        if self.reached == self.missed:
+            raise ValueError("reached and missed are the same text: a comparison must say which it is.")
         if self.backtrack and "{target}" not in self.backtrack:
             raise ValueError(f"backtrack={self.backtrack!r}: add '{{target}}' (the step we return to) or leave it empty.")
         if self.quote_max_chars < 8:
@@ -166,28 +171,43 @@ def compare_sentence(value: str, goal: str, phrases: PhraseBank) -> str:
     """The comparison written after a final combination: `reached` when `value == goal`, else `missed`.
 
     >>> compare_sentence("8", "6", PhraseBank())
-    'That gives 8, not 6.'
+    'That gives 8; the target is 6, so this is not it.'
     """
     if value == goal:
-        return _fill(phrases.reached, answer=value)
+        return _fill(phrases.reached, answer=value, goal=goal)
     return _fill(phrases.missed, answer=value, goal=goal)
 
 
-def parse_comparison(text: str, phrases: PhraseBank | None = None) -> tuple[str, str | None] | None:
-    """(value, goal) of a comparison chunk: goal None for `reached` ("which is the target"), the
-    stated target for `missed`; None when `text` is not a comparison. Never raises.
+class Comparison(NamedTuple):
+    """What a comparison sentence states."""
 
-    >>> parse_comparison("That gives 8, not 6.")
-    ('8', '6')
+    value: str
+    """The value the attempt reached."""
+    goal: str | None
+    """The target it names (None when the phrase does not name it)."""
+    reached: bool
+    """Whether it says the value is the target."""
+
+    @property
+    def true(self) -> bool:
+        """Whether the statement is consistent: the verdict matches value == goal (when the goal is named)."""
+        return self.goal is None or (self.value == self.goal) is self.reached
+
+
+def parse_comparison(text: str, phrases: PhraseBank | None = None) -> Comparison | None:
+    """The `Comparison` a comparison chunk states, None when `text` is not one. Never raises.
+
+    >>> parse_comparison("That gives 8; the target is 6, so this is not it.")
+    Comparison(value='8', goal='6', reached=False)
     """
     bank = phrases or PhraseBank()
     flat = text.strip() if isinstance(text, str) else ""
     for kind in ("reached", "missed"):
-        pattern = re.escape(getattr(bank, kind)).replace(re.escape("{answer}"), r"(?P<answer>[^\s,.]+)")
-        pattern = pattern.replace(re.escape("{goal}"), r"(?P<goal>[^\s,.]+)")
+        pattern = re.escape(getattr(bank, kind)).replace(re.escape("{answer}"), r"(?P<answer>[^\s,.;]+)")
+        pattern = pattern.replace(re.escape("{goal}"), r"(?P<goal>[^\s,.;]+)")
         m = re.fullmatch(pattern, flat)
         if m:
-            return m.group("answer"), m.groupdict().get("goal")
+            return Comparison(m.group("answer"), m.groupdict().get("goal"), kind == "reached")
     return None
 
 

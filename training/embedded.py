@@ -174,7 +174,7 @@ class PretrainConfig:
     hindsight_ratio: float = 0.5
     """Fraction of walks whose prompt target is the walk's own result (when inside the target range)."""
     compare: bool = True
-    """Write the comparison with the target ("That gives 8, not 6.") after the final combination,
+    """Write the comparison with the target ("That gives 8; the target is 6, so this is not it.") after the final combination,
     as the traces do."""
     n_problems: int = 2000
     """Countdown problems the random walks are drawn on (`generate_problems(n, seed)`)."""
@@ -294,8 +294,8 @@ def audit_completion(problem, text: str, delimiter: str = "\n\n") -> dict[str, i
     Keys: `n_steps`, `n_legal`, `n_arithmetic`, `n_arithmetic_correct` (see
     `astro_env.countdown.audit_steps`), `all_legal` (0/1: every step legal through the boxed
     one), `n_compared` and `n_compared_true` (comparison sentences written, and those that are
-    true: the value is the last step's result, the goal is the prompt's target, and "which is
-    the target" only when it is). The first attempt ends at the first comparison's box, or at
+    true: the value is the last step's result, the goal named is the prompt's target, and the
+    verdict says "we have it" only when the value is the target). The first attempt ends at the first comparison's box, or at
     the first chunk after a comparison that is not the box (a reflection).
     """
     from astro_env.countdown import audit_steps, problem_numbers
@@ -314,8 +314,8 @@ def audit_completion(problem, text: str, delimiter: str = "\n\n") -> dict[str, i
             last_value = value if value.isdigit() else last_value
             continue
         n_compared += 1
-        value, goal = comparison
-        n_true += value == last_value and (value == str(target) if goal is None else goal == str(target) and value != goal)
+        value, goal, reached = comparison
+        n_true += value == last_value and comparison.true and (goal == str(target) if goal is not None else reached == (value == str(target)))
         follows = chunks[k + 1] if k + 1 < len(chunks) else ""
         if follows.strip().startswith("\\boxed{"):
             attempt.append(follows)

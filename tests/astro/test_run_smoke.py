@@ -26,6 +26,10 @@ def test_smoke_run_writes_the_report_and_resumes_without_redoing_work(tmp_path, 
     assert all(0.0 <= row["legal_step_rate"] <= 1.0 and 0.0 <= row["verification_auc"] <= 1.0
                for label, row in competence.items() if label != "random legal play")
     assert "## Competence" in (out / "report.md").read_text()
+    gates = {(g["model"], g["key"]): g for g in report["competence_gates"]}
+    assert set(gates) == {("Base", "legal_step_rate"), ("Base", "arithmetic_accuracy"), ("ASTRO-SFT", "verification_auc")}
+    assert all(g["passed"] == (g["value"] >= g["least"]) for g in gates.values())
+    assert "Gates: Base legal step rate" in (out / "report.md").read_text()
     rows = {row["model"]: row for row in report["comparison"]["rows"]}
     assert list(rows) == ["Base", "Direct-SFT", "ASTRO-SFT", "Direct-RL", "ASTRO-RL"]
     for row in rows.values():

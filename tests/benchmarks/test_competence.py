@@ -16,6 +16,7 @@ from benchmarks.competence import (
     format_competence_table,
     reference_rows,
     verification_prefixes,
+    with_own_reflections,
 )
 from search.verbalize import PhraseBank
 
@@ -26,10 +27,10 @@ BANK = PhraseBank.load()
 @pytest.mark.parametrize(
     "text,accepted",
     [
-        ("That gives 6, which is the target.\n\n\\boxed{2*3}", True),  # boxes, no doubt
-        ("That gives 8, not 6.\n\n" + BANK.doubt + " " + BANK.restart + "\n\n3+3=6; left: 6", False),  # rejects
-        ("That gives 8, not 6.\n\n<restart>\n\n\\boxed{3+3}", False),  # a marker-style restart before the box
-        ("That gives 8, not 6.", False),  # never boxes
+        ("That gives 6; the target is 6, so we have it.\n\n\\boxed{2*3}", True),  # boxes, no doubt
+        ("That gives 8; the target is 6, so this is not it.\n\n" + BANK.doubt + " " + BANK.restart + "\n\n3+3=6; left: 6", False),  # rejects
+        ("That gives 8; the target is 6, so this is not it.\n\n<restart>\n\n\\boxed{3+3}", False),  # a marker-style restart before the box
+        ("That gives 8; the target is 6, so this is not it.", False),  # never boxes
         ("\\boxed{2*3}\n\n" + BANK.confirm, True),  # confirm is not a rejection
     ],
 )
@@ -84,3 +85,38 @@ def test_competence_table_runs_a_tiny_model(tmp_path):
     assert list(table) == ["tiny", RANDOM_ROW, "oracle-verified play (4 attempts)"]
     assert all(0.0 <= table["tiny"][k] <= 1.0 for k in COMPETENCE_KEYS)
     assert table["tiny"]["solve_rate"] == 0.0  # 8 tokens cannot reach a boxed answer
+
+
+class _Scripted:
+    """A fake causal LM that writes one fixed chunk after every prompt (right after the prompt's ids)."""
+
+    def __init__(self, tokenizer, chunk: str):
+        self.tokenizer, self.chunk = tokenizer, chunk
+
+    def eval(self):
+        return self
+
+    def generate(self, input_ids, attention_mask=None, **kw):
+        import torch
+
+        tok = self.tokenizer
+        rows = [list(r) + tok(self.chunk, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for r in input_ids.tolist()]
+        width = max(map(len, rows))
+        return torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in rows])
+
+
+@pytest.mark.parametrize("chunk,kept", [(BANK.confirm + "\n\n7+1=8", True), ("9+1=10; left: 10\n\n", False),
+                                        (BANK.doubt + "\n\n", False)])
+def test_with_own_reflections_keeps_only_a_confirm_between_forced_steps(chunk, kept):
+    from training.embedded import build_tokenizer
+
+    tokenizer = build_tokenizer(kind="char", texts=[BANK.confirm, BANK.doubt])
+    pairs = verification_prefixes(PROBLEMS[:6], random.Random(0))
+    prefixes = with_own_reflections(_Scripted(tokenizer, chunk), tokenizer, pairs, max_new_tokens=200)
+    for (problem, prefix, _), rebuilt in zip(pairs, prefixes):
+        steps = prefix[len(CountdownTask().format_prompt(problem)):].split("\n\n")[:-1]
+        # the forced steps stay, in order, and the prefix still ends after the final combination
+        assert rebuilt.endswith(steps[-1] + "\n\n") and [s for s in steps if s in rebuilt] == steps
+        # one confirm after each forced step but the last, or none
+        assert rebuilt.count(BANK.confirm) == (len(steps) - 1 if kept else 0)
+        assert (rebuilt == prefix) is (not kept)

@@ -79,15 +79,15 @@ def test_countdown_trace_structure_by_hand():
     assert chunks == [
         "7*5=35; left: 3 35",
         "35-3=32; left: 32",
-        "That gives 32, not 26.",
+        "That gives 32; the target is 26, so this is not it.",
         DOUBT + ' Let\'s go back to where we had "7*5=35; left: 3 35" and try a different way from there.',
         "35+3=38; left: 38",
-        "That gives 38, not 26.",
+        "That gives 38; the target is 26, so this is not it.",
         DOUBT + " Let's restart our solution from the beginning and try a different approach.",
         "7*3=21; left: 5 21",
         CONFIRM,
         "21+5=26; left: 26",
-        "That gives 26, which is the target.",
+        "That gives 26; the target is 26, so we have it.",
         "\\boxed{(7*3)+5}",
         CONFIRM,
     ]
@@ -122,12 +122,12 @@ def test_marker_and_off_styles():
     assert markers.endswith("\\boxed{(7*3)+5}\n\n<verify>")
     off, n_back, n_rest = verbalize(tree, seq, PhraseBank.load(style="off"))
     assert off.split("\n\n") == [
-        "7*5=35; left: 3 35", "35-3=32; left: 32", "That gives 32, not 26.", "35+3=38; left: 38", "That gives 38, not 26.",
-        "7*3=21; left: 5 21", "21+5=26; left: 26", "That gives 26, which is the target.", "\\boxed{(7*3)+5}",
+        "7*5=35; left: 3 35", "35-3=32; left: 32", "That gives 32; the target is 26, so this is not it.", "35+3=38; left: 38", "That gives 38; the target is 26, so this is not it.",
+        "7*3=21; left: 5 21", "21+5=26; left: 26", "That gives 26; the target is 26, so we have it.", "\\boxed{(7*3)+5}",
     ]
     assert (n_back, n_rest) == (1, 1)  # the structure is counted even when not written
     plain, _, _ = verbalize(tree, merge_paths(tree, [6]), None)  # the Direct arm compares too
-    assert plain == "7*3=21; left: 5 21\n\n21+5=26; left: 26\n\nThat gives 26, which is the target.\n\n\\boxed{(7*3)+5}"
+    assert plain == "7*3=21; left: 5 21\n\n21+5=26; left: 26\n\nThat gives 26; the target is 26, so we have it.\n\n\\boxed{(7*3)+5}"
 
 
 def test_wrong_terminal_rendering_and_quotes():
@@ -270,7 +270,7 @@ def test_rewriter_rewrites_continuation_steps_only():
     rendering = render(tree, seq, bank, rewriter=StepRewriter(policy))
     assert len(policy.calls) == 1 and len(policy.calls[0]) == 5  # non-terminal nodes, one batch
     assert "Problem" not in policy.calls[0][0] or "Numbers: 3 5 7" in policy.calls[0][0]
-    assert rendering.step_texts[0] == ("Then 7*5=35; left: 3 35", "Then 35-3=32; left: 32", "That gives 32, not 26.")
+    assert rendering.step_texts[0] == ("Then 7*5=35; left: 3 35", "Then 35-3=32; left: 32", "That gives 32; the target is 26, so this is not it.")
     assert rendering.step_texts[1][0] == "35+3=38; left: 38"  # a boxed rewrite is rejected
     assert rendering.step_texts[2][-1] == "\\boxed{(7*3)+5}"  # terminal never rewritten
     # the backtrack quotes the rewritten step, so the parser still finds it

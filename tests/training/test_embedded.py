@@ -71,7 +71,8 @@ def test_hindsight_targets_make_walks_solve_their_prompts():
             problem = Problem(id="x", problem=prompt, answer=str(target), task="countdown",
                               metadata={"numbers": numbers, "target": target})
             solved += task.reward(problem, completion) == 1.0
-            assert ("which is the target" in completion) == (task.reward(problem, completion) == 1.0)
+            assert ("so we have it" in completion) == (task.reward(problem, completion) == 1.0)
+            assert f"the target is {target}," in completion
         return solved / len(pairs)
 
     assert solved_share(1.0) == 1.0
@@ -83,14 +84,17 @@ def test_competence_rates_by_hand():
 
     problem = Problem(id="p", problem="Numbers: 3 5 7\nTarget: 26", answer="26", task="countdown",
                       metadata={"numbers": [3, 5, 7], "target": 26})
-    good = "7*3=21; left: 5 21\n\n21+5=26; left: 26\n\nThat gives 26, which is the target.\n\n\\boxed{(7*3)+5}"
+    good = "7*3=21; left: 5 21\n\n21+5=26; left: 26\n\nThat gives 26; the target is 26, so we have it.\n\n\\boxed{(7*3)+5}"
     # 7*3=22 is wrong arithmetic (so illegal, and nothing after it is legal); 22+5=27 is right
-    # arithmetic; "not 25" misstates the target
-    bad = "7*3=22; left: 5 22\n\n22+5=27; left: 27\n\nThat gives 27, not 25.\n\n\\boxed{(7*3)+5}"
+    # arithmetic; "the target is 25" misstates the target
+    bad = "7*3=22; left: 5 22\n\n22+5=27; left: 27\n\nThat gives 27; the target is 25, so this is not it.\n\n\\boxed{(7*3)+5}"
     rates = competence_rates([problem, problem], [good, bad])
     assert rates["legal_step_rate"] == 3 / 6
     assert rates["arithmetic_accuracy"] == 3 / 4
     assert rates["target_copy_rate"] == 1 / 2
+    # a verdict that contradicts the two numbers it follows is not true either
+    wrong_verdict = good.replace("so we have it", "so this is not it")
+    assert competence_rates([problem], [wrong_verdict])["target_copy_rate"] == 0.0
     assert rates["legal_completion_rate"] == 1 / 2
     assert rates["solve_rate"] == 1.0  # the task scores only the boxed answer, which both get right
 
