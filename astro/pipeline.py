@@ -339,8 +339,13 @@ def _run_arm(config: RunConfig, run_dir: Path, seed: int, arm: str, base_model: 
     """SFT, GRPO and the evaluations of one arm for one seed; returns the stage timings."""
     import torch
 
-    if not logging.getLogger().handlers:  # a spawned worker: its lines carry the arm
-        logging.basicConfig(level=logging.INFO, format=f"%(asctime)s [{arm}] %(message)s", datefmt="%H:%M:%S")
+    if not logging.getLogger().handlers:  # a spawned worker: its lines (logs and prints) carry the arm
+        import sys
+
+        from astro_env.processes import PrefixedStream
+
+        sys.stdout, sys.stderr = PrefixedStream(sys.stdout, f"[{arm}] "), PrefixedStream(sys.stderr, f"[{arm}] ")
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     torch.set_num_threads(config.threads)
     stage = StageRunner(run_dir)
     keys = stage_keys(config)

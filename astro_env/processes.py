@@ -39,3 +39,42 @@ def die_with_parent(poll_s: float = 1.0) -> None:
                     os._exit(1)
 
         threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+class PrefixedStream:
+    """A text stream that writes `prefix` at the start of every line (after `\\n` or `\\r`) to `stream`.
+
+    Worker processes that print progress side by side (the Direct and ASTRO arms) wrap their
+    stdout and stderr in one, so every line says whose it is.
+
+    >>> import io
+    >>> out = io.StringIO(); s = PrefixedStream(out, "[astro] "); _ = s.write("a\\nb"); _ = s.write("c\\n"); out.getvalue()
+    '[astro] a\\n[astro] bc\\n'
+    """
+
+    def __init__(self, stream, prefix: str) -> None:
+        self.stream, self.prefix, self.at_start = stream, prefix, True
+
+    def write(self, text: str) -> int:
+        out = []
+        for ch in text:
+            if self.at_start and ch not in "\n\r":
+                out.append(self.prefix)
+                self.at_start = False
+            out.append(ch)
+            if ch in "\n\r":
+                self.at_start = True
+        self.stream.write("".join(out))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
