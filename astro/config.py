@@ -66,7 +66,7 @@ class RunConfig:
     """Base policy: empty = pre-train the embedded model here; else a save_pretrained dir or hub name."""
     backend: str = "transformers"
     """Generation backend of the policy (search with --search-policy base, GRPO rollouts, evaluation)."""
-    pretrain_steps: int = 2000
+    pretrain_steps: int = 2500
     """Optimiser steps of the embedded base model's pre-training (only without --model)."""
     pretrain_threads: int = 2
     """torch threads of the embedded pre-training, which runs alone (1.6x faster than one thread on two
@@ -124,7 +124,7 @@ class RunConfig:
     # --- GRPO --------------------------------------------------------------------------------
     grpo_engine: str = "astro"
     """GRPO trainer: astro (in-house, fastest on a CPU) or trl (TRL's GRPOTrainer: accelerate, DeepSpeed, vLLM)."""
-    grpo_steps: int = 50
+    grpo_steps: int = 40
     """GRPO optimiser steps per arm."""
     group_size: int = 4
     """Rollouts per prompt (paper: 4)."""

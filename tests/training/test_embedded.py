@@ -150,11 +150,15 @@ def test_config_validation():
 
 
 @pytest.mark.slow
-def test_default_pretrain_writes_steps_but_solves_poorly(tmp_path):
-    """The base model is an 'instruct model' for Countdown: mostly legal, rarely correct."""
+def test_default_pretrain_is_competent_at_the_steps_and_aims_at_the_target(tmp_path):
+    """The base model writes legal steps with true arithmetic and comparisons, and (hindsight
+    targets) solves more often than random legal play, without having seen any search."""
     ci = os.environ.get("ASTRO_SLOW_SCALE") == "ci"
-    # CI scale: 1500 of the default 2000 steps (legal-step rate 0.67 at 1500 when the default was chosen)
-    config = PretrainConfig(out=str(tmp_path / "base"), n_eval=32 if ci else 64, **({"n_steps": 1500} if ci else {}))
+    # CI scale: 1500 of the default 2000 steps (measured: legal-step rate 0.907, arithmetic 0.930 on
+    # 200 held-out problems; 0.973 / 0.980 at 2000), on two threads as `astro run` pre-trains
+    config = PretrainConfig(out=str(tmp_path / "base"), n_eval=64, threads=2, **({"n_steps": 1500} if ci else {}))
     summary = json.loads((pretrain(config) / "pretrain_summary.json").read_text())
-    assert summary["model_legal_step_rate"] >= 0.5
-    assert summary["model_solve_rate"] <= 0.5
+    least = 0.85 if ci else 0.93
+    assert summary["model_legal_step_rate"] >= least and summary["model_arithmetic_accuracy"] >= least
+    assert summary["model_target_copy_rate"] >= least
+    assert summary["model_solve_rate"] > summary["random_legal_solve_rate"]
