@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -275,17 +275,15 @@ def run_pipeline(config: RunConfig, run_dir: Path) -> str:
 
     for seed in config.seeds:
         _eval_model(stage, config, run_dir, "base", base_model, base_key, seed)
-        jobs = [(config, run_dir, seed, arm, base_model, base_key, traces_dir) for arm in ARMS]
+        arm_inputs = (config, run_dir, seed, base_model, base_key, traces_dir)
         if config.parallel_arms:
-            # the arms are independent after the traces: one process each (one torch thread each),
-            # killed by the kernel if this process dies
+            # the arms are independent after the traces: their stages run in two processes (one
+            # torch thread each), killed by the kernel if this process dies
             ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=len(jobs), mp_context=ctx, initializer=die_with_parent) as pool:
-                results = list(pool.map(_run_arm, *zip(*jobs)))
+            with ProcessPoolExecutor(max_workers=len(ARMS), mp_context=ctx, initializer=_worker_init) as pool:
+                stage.timings.update(schedule_arms(pool.submit, *arm_inputs))
         else:
-            results = [_run_arm(*job) for job in jobs]
-        for timings in results:
-            stage.timings.update(timings)
+            stage.timings.update(schedule_arms(_run_now, *arm_inputs))
 
     if config.task == "countdown":
         _competence(stage, config, run_dir, base_model, base_key)
@@ -335,32 +333,103 @@ def _eval_model(stage: StageRunner, config: RunConfig, run_dir: Path, name: str,
     return stage(f"seed{seed}/eval-{name}", key, lambda out: _eval_stage(config, run_dir, model, name, seed, out))
 
 
-def _run_arm(config: RunConfig, run_dir: Path, seed: int, arm: str, base_model: str, base_key: Any, traces_dir: Path) -> dict[str, float]:
-    """SFT, GRPO and the evaluations of one arm for one seed; returns the stage timings."""
+def _run_now(fn, *args) -> Future:
+    """`fn(*args)` run here, as a finished future (the serial stand-in for a pool's `submit`)."""
+    future: Future = Future()
+    try:
+        future.set_result(fn(*args))
+    except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
+        future.set_exception(exc)
+    return future
+
+
+def schedule_arms(submit, config: RunConfig, run_dir: Path, seed: int, base_model: str, base_key: Any,
+                  traces_dir: Path) -> dict[str, float]:
+    """Every stage of both arms for one seed, each submitted once its input exists; returns the stage timings.
+
+    Per arm: SFT, then GRPO and the SFT model's evaluation, then the RL model's evaluation (and
+    its checkpoints' with --eval-every). With `submit` a two-process pool's, the arm whose GRPO
+    is longer (ASTRO's longer completions) no longer holds its evaluations behind it: the
+    other process runs them while it trains. A stage's result does not depend on which process
+    runs it or when (each is seeded and reads only its inputs' files).
+    """
+    timings: dict[str, float] = {}
+    pending: dict[Future, tuple[int, str, str]] = {}
+    order = iter(range(1 << 30))
+
+    def add(kind: str, arm: str, fn, *args) -> None:
+        pending[submit(fn, *args)] = (next(order), kind, arm)
+
+    for arm in ARMS:
+        add("sft", arm, _arm_sft, config, run_dir, seed, arm, base_model, base_key, traces_dir)
+    try:
+        while pending:
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: pending[f][0]):
+                _, kind, arm = pending.pop(future)
+                stage_timings, out = future.result()
+                timings.update(stage_timings)
+                if kind == "sft":  # GRPO first: it is the longer path
+                    add("rl", arm, _arm_rl, config, run_dir, seed, arm, out)
+                    add("eval", arm, _arm_eval, config, run_dir, seed, arm, f"{arm}-sft", out, stage_hash(Path(out)))
+                elif kind == "rl":
+                    add("eval", arm, _arm_eval, config, run_dir, seed, arm, f"{arm}-rl", out, stage_hash(Path(out)))
+                    if config.eval_every:
+                        for ckpt in _grpo_checkpoints(Path(out)):
+                            step = int(ckpt.name.split("-")[-1])
+                            add("eval", arm, _arm_eval, config, run_dir, seed, arm, f"{arm}-rl-step{step:06d}", str(ckpt),
+                                {"rl": stage_hash(Path(out)), "step": step})
+    except BaseException:
+        for future in pending:
+            future.cancel()
+        raise
+    return timings
+
+
+def _worker_init() -> None:
+    """A pool process: dies with the run, and prefixes every line it prints (logs included) with its job's arm."""
+    import sys
+
+    from astro_env.processes import PrefixedStream
+
+    die_with_parent()
+    sys.stdout, sys.stderr = PrefixedStream(sys.stdout, ""), PrefixedStream(sys.stderr, "")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+
+
+def _enter_job(config: RunConfig, run_dir: Path, arm: str) -> StageRunner:
+    import sys
+
     import torch
 
-    if not logging.getLogger().handlers:  # a spawned worker: its lines (logs and prints) carry the arm
-        import sys
+    from astro_env.processes import PrefixedStream
 
-        from astro_env.processes import PrefixedStream
-
-        sys.stdout, sys.stderr = PrefixedStream(sys.stdout, f"[{arm}] "), PrefixedStream(sys.stderr, f"[{arm}] ")
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, PrefixedStream):
+            stream.prefix = f"[{arm}] "
     torch.set_num_threads(config.threads)
-    stage = StageRunner(run_dir)
-    keys = stage_keys(config)
-    sft_key = {"traces": stage_hash(traces_dir), "base": base_key, **keys["sft"], "seed": seed, "arm": arm}
-    sft_dir = stage(f"seed{seed}/sft-{arm}", sft_key,
-                    lambda out: _sft_stage(config, traces_dir / f"traces_{arm}.jsonl", base_model, seed, out))
-    rl_key = {"sft": stage_hash(sft_dir), "problems": stage_hash(run_dir / "problems"), **keys["rl"], "seed": seed}
-    rl_dir = stage(f"seed{seed}/rl-{arm}", rl_key, lambda out: _rl_stage(config, run_dir, str(sft_dir), seed, out))
-    _eval_model(stage, config, run_dir, f"{arm}-sft", str(sft_dir), stage_hash(sft_dir), seed)
-    _eval_model(stage, config, run_dir, f"{arm}-rl", str(rl_dir), stage_hash(rl_dir), seed)
-    if config.eval_every:
-        for ckpt in _grpo_checkpoints(rl_dir):
-            step = int(ckpt.name.split("-")[-1])
-            _eval_model(stage, config, run_dir, f"{arm}-rl-step{step:06d}", str(ckpt), {"rl": stage_hash(rl_dir), "step": step}, seed)
-    return stage.timings
+    return StageRunner(run_dir)
+
+
+def _arm_sft(config: RunConfig, run_dir: Path, seed: int, arm: str, base_model: str, base_key: Any,
+             traces_dir: Path) -> tuple[dict[str, float], str]:
+    stage = _enter_job(config, run_dir, arm)
+    key = {"traces": stage_hash(traces_dir), "base": base_key, **stage_keys(config)["sft"], "seed": seed, "arm": arm}
+    out = stage(f"seed{seed}/sft-{arm}", key, lambda o: _sft_stage(config, traces_dir / f"traces_{arm}.jsonl", base_model, seed, o))
+    return stage.timings, str(out)
+
+
+def _arm_rl(config: RunConfig, run_dir: Path, seed: int, arm: str, sft_dir: str) -> tuple[dict[str, float], str]:
+    stage = _enter_job(config, run_dir, arm)
+    key = {"sft": stage_hash(Path(sft_dir)), "problems": stage_hash(run_dir / "problems"), **stage_keys(config)["rl"], "seed": seed}
+    out = stage(f"seed{seed}/rl-{arm}", key, lambda o: _rl_stage(config, run_dir, sft_dir, seed, o))
+    return stage.timings, str(out)
+
+
+def _arm_eval(config: RunConfig, run_dir: Path, seed: int, arm: str, name: str, model: str, model_key: Any) -> tuple[dict[str, float], str]:
+    stage = _enter_job(config, run_dir, arm)
+    out = _eval_model(stage, config, run_dir, name, model, model_key, seed)
+    return stage.timings, str(out)
 
 
 def _grpo_checkpoints(rl_dir: Path) -> list[Path]:
