@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 
 import pytest
@@ -150,15 +149,15 @@ def test_config_validation():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # about 300 s on two idle cores; two threads crawl when other work shares the cores
 def test_default_pretrain_is_competent_at_the_steps_and_aims_at_the_target(tmp_path):
     """The base model writes legal steps with true arithmetic and comparisons, and (hindsight
     targets) solves more often than random legal play, without having seen any search."""
-    ci = os.environ.get("ASTRO_SLOW_SCALE") == "ci"
-    # CI scale: 1500 of the default 2000 steps (measured: legal-step rate 0.907, arithmetic 0.930 on
-    # 200 held-out problems; 0.973 / 0.980 at 2000), on two threads as `astro run` pre-trains
-    config = PretrainConfig(out=str(tmp_path / "base"), n_eval=64, threads=2, **({"n_steps": 1500} if ci else {}))
+    # the default recipe, on two threads as `astro run` pre-trains (measured at 2000 steps on 200
+    # held-out problems: legal-step 0.973, arithmetic 0.980 on one thread; 0.940 / 0.955 for the
+    # seed-1234 base on two)
+    config = PretrainConfig(out=str(tmp_path / "base"), n_eval=64, threads=2)
     summary = json.loads((pretrain(config) / "pretrain_summary.json").read_text())
-    least = 0.85 if ci else 0.93
-    assert summary["model_legal_step_rate"] >= least and summary["model_arithmetic_accuracy"] >= least
-    assert summary["model_target_copy_rate"] >= least
+    assert summary["model_legal_step_rate"] >= 0.9 and summary["model_arithmetic_accuracy"] >= 0.9
+    assert summary["model_target_copy_rate"] >= 0.9
     assert summary["model_solve_rate"] > summary["random_legal_solve_rate"]
