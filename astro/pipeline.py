@@ -9,6 +9,7 @@ continues.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -355,7 +356,7 @@ def schedule_arms(submit, config: RunConfig, run_dir: Path, seed: int, base_mode
     """
     timings: dict[str, float] = {}
     pending: dict[Future, tuple[int, str, str]] = {}
-    order = iter(range(1 << 30))
+    order = itertools.count()
 
     def add(kind: str, arm: str, fn, *args) -> None:
         pending[submit(fn, *args)] = (next(order), kind, arm)

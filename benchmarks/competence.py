@@ -122,10 +122,6 @@ def verification_prefixes(problems: Sequence[Problem], rng: random.Random, delim
     return out
 
 
-def _confirm_phrases(banks: Sequence[PhraseBank]) -> set[str]:
-    return {bank.confirm.strip() for bank in banks if bank.confirm.strip()}
-
-
 def keep_reflection(chunk: str, banks: Sequence[PhraseBank] | None = None) -> bool:
     """Whether a chunk a model wrote after a forced intermediate step is kept in its verification
     prefix: only a confirm phrase of some style (pure).
@@ -133,7 +129,8 @@ def keep_reflection(chunk: str, banks: Sequence[PhraseBank] | None = None) -> bo
     >>> keep_reflection(PhraseBank.load().confirm), keep_reflection("7*3=21; left: 21")
     (True, False)
     """
-    return isinstance(chunk, str) and chunk.strip() in _confirm_phrases(banks if banks is not None else PhraseBank.load_all())
+    confirms = {bank.confirm.strip() for bank in (banks if banks is not None else PhraseBank.load_all())}
+    return isinstance(chunk, str) and bool(chunk.strip()) and chunk.strip() in confirms
 
 
 def with_own_reflections(model: Any, tokenizer: Any, pairs: Sequence[tuple[Problem, str, bool]], max_new_tokens: int,
@@ -147,6 +144,7 @@ def with_own_reflections(model: Any, tokenizer: Any, pairs: Sequence[tuple[Probl
     decision measured after the final combination is the model's, on its own kind of text.
     """
     task = CountdownTask()
+    banks = PhraseBank.load_all()
     heads = [task.format_prompt(problem) for problem, _, _ in pairs]
     steps = [prefix[len(head):].split(delimiter)[:-1] for head, (_, prefix, _) in zip(heads, pairs)]
     texts = list(heads)
@@ -160,7 +158,7 @@ def with_own_reflections(model: Any, tokenizer: Any, pairs: Sequence[tuple[Probl
         chunks = generate_texts(model, tokenizer, [texts[k] for k in todo], max_new_tokens)
         for k, chunk in zip(todo, chunks):
             first = chunk.split(delimiter)[0]
-            if keep_reflection(first):
+            if keep_reflection(first, banks):
                 texts[k] += first.strip() + delimiter
     return texts
 
