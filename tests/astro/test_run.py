@@ -166,3 +166,18 @@ def test_a_busy_run_folder_is_refused_with_one_line(tmp_path, capsys):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_reproducible_math_fills_only_what_the_user_left_unset(monkeypatch):
+    import platform
+
+    from astro.cli import REPRODUCIBLE_MATH, set_reproducible_math
+
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    environ = {"MKL_CBWR": "COMPATIBLE"}
+    set_reproducible_math(environ)
+    assert environ == {**REPRODUCIBLE_MATH, "MKL_CBWR": "COMPATIBLE"}
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    other: dict[str, str] = {}
+    set_reproducible_math(other)
+    assert other == {}
