@@ -29,16 +29,19 @@ Correct iff the (last) boxed expression parses, uses the problem's numbers exact
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 import re
 from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Sequence
+from pathlib import Path
+from typing import AbstractSet, Sequence
 
-from astro_env.problem import Problem
 from astro_env.boxes import scan_boxes
+from astro_env.outcome import OutcomePhrases
+from astro_env.problem import Problem
 
 Pool = tuple[tuple[str, Fraction], ...]
 """The items still available: `(expr, value)` pairs in a fixed order."""
@@ -50,6 +53,8 @@ MAX_EXPR_CHARS = 256
 """Longest expression the parser accepts (a 6-number expression is ~30 characters)."""
 MAX_NUMBER_DIGITS = 12
 """Longest integer literal the parser accepts (keeps products small and checks instant)."""
+PHRASES_PATH = Path(__file__).with_name("countdown_phrases.json")
+"""Countdown's comparison sentences (`OutcomePhrases`)."""
 
 _PROBLEM_RE = re.compile(r"Numbers:[ \t]*([0-9][0-9 \t]*)\r?\nTarget:[ \t]*([0-9]+)")
 _STEP_RE = re.compile(r"^(?P<a>[0-9]{1,12})(?P<op>[-+*/])(?P<b>[0-9]{1,12})=(?P<value>[0-9]{1,12})$")
@@ -61,7 +66,8 @@ _ALIASES = (("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"), ("×", "*"), ("÷
 
 @dataclass(frozen=True)
 class CountdownConfig:
-    """Difficulty knobs of the Countdown generator (`generate_problems`)."""
+    """The Countdown task's settings (`CountdownTask.Config`): the generator's difficulty knobs
+    (`generate_problems`) and the embedded model's pre-training corpus."""
 
     n_numbers: int = 3
     """How many numbers each problem gives (all must be used); 2-6 keeps the solver instant."""
@@ -75,6 +81,15 @@ class CountdownConfig:
     """Largest admissible target (inclusive)."""
     max_tries: int = 10_000
     """Random expression trees tried per problem before giving up (raise the target range if hit)."""
+    # --- the embedded model's pre-training corpus (`CountdownTask.pretrain_corpus`) ----------------
+    corpus_problems: int = 2000
+    """Problems (`generate_problems(corpus_problems, seed)`, excluded prompts removed) the walks are drawn on."""
+    corpus_hindsight_ratio: float = 0.5
+    """Fraction of walks whose prompt's target is the walk's own result (when inside the target range), so
+    the model learns that the target is something to aim at; the rest keep the problem's target and miss."""
+    corpus_compare: bool = True
+    """Write the comparison with the target ("That gives 8; the target is 6, so this is not it.") after a
+    walk's final combination, as the search traces do."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.n_numbers <= 8:
@@ -85,6 +100,10 @@ class CountdownConfig:
             raise ValueError(f"target range [{self.min_target}, {self.max_target}] is empty or negative; use 0 <= min_target <= max_target.")
         if self.max_tries < 1:
             raise ValueError(f"max_tries={self.max_tries}: use >= 1.")
+        if self.corpus_problems < 1:
+            raise ValueError(f"corpus_problems={self.corpus_problems}: use >= 1.")
+        if not 0.0 <= self.corpus_hindsight_ratio <= 1.0:
+            raise ValueError(f"corpus_hindsight_ratio={self.corpus_hindsight_ratio} must be in [0, 1] (0: the problems' own targets only).")
 
 
 # ----------------------------------------------------------------------------- values and the parser
@@ -444,6 +463,12 @@ def generate_problems(n: int, seed: int, config: CountdownConfig = CountdownConf
 # ----------------------------------------------------------------------------- the task
 
 
+@functools.lru_cache(maxsize=1)
+def _outcome_phrases() -> OutcomePhrases:
+    return OutcomePhrases.load(PHRASES_PATH)
+
+
+
 def check_answer(numbers: Sequence[int], target: int, answer: str | None) -> bool:
     """Whether `answer` is an expression using `numbers` exactly once each and equal to `target`. Never raises."""
     if not isinstance(answer, str):
@@ -456,13 +481,73 @@ def check_answer(numbers: Sequence[int], target: int, answer: str | None) -> boo
 
 
 class CountdownTask:
-    """The Countdown `Task`: prompt = problem text + a blank line, answer = the last boxed expression."""
+    """The Countdown `Task`: prompt = problem text + a blank line, answer = the last boxed expression.
+
+    Supplies every optional hook of `astro_env.task`: its `Config` (`CountdownConfig`), generated
+    problems, the symbolic proposer as its default search policy, the comparison of a final
+    combination with the target (`countdown_phrases.json`), the embedded model's pre-training walks
+    (`astro_env.countdown_corpus`), competence probes (`astro_env.countdown_competence`) and a check of
+    problem records.
+    """
 
     name = "countdown"
+    Config = CountdownConfig
+    default_search_policy = "countdown"
+    """The symbolic Countdown proposer (`agents.countdown_policy`): uniform prior, random legal rollouts."""
+
+    def __init__(self, config: CountdownConfig = CountdownConfig()) -> None:
+        if not isinstance(config, CountdownConfig):
+            raise ValueError(f"CountdownTask takes a CountdownConfig, got {type(config).__name__}.")
+        self.config = config
 
     def generate(self, n: int, seed: int) -> list[Problem]:
-        """`n` problems of the default `CountdownConfig` (the same for the same seed)."""
-        return generate_problems(n, seed=seed)
+        """`n` problems of this task's `CountdownConfig` (the same for the same seed)."""
+        return generate_problems(n, seed=seed, config=self.config)
+
+    # ------------------------------------------------------------------ comparison with the target
+
+    @property
+    def outcome_phrases(self) -> OutcomePhrases:
+        """The comparison sentences of `countdown_phrases.json`."""
+        return _outcome_phrases()
+
+    def outcome_goal(self, problem: Problem) -> str | None:
+        """The target as text (the prompt states it, so a trace may compare with it), None when `problem` has none."""
+        try:
+            return str(problem_numbers(problem)[1])
+        except ValueError:
+            return None
+
+    def outcome_value(self, problem: Problem, answer: str | None) -> str | None:
+        """The exact value of a boxed expression as text (`"26"`, `"7/2"`), None when it does not parse."""
+        parsed = parse_expression(answer) if answer else None
+        return None if parsed is None else format_value(parsed[0])
+
+    # ------------------------------------------------------------------ pre-training and competence
+
+    def pretrain_corpus(self, n: int, seed: int, exclude_keys: AbstractSet[str] = frozenset()) -> list[tuple[Problem, str]]:
+        """Random legal walks with hindsight targets (`astro_env.countdown_corpus.walk_corpus`)."""
+        from astro_env.countdown_corpus import walk_corpus
+
+        return walk_corpus(self.config, n, seed, exclude_keys, self.outcome_phrases)
+
+    def competence_probes(self):
+        """Legal steps, arithmetic, target copies, the verification probe and random legal play (`CountdownProbes`)."""
+        from astro_env.countdown_competence import CountdownProbes
+
+        return CountdownProbes(self)
+
+    def validate_problem(self, problem: Problem) -> None:
+        """Raise ValueError unless the problem's metadata (when given) holds integer `numbers` and `target`."""
+        meta = problem.metadata
+        if "numbers" in meta or "target" in meta:
+            numbers, target = meta.get("numbers"), meta.get("target")
+            if not isinstance(numbers, list) or not numbers or not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
+                raise ValueError(f"Countdown `numbers` must be a non-empty list of integers, got {numbers!r}")
+            if not isinstance(target, int) or isinstance(target, bool):
+                raise ValueError(f"Countdown `target` must be an integer, got {target!r}")
+
+    # ------------------------------------------------------------------ the Task interface
 
     def format_prompt(self, problem: Problem) -> str:
         """`problem.problem + "\\n\\n"`: the first step follows directly."""

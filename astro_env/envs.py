@@ -1,8 +1,9 @@
-"""Gymnasium environments: `astro/MathReasoning-v0` and `astro/Countdown-v0`.
+"""Gymnasium environments: `astro/Reasoning-v0` (any task) and `astro/MathReasoning-v0`.
 
-Both are a thin shell over the immutable `ReasoningState` and the pure
-`astro_env.state.transition`; the task (math or Countdown) decides when a step ends the
-episode and what it earns. `get_state()` / `set_state()` pass the state value, so a search
+Each is a thin shell over the immutable `ReasoningState` and the pure
+`astro_env.state.transition`; the task decides when a step ends the episode and what it
+earns (a task may add its own id, as Countdown does with `astro/Countdown-v0` in
+`astro_env.countdown_env`). `get_state()` / `set_state()` pass the state value, so a search
 branches without replaying steps.
 """
 
@@ -111,10 +112,6 @@ def _read_unicode_text_from_shared_memory(space: UnicodeText, shared_memory: Any
 
 @functools.lru_cache(maxsize=4)
 def _default_problems(kind: str) -> tuple[Problem, ...]:
-    if kind == "math":
-        from astro_env.synthetic import generate_problems as generate_synthetic
-
-        return tuple(generate_synthetic(N_GENERATED, seed=0))
     from astro_env import get_task
 
     task = get_task(kind)
@@ -126,8 +123,9 @@ def _default_problems(kind: str) -> tuple[Problem, ...]:
 class ReasoningEnv(gym.Env[str, str]):
     """Step-by-step reasoning on a verifiable problem of any registered task (`astro/Reasoning-v0`).
 
-    `task` names the task (`astro_env.get_task`); the subclasses fix it (`MathReasoningEnv`,
-    `CountdownEnv`). The problem pool is `problems` or, when None, one the task generates.
+    `task` names the task (`astro_env.get_task`); subclasses fix it (`MathReasoningEnv`,
+    `astro_env.countdown_env.CountdownEnv`). The problem pool is `problems` or, when None,
+    `N_GENERATED` problems the task generates (seed 0).
     """
 
     metadata = {"render_modes": ["ansi", "human"], "render_fps": 1}
@@ -404,39 +402,3 @@ class MathReasoningEnv(ReasoningEnv):
     """
 
     task_name = "math"
-
-
-class CountdownEnv(ReasoningEnv):
-    """Reach a target from given numbers with + - * /, one step at a time (`astro/Countdown-v0`).
-
-    ## Observation
-    `Text` over `CHARSET`: the prompt `"Numbers: 3 5 7\\nTarget: 26\\n\\n"` followed by each
-    step and the delimiter (`ReasoningState.text`).
-
-    ## Action
-    The next step as a `str`, e.g. `"7*5=35; left: 3 35"`, `"35-3=32; left: 32"`, `"\\boxed{(5*7)-3}"` (see
-    `astro_env.countdown` for the grammar; the environment does not enforce it, a policy may
-    write any text). Whitespace stripping, cutting at `max_step_chars`, U+FFFD replacement and
-    ValueErrors as for `MathReasoningEnv`.
-
-    ## Reward
-    0 for a step without `\\boxed{...}`; at the boxed step, `CountdownTask.reward` of the whole
-    solution: correct iff the expression uses each number exactly once and equals the target
-    (several conflicting boxes earn nothing). Binary 1/0 or signed +1/-1; truncation earns the
-    failure reward.
-
-    ## Episode End
-    Terminated at the first boxed step; truncated after `max_steps` steps or `max_chars`
-    characters; `step` afterwards raises RuntimeError.
-
-    ## Info
-    `answer`, `correct`, `depth`, `problem_id`, `step_truncated`.
-
-    ## Arguments
-    As `MathReasoningEnv`; `problems=None` uses `astro_env.countdown.generate_problems(1000, seed=0)`.
-
-    ## Version History
-    - v0: initial version.
-    """
-
-    task_name = "countdown"

@@ -5,12 +5,14 @@ argument, else the `ASTRO_DATA_DIR` environment variable, else `../shared/data` 
 the working directory or to the repository root, whichever exists first. When none holds the
 file, the Hugging Face hub dataset is loaded through `datasets` (when online).
 
-Two generated sets are also accepted as specs: `countdown[:n[:seed]]` and
-`synthetic[:n[:seed]]` (defaults n=100, seed=0).
+Generated sets are also accepted as specs: `TASK[:n[:seed]]` for a registered task that
+generates its own problems (`countdown:100:0`: `get_task("countdown").generate(100, 0)`), and
+`synthetic[:n[:seed]]` for the MATH-style generator (defaults n=100, seed=0).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -92,9 +94,9 @@ def read_problems(path: str | os.PathLike) -> list[Problem]:
     """Every Problem of a JSONL file (one object per line, blank lines skipped).
 
     A malformed line (not UTF-8, bad JSON, not an object, missing/empty `id`, `problem` or
-    `answer`, a NaN answer, a field of the wrong type, Countdown `numbers`/`target` that are
-    not integers) raises one `UserError` (a ValueError) naming the file and the line; duplicate
-    ids likewise. A missing path raises `MissingFileError` (a ValueError and FileNotFoundError).
+    `answer`, a NaN answer, a field of the wrong type, a record its registered task's
+    `validate_problem` rejects, such as Countdown `numbers`/`target` that are not integers) raises
+    one `UserError` (a ValueError) naming the file and the line; duplicate ids likewise. A missing path raises `MissingFileError` (a ValueError and FileNotFoundError).
     Nothing is returned until the whole file has been checked.
     """
     path = Path(path)
@@ -123,8 +125,7 @@ def read_problems(path: str | os.PathLike) -> list[Problem]:
                 raise UserError(f"{path}:{line_no}: missing or empty field(s) {', '.join(missing)}; every problem needs id, problem and answer.")
             try:
                 problem = Problem.from_dict(record)
-                if problem.task == "countdown":
-                    _check_countdown_metadata(problem)
+                _validate(problem)
             except (TypeError, ValueError) as exc:
                 raise UserError(f"{path}:{line_no}: invalid problem record ({exc}).") from None
             if problem.id in seen:
@@ -134,15 +135,24 @@ def read_problems(path: str | os.PathLike) -> list[Problem]:
     return problems
 
 
-def _check_countdown_metadata(problem: Problem) -> None:
-    """Raise ValueError unless a Countdown problem's metadata (when given) holds integer numbers and target."""
-    meta = problem.metadata
-    if "numbers" in meta or "target" in meta:
-        numbers, target = meta.get("numbers"), meta.get("target")
-        if not isinstance(numbers, list) or not numbers or not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
-            raise ValueError(f"Countdown `numbers` must be a non-empty list of integers, got {numbers!r}")
-        if not isinstance(target, int) or isinstance(target, bool):
-            raise ValueError(f"Countdown `target` must be an integer, got {target!r}")
+def _validate(problem: Problem) -> None:
+    """The problem's task's `validate_problem(problem)`, when the task is registered and has one (raises ValueError)."""
+    check = getattr(_registered_task(problem.task), "validate_problem", None)
+    if callable(check):
+        check(problem)
+
+
+@functools.lru_cache(maxsize=None)
+def _registered_task(name: str) -> Any:
+    """The task a registered name (or `name:argument`) stands for, None for any other name (never an import path)."""
+    from astro_env import get_task
+    from astro_env.registry import TASKS
+
+    try:
+        TASKS.split(name)
+        return get_task(name)
+    except (ValueError, TypeError, ImportError):
+        return None
 
 
 def write_problems(problems: Iterable[Problem], path: str | os.PathLike) -> Path:
@@ -201,6 +211,16 @@ def load_from_hub(name: str) -> list[Problem]:
     return [Problem.from_dict(_hub_record(name, idx, dict(row))) for idx, row in enumerate(rows)]
 
 
+def _generated_kind(spec: str) -> str | None:
+    """`kind` of a generated-set spec `kind[:n[:seed]]` (a registered task name, or "synthetic"), None otherwise."""
+    from astro_env.registry import TASKS
+
+    if spec.endswith(".jsonl"):
+        return None
+    kind = spec.split(":")[0]
+    return kind if kind == "synthetic" or kind in TASKS.names() else None
+
+
 def _parse_generated(spec: str) -> tuple[str, int, int]:
     """`kind[:n[:seed]]` -> (kind, n, seed); ValueError naming the form."""
     kind, *rest = spec.split(":")
@@ -208,28 +228,34 @@ def _parse_generated(spec: str) -> tuple[str, int, int]:
         n = int(rest[0]) if rest else 100
         seed = int(rest[1]) if len(rest) > 1 else 0
     except ValueError:
-        raise ValueError(f"bad generated-set spec {spec!r}: use {kind}[:n[:seed]], e.g. {kind}:100:0.") from None
+        raise UserError(f"bad generated-set spec {spec!r}: use {kind}[:n[:seed]], e.g. {kind}:100:0.") from None
     if len(rest) > 2 or n < 0:
-        raise ValueError(f"bad generated-set spec {spec!r}: use {kind}[:n[:seed]] with n >= 0.")
+        raise UserError(f"bad generated-set spec {spec!r}: use {kind}[:n[:seed]] with n >= 0.")
     return kind, n, seed
 
 
 def _generated(spec: str) -> list[Problem]:
     kind, n, seed = _parse_generated(spec)
-    if kind == "countdown":
-        from astro_env.countdown import generate_problems
+    if kind == "synthetic":
+        from astro_env.synthetic import generate_problems as generate_synthetic
 
-        return generate_problems(n, seed)
-    from astro_env.synthetic import generate_problems as generate_synthetic
+        return generate_synthetic(n, seed)
+    from astro_env import get_task
 
-    return generate_synthetic(n, seed)
+    try:
+        task = get_task(kind)
+    except TypeError as exc:
+        raise UserError(f"problem set {spec!r}: task {kind!r} cannot be built without an argument ({exc}).") from None
+    if not callable(getattr(task, "generate", None)):
+        raise UserError(f"problem set {spec!r}: task {kind!r} generates no problems; pass a .jsonl file.")
+    return task.generate(n, seed)
 
 
 def load_problems(spec: str, data_dir: str | None = None, limit: int | None = None) -> list[Problem]:
     """The problems named by `spec`, at most `limit` of them (file order).
 
     `spec` is a benchmark name (math500, amc23, aime24, aime25: local file, else the hub),
-    a path to a `.jsonl` file, or `countdown[:n[:seed]]` / `synthetic[:n[:seed]]`.
+    a path to a `.jsonl` file, or a generated set `TASK[:n[:seed]]` / `synthetic[:n[:seed]]`.
     Unknown names raise ValueError; malformed lines raise ValueError naming file and line.
     """
     if limit is not None and limit < 0:
@@ -244,14 +270,14 @@ def load_problems(spec: str, data_dir: str | None = None, limit: int | None = No
                 raise MissingFileError(f"{exc} Hub fallback failed too: {hub_exc}") from None
     elif spec in TRAINING_SETS:
         problems = [p for p in _hub_training_set(spec) if p is not None]
-    elif spec.split(":")[0] in ("countdown", "synthetic") and not spec.endswith(".jsonl"):
+    elif _generated_kind(spec) is not None:
         problems = _generated(spec)
     elif spec.endswith(".jsonl") or Path(spec).is_file():
         problems = read_problems(spec)
     else:
         raise ValueError(
             f"unknown problem set {spec!r}: use one of {', '.join(BENCHMARKS)}, a .jsonl path, "
-            "or countdown[:n[:seed]] / synthetic[:n[:seed]]."
+            "or a generated set TASK[:n[:seed]] (e.g. countdown:100:0) / synthetic[:n[:seed]]."
         )
     return problems if limit is None else problems[:limit]
 
@@ -282,11 +308,11 @@ def check_problem_spec(spec: str, data_dir: str | None = None) -> None:
         if reason:
             raise UserError(f"training set {spec!r} comes from the hub, which is unreachable ({reason}): pass a local .jsonl file.")
         return
-    if spec.split(":")[0] in ("countdown", "synthetic") and not spec.endswith(".jsonl"):
+    if _generated_kind(spec) is not None:
         _parse_generated(spec)
         return
     if not Path(spec).is_file():
         raise UserError(
             f"problem set {spec!r}: no such file, and not a known name ({', '.join(BENCHMARKS + tuple(TRAINING_SETS))}, "
-            "countdown[:n[:seed]], synthetic[:n[:seed]])."
+            "TASK[:n[:seed]] such as countdown:100:0, synthetic[:n[:seed]])."
         )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import unicodedata
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 
 @dataclass(frozen=True)
@@ -93,3 +94,21 @@ class Problem:
             digits = "".join(ch for ch in kwargs["level"] if ch.isdigit())
             kwargs["level"] = int(digits) if digits else None
         return cls(**kwargs)
+
+
+def prompt_key(problem: Problem) -> str:
+    """The normalised statement of `problem`: the unit of exclusion and overlap between problem sets.
+
+    NFKC-normalised `problem.problem` with runs of whitespace collapsed to one space and the ends
+    stripped; ids, answers and metadata play no part, so two records that show a model the
+    same statement share a key.
+
+    >>> prompt_key(Problem(id="a", problem="Numbers: 3 5 7\\nTarget:  26 ", answer="26"))
+    'Numbers: 3 5 7 Target: 26'
+    """
+    return " ".join(unicodedata.normalize("NFKC", problem.problem).split())
+
+
+def count_overlap(problems: Iterable[Problem], keys: "set[str] | frozenset[str]") -> int:
+    """How many of `problems` have a `prompt_key` in `keys` (duplicates counted each time)."""
+    return sum(prompt_key(problem) in keys for problem in problems)

@@ -1,26 +1,27 @@
-"""Competence of Countdown policies: can the model play legally, do arithmetic, and check its work?
+"""Competence of a task's policies: can the model take the task's steps, and can it check its work?
 
 ASTRO's premise is a model that recognises a failed attempt. Before Direct and ASTRO are
 compared, this table shows whether the models are competent at the parts the comparison
-rests on, beside two reference rows:
+rests on. What is audited comes from the task (`astro_env.task.CompetenceProbes`; Countdown:
+legal steps, arithmetic, target copies, see `astro_env.countdown_competence`); this module
+decodes, scores and adds what every task shares:
 
-- `legal_step_rate`: legal steps / steps written (a step after an illegal one is not legal;
-  the first attempt of each completion, greedy decoding on held-out problems);
-- `arithmetic_accuracy`: combination steps whose stated value is the true value of `A op B`;
-- `target_copy_rate`: comparison sentences ("That gives 8; the target is 6, so this is not it.")
-  that are true (the value written, the target copied, the verdict consistent with both);
+- the task's audit columns over one greedy completion per held-out problem (first attempts);
 - `solve_rate`: the task's reward of the same completions;
-- `verification_auc`: given the correct steps of a solution up to its final combination,
-  then a final combination that reaches the target or one that misses it, the model continues
-  (greedily); it *accepts* when it boxes an answer before any doubt, backtrack or restart
-  phrase. Between the forced steps the model's own confirm reflections are kept
-  (`with_own_reflections`), so each model is probed on text in its own style. AUC = P(accept | reached) vs P(accept | missed) = 0.5 + (p_hit - p_miss) / 2 for
-  these 0/1 decisions; 0.5 is no verification, 1.0 is perfect.
+- `verification_auc`: given the correct steps of a solution up to its final step, then a final
+  step that reaches the goal or one that misses it (the task's `verification_pairs`), the model
+  continues (greedily); it *accepts* when it boxes an answer before any doubt, backtrack or
+  restart phrase. Between the forced steps the model's own confirm reflections are kept
+  (`with_own_reflections`), so each model is probed on text in its own style. AUC =
+  P(accept | reached) vs P(accept | missed) = 0.5 + (p_hit - p_miss) / 2 for these 0/1
+  decisions; 0.5 is no verification, 1.0 is perfect.
 
-Reference rows: `random legal play` (one uniformly random legal walk; always accepts) and
-`oracle-verified play` (random legal walks with a perfect check: up to `1 + max_retries`
-attempts, accepting the first that reaches the target), an upper bound for what search with
-exact verification gains over one random attempt.
+Reference rows, when the task has random legal play (`reference_completion`): `random legal play`
+(one uniformly random legal attempt; always accepts) and `oracle-verified play` (random legal
+attempts with a perfect check: up to `1 + max_retries` attempts, accepting the first that
+solves), an upper bound for what search with exact verification gains over one random attempt.
+
+Decoding runs through the project's batched decoder (`training.embedded.greedy_decoder`).
 """
 
 from __future__ import annotations
@@ -28,24 +29,23 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-from astro_env.countdown import (
-    CountdownTask,
-    apply_step,
-    initial_pool,
-    legal_transitions,
-    problem_numbers,
-    solve_steps,
-)
 from astro_env.problem import Problem
+from astro_env.task import CompetenceProbes, Task, competence_probes
 from search.verbalize import PhraseBank
-from training.embedded import competence_rates, generate_texts, walk_completion
+from training.embedded import greedy_decoder
+
+Decoder = Callable[[Sequence[str], int], list[str]]
+"""`decode(prompts, max_new_tokens) -> texts`: one greedy completion per prompt."""
 
 RANDOM_ROW = "random legal play"
 ORACLE_ROW = "oracle-verified play"
-COMPETENCE_KEYS = ("legal_step_rate", "arithmetic_accuracy", "target_copy_rate", "solve_rate", "verification_auc")
-"""Columns of the table, in order (report.json keeps at least the first two and the AUC)."""
+SHARED_KEYS = ("solve_rate", "verification_auc")
+"""Columns every task's table ends with."""
+GATES: tuple[tuple[str, str, float], ...] = (("ASTRO-SFT", "verification_auc", 0.9),)
+"""(model label, column, least value) for every task: an ASTRO-SFT model must tell a reached goal from
+a missed one before its reflections can help; a task's `CompetenceProbes.gates` add its own."""
 
 
 @dataclass(frozen=True)
@@ -55,13 +55,13 @@ class CompetenceConfig:
     n_problems: int = 200
     """Held-out problems decoded once each (greedy) for the step rates."""
     n_verify: int = 100
-    """Problems giving one reached and one missed final combination each for the AUC."""
+    """Problems giving one reached and one missed final step each for the AUC."""
     max_new_tokens: int = 96
-    """Token budget of each completion (a 3-number attempt with its comparison is ~30 tokens)."""
+    """Token budget of each completion (a 3-number Countdown attempt with its comparison is ~30 tokens)."""
     max_retries: int = 3
     """Extra attempts the oracle-verified row may make after a miss."""
     seed: int = 0
-    """Seeds the reference rows and the choice of missed combinations."""
+    """Seeds the reference rows and the choice of missed final steps."""
 
     def __post_init__(self) -> None:
         if self.n_problems < 1 or self.n_verify < 0:
@@ -70,6 +70,11 @@ class CompetenceConfig:
             raise ValueError(f"max_new_tokens={self.max_new_tokens}: use >= 8 (one step is several tokens).")
         if self.max_retries < 0:
             raise ValueError(f"max_retries={self.max_retries}: use >= 0.")
+
+
+def competence_columns(probes: CompetenceProbes) -> tuple[str, ...]:
+    """The table's columns: the task's audit columns, then `SHARED_KEYS`."""
+    return tuple(probes.columns) + SHARED_KEYS
 
 
 def _reject_markers(banks: Sequence[PhraseBank]) -> list[str]:
@@ -98,30 +103,6 @@ def accepts(continuation: str, banks: Sequence[PhraseBank] | None = None) -> boo
     return boxed < first_reject
 
 
-def verification_prefixes(problems: Sequence[Problem], rng: random.Random, delimiter: str = "\n\n") -> list[tuple[Problem, str, bool]]:
-    """(problem, prompt + steps, reaches_target) pairs: each solvable problem's solution up to its
-    final combination, once with that combination (reaches) and once with a legal final
-    combination from the same pool that misses (drawn by `rng`); problems without one are skipped."""
-    task = CountdownTask()
-    out = []
-    for problem in problems:
-        numbers, target = problem_numbers(problem)
-        steps = solve_steps(numbers, target)
-        if not steps or len(steps) < 2:
-            continue
-        before, hit = steps[:-2], steps[-2]
-        pool = initial_pool(numbers)
-        for step in before:
-            pool = apply_step(pool, step)
-        misses = [s for s, nxt in legal_transitions(pool) if nxt and nxt[-1][1] != target]
-        if not misses:
-            continue
-        prompt = task.format_prompt(problem) + "".join(s + delimiter for s in before)
-        out.append((problem, prompt + hit + delimiter, True))
-        out.append((problem, prompt + rng.choice(misses) + delimiter, False))
-    return out
-
-
 def keep_reflection(chunk: str, banks: Sequence[PhraseBank] | None = None) -> bool:
     """Whether a chunk a model wrote after a forced intermediate step is kept in its verification
     prefix: only a confirm phrase of some style (pure).
@@ -133,17 +114,16 @@ def keep_reflection(chunk: str, banks: Sequence[PhraseBank] | None = None) -> bo
     return isinstance(chunk, str) and bool(chunk.strip()) and chunk.strip() in confirms
 
 
-def with_own_reflections(model: Any, tokenizer: Any, pairs: Sequence[tuple[Problem, str, bool]], max_new_tokens: int,
+def with_own_reflections(decode: Decoder, task: Task, pairs: Sequence[tuple[Problem, str, bool]], max_new_tokens: int,
                          delimiter: str = "\n\n") -> list[str]:
     """The prefixes of `pairs` with the model's own reflections between the forced steps.
 
-    After each forced step but the final combination the model writes its next chunk (greedy);
-    a confirm phrase ("... seems to be correct so far.") is kept before the next forced step,
+    After each forced step but the final one the model writes its next chunk (greedy); a
+    confirm phrase ("... seems to be correct so far.") is kept before the next forced step,
     anything else is dropped. A model trained on traces that confirm intermediate steps so sees
     the prefix in its own style, and one trained without sees the plain steps; either way the
-    decision measured after the final combination is the model's, on its own kind of text.
+    decision measured after the final step is the model's, on its own kind of text.
     """
-    task = CountdownTask()
     banks = PhraseBank.load_all()
     heads = [task.format_prompt(problem) for problem, _, _ in pairs]
     steps = [prefix[len(head):].split(delimiter)[:-1] for head, (_, prefix, _) in zip(heads, pairs)]
@@ -155,7 +135,7 @@ def with_own_reflections(model: Any, tokenizer: Any, pairs: Sequence[tuple[Probl
         todo = [k for k, row in enumerate(steps) if pos < len(row) - 1]
         if not todo:
             continue
-        chunks = generate_texts(model, tokenizer, [texts[k] for k in todo], max_new_tokens)
+        chunks = decode([texts[k] for k in todo], max_new_tokens)
         for k, chunk in zip(todo, chunks):
             first = chunk.split(delimiter)[0]
             if keep_reflection(first, banks):
@@ -164,7 +144,7 @@ def with_own_reflections(model: Any, tokenizer: Any, pairs: Sequence[tuple[Probl
 
 
 def auc_from_decisions(decisions: Sequence[tuple[bool, bool]]) -> dict[str, float]:
-    """`{"verification_auc", "p_accept_reached", "p_accept_missed"}` from (reaches_target, accepted) pairs.
+    """`{"verification_auc", "p_accept_reached", "p_accept_missed"}` from (reaches_goal, accepted) pairs.
 
     >>> auc_from_decisions([(True, True), (False, False), (True, True), (False, True)])["verification_auc"]
     0.75
@@ -176,76 +156,91 @@ def auc_from_decisions(decisions: Sequence[tuple[bool, bool]]) -> dict[str, floa
     return {"verification_auc": 0.5 + (p_hit - p_miss) / 2, "p_accept_reached": p_hit, "p_accept_missed": p_miss}
 
 
-def model_competence(model: Any, tokenizer: Any, problems: Sequence[Problem], config: CompetenceConfig) -> dict[str, float]:
-    """The competence row of one causal LM (greedy decoding; see the module doc)."""
-    task = CountdownTask()
+def _rates(task: Task, probes: CompetenceProbes, problems: Sequence[Problem], texts: Sequence[str]) -> dict[str, float]:
+    """The task's audit of `texts` and their solve rate."""
+    row = dict(probes.audit(problems, texts))
+    row["solve_rate"] = sum(task.reward(p, t) == 1.0 for p, t in zip(problems, texts)) / max(1, len(problems))
+    return row
+
+
+def model_competence(decode: Decoder, task: Task, probes: CompetenceProbes, problems: Sequence[Problem],
+                     config: CompetenceConfig) -> dict[str, float]:
+    """The competence row of one model, given its greedy decoder (see the module doc)."""
     held_out = list(problems[: config.n_problems])
-    texts = generate_texts(model, tokenizer, [task.format_prompt(p) for p in held_out], config.max_new_tokens)
-    row = competence_rates(held_out, texts)
-    pairs = verification_prefixes(problems[: config.n_verify], random.Random(config.seed))
+    texts = decode([task.format_prompt(p) for p in held_out], config.max_new_tokens)
+    row = _rates(task, probes, held_out, texts)
+    pairs = probes.verification_pairs(problems[: config.n_verify], random.Random(config.seed))
     if pairs:
-        prefixes = with_own_reflections(model, tokenizer, pairs, config.max_new_tokens)
-        continuations = generate_texts(model, tokenizer, prefixes, config.max_new_tokens)
+        prefixes = with_own_reflections(decode, task, pairs, config.max_new_tokens)
+        continuations = decode(prefixes, config.max_new_tokens)
         row.update(auc_from_decisions([(r, accepts(c)) for (_, _, r), c in zip(pairs, continuations)]))
     return row
 
 
-def reference_rows(problems: Sequence[Problem], config: CompetenceConfig) -> dict[str, dict[str, float]]:
-    """The random-legal-play and oracle-verified-play rows on the same held-out problems."""
+def reference_rows(task: Task, probes: CompetenceProbes, problems: Sequence[Problem], config: CompetenceConfig) -> dict[str, dict[str, float]]:
+    """The random-legal-play and oracle-verified-play rows on the same held-out problems ({} when the task has no random play)."""
     rng = random.Random(config.seed)
-    task = CountdownTask()
     held_out = list(problems[: config.n_problems])
     texts, n_oracle = [], 0
     for problem in held_out:
-        numbers, target = problem_numbers(problem)
-        texts.append(walk_completion(numbers, target, rng))
-        tries = [texts[-1]] + [walk_completion(numbers, target, rng) for _ in range(config.max_retries)]
-        n_oracle += any(task.reward(problem, t) == 1.0 for t in tries)
-    random_row = competence_rates(held_out, texts)
+        first = probes.reference_completion(problem, rng)
+        if first is None:
+            return {}
+        texts.append(first)
+        tries = [first] + [probes.reference_completion(problem, rng) for _ in range(config.max_retries)]
+        n_oracle += any(task.reward(problem, t) == 1.0 for t in tries if t is not None)
+    random_row = _rates(task, probes, held_out, texts)
     random_row.update({"verification_auc": 0.5, "p_accept_reached": 1.0, "p_accept_missed": 1.0})
     oracle_row = dict(random_row, solve_rate=n_oracle / max(1, len(held_out)), verification_auc=1.0, p_accept_missed=0.0)
     return {RANDOM_ROW: random_row, f"{ORACLE_ROW} ({1 + config.max_retries} attempts)": oracle_row}
 
 
-def competence_table(
-    models: Mapping[str, str | Path | tuple[Any, Any]],
+def _decoder(source: str | Path | tuple[Any, Any] | Callable) -> Decoder:
+    """A greedy decoder for a save_pretrained directory, a (model, tokenizer) pair, or a decoder itself."""
+    if callable(source):
+        return source  # type: ignore[return-value]
+    if isinstance(source, tuple):
+        model, tokenizer = source
+    else:
+        import torch
+
+        from agents.hf import load_causal_lm
+
+        model, tokenizer = load_causal_lm(str(source), torch.float32, torch.device("cpu"), flag="competence model")
+        model.eval()
+    return greedy_decoder(model, tokenizer)
+
+
+def competence_report(
+    task: Task,
+    models: Mapping[str, str | Path | tuple[Any, Any] | Decoder],
     problems: Sequence[Problem],
     config: CompetenceConfig = CompetenceConfig(),
-) -> dict[str, dict[str, float]]:
-    """`{label: row}` for each model (a save_pretrained directory, or a (model, tokenizer) pair),
-    then the reference rows; each row holds `COMPETENCE_KEYS` plus the acceptance rates.
+) -> dict[str, Any] | None:
+    """The competence of each model on held-out `problems` of `task`, None when the task defines no probes.
 
-    What `report.json` stores under `competence`. `problems` are held-out Countdown problems
-    (e.g. the run's test split).
+    `models`: label -> a save_pretrained directory, a (model, tokenizer) pair, or a `Decoder`.
+    Returns `{"task", "columns", "table", "gates"}`: `table` maps each label, then the reference
+    rows, to a row holding `columns` plus the acceptance rates; `gates` holds one verdict per
+    gate (`GATES` and the task's) whose model is in the table (`gate_verdicts`). What `astro run`
+    writes to competence.json.
     """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    probes = competence_probes(task)
+    if probes is None:
+        return None
     table: dict[str, dict[str, float]] = {}
     for label, source in models.items():
-        if isinstance(source, tuple):
-            model, tokenizer = source
-        else:
-            model = AutoModelForCausalLM.from_pretrained(str(source), torch_dtype=torch.float32)
-            tokenizer = AutoTokenizer.from_pretrained(str(source))
-        table[label] = model_competence(model, tokenizer, problems, config)
-    table.update(reference_rows(problems, config))
-    return table
-
-
-GATES: tuple[tuple[str, str, float], ...] = (
-    ("Base", "legal_step_rate", 0.95),
-    ("Base", "arithmetic_accuracy", 0.95),
-    ("ASTRO-SFT", "verification_auc", 0.9),
-)
-"""(model label, column, least value): what a base and an ASTRO-SFT model must reach before the
-Direct-vs-ASTRO comparison says something about the method rather than about a weak model."""
+        table[label] = model_competence(_decoder(source), task, probes, problems, config)
+    table.update(reference_rows(task, probes, problems, config))
+    gates = tuple(GATES) + tuple(probes.gates)
+    return {"task": task.name, "columns": list(competence_columns(probes)), "table": table, "gates": gate_verdicts(table, gates)}
 
 
 def gate_verdicts(table: Mapping[str, Mapping[str, float]], gates: Sequence[tuple[str, str, float]] = GATES) -> list[dict[str, Any]]:
     """One record per gate whose model is in `table`: label, key, least value, measured value, passed (pure).
 
-    >>> gate_verdicts({"Base": {"legal_step_rate": 0.97, "arithmetic_accuracy": 0.9}})[1]["passed"]
+    >>> gate_verdicts({"Base": {"legal_step_rate": 0.97, "arithmetic_accuracy": 0.9}},
+    ...               (("Base", "legal_step_rate", 0.95), ("Base", "arithmetic_accuracy", 0.95)))[1]["passed"]
     False
     """
     out = []
@@ -263,32 +258,44 @@ def format_gates(verdicts: Sequence[Mapping[str, Any]]) -> str:
     return "Gates: " + "; ".join(parts) + "." if parts else "Gates: none of the gated models was measured."
 
 
-def format_competence_table(table: Mapping[str, Mapping[str, float]]) -> str:
-    """The table as Markdown, one row per model, columns `COMPETENCE_KEYS`."""
-    lines = ["| model | " + " | ".join(k.replace("_", " ") for k in COMPETENCE_KEYS) + " |"]
-    lines.append("|---" * (len(COMPETENCE_KEYS) + 1) + "|")
+def format_competence_table(table: Mapping[str, Mapping[str, float]], columns: Sequence[str]) -> str:
+    """The table as Markdown, one row per model, the given columns."""
+    lines = ["| model | " + " | ".join(k.replace("_", " ") for k in columns) + " |"]
+    lines.append("|---" * (len(columns) + 1) + "|")
     for label, row in table.items():
-        cells = [f"{row[k]:.3f}" if k in row else "n/a" for k in COMPETENCE_KEYS]
+        cells = [f"{row[k]:.3f}" if k in row else "n/a" for k in columns]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def format_competence_report(report: Mapping[str, Any]) -> str:
+    """`competence_report`'s result as a Markdown table followed by the gates line."""
+    return format_competence_table(report["table"], report["columns"]) + "\n\n" + format_gates(report["gates"])
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m benchmarks.competence LABEL=DIR ... [--n-numbers 3 ...]`: print the table on fresh held-out problems."""
+    """`python -m benchmarks.competence LABEL=DIR ... --problems FILE | --task NAME [--task-config JSON]`: print the report.
+
+    The held-out problems are a problem file or spec (`--problems`, e.g. a run's test split), or
+    `--n-problems` problems the task generates from stream `--problem-seed` with its config
+    (the default run's Countdown space: `--task countdown --task-config '{"max_number": 9, "max_target": 50}'`).
+    """
     import argparse
     import json
 
-    from astro_env.countdown import CountdownConfig, generate_problems
+    import astro_env
+    from astro_env.errors import UserError
+    from astro_env.loaders import load_problems
 
-    parser = argparse.ArgumentParser(description="Competence table of Countdown policies.")
+    parser = argparse.ArgumentParser(description="Competence report of a task's policies.")
     parser.add_argument("models", nargs="+", help="LABEL=DIR (a save_pretrained directory)")
+    parser.add_argument("--task", default="", help="task of the problems (default: the problems' own)")
+    parser.add_argument("--task-config", default="{}", help="the task's Config as a JSON object (generated problems)")
+    parser.add_argument("--problems", default="", help="held-out problems: a .jsonl file or a problem spec")
     parser.add_argument("--n-problems", type=int, default=200)
     parser.add_argument("--n-verify", type=int, default=100)
-    parser.add_argument("--n-numbers", type=int, default=3)
-    parser.add_argument("--max-number", type=int, default=9)
-    parser.add_argument("--max-target", type=int, default=50)
-    parser.add_argument("--problem-seed", type=int, default=1_000_003, help="stream of the held-out problems")
-    parser.add_argument("--json", help="also write the table here")
+    parser.add_argument("--problem-seed", type=int, default=1_000_003, help="stream of the generated held-out problems")
+    parser.add_argument("--json", help="also write the report here")
     args = parser.parse_args(argv)
     models = {}
     for item in args.models:
@@ -296,12 +303,30 @@ def main(argv: list[str] | None = None) -> int:
         if not sep:
             parser.error(f"{item!r}: write LABEL=DIR.")
         models[label] = path
-    cd = CountdownConfig(n_numbers=args.n_numbers, max_number=args.max_number, max_target=args.max_target)
-    problems = generate_problems(max(args.n_problems, args.n_verify), args.problem_seed, cd)
-    table = competence_table(models, problems, CompetenceConfig(n_problems=args.n_problems, n_verify=args.n_verify))
-    print(format_competence_table(table))
+    try:
+        task_config = json.loads(args.task_config)
+        if not isinstance(task_config, dict):
+            raise ValueError
+    except ValueError:
+        parser.error(f"--task-config {args.task_config!r}: write a JSON object, e.g. '{{\"max_number\": 9}}'.")
+    try:
+        if args.problems:
+            problems = load_problems(args.problems)
+            task = astro_env.get_task(args.task or problems[0].task)
+        elif args.task:
+            task = astro_env.get_task(args.task, task_config)
+            problems = task.generate(max(args.n_problems, args.n_verify), args.problem_seed)  # type: ignore[attr-defined]
+        else:
+            parser.error("give --problems FILE or --task NAME.")
+        report = competence_report(task, models, problems, CompetenceConfig(n_problems=min(args.n_problems, len(problems)),
+                                                                             n_verify=args.n_verify))
+    except UserError as exc:
+        parser.exit(2, f"competence: {exc}\n")
+    if report is None:
+        parser.exit(2, f"competence: task {task.name!r} defines no competence probes.\n")
+    print(format_competence_report(report))
     if args.json:
-        Path(args.json).write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

@@ -177,7 +177,7 @@ def score_completion(
     first_attempt_correct = None
     parse_trace = _parse_trace()
     if parse_trace is not None:
-        parsed = parse_trace(text, delimiter=delimiter)
+        parsed = parse_trace(text, delimiter=delimiter, task=task)  # the task's comparison sentences too
         n_backtracks, n_restarts = int(parsed.n_backtracks), int(parsed.n_restarts)
         first = _first_attempt_answer(parsed)
         if first is None:

@@ -6,8 +6,10 @@ states its answer without `\\boxed{}` ("That gives {answer}."), then a fixed ref
 sentence naming where we return ("Let's go back to where we ..." / "Let's restart ...");
 high-Q intermediate nodes and the final node are followed by "... Our solution seems to be
 correct so far." Every phrase lives in `search/phrases.json` (styles "phrases", "markers" for
-Satori-like explicit tokens, "off"). `parse_trace` inverts the text into a directed graph of
-steps with backtrack/restart edges; it never raises, so it also reads model outputs.
+Satori-like explicit tokens, "off"). A task whose prompt names a goal (Countdown's target)
+supplies its own comparison sentences (`astro_env.task.outcome_phrases`), written after a final
+step in every style and arm. `parse_trace` inverts the text into a directed graph of steps with
+backtrack/restart edges; it never raises, so it also reads model outputs.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Mapping, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
 from astro_env.boxes import scan_boxes
-from astro_env.countdown import format_value, parse_expression, problem_numbers
+from astro_env.outcome import PLACEHOLDER as _PLACEHOLDER
+from astro_env.outcome import Comparison, OutcomePhrases, template_fragments  # noqa: F401  (Comparison: what a comparison chunk parses into)
+from astro_env.task import Task, outcome_phrases
 
 if TYPE_CHECKING:  # pragma: no cover
     from agents.base import PolicyAgent, SamplingConfig
+    from astro_env.problem import Problem
     from search.linearize import NodeSequence
     from search.tree import SearchTree
 
@@ -31,8 +36,11 @@ PHRASES_PATH = Path(__file__).with_name("phrases.json")
 PROMPTS_DIR = Path(__file__).with_name("prompts")
 """Prompt templates (rewrite.txt, self_eval.txt)."""
 
-PHRASE_KINDS = ("reached", "missed", "attempt", "doubt", "confirm", "backtrack", "restart")
-"""Phrase kinds in the order the parser tries them (the comparisons before the looser `attempt`)."""
+PHRASE_KINDS = ("attempt", "doubt", "confirm", "backtrack", "restart")
+"""Phrase kinds of a bank, in the order the parser tries them (after a task's comparisons, which
+come before the looser `attempt`)."""
+OUTCOME_KINDS = ("reached", "missed")
+"""The kinds of a task's comparison sentences (`astro_env.outcome.OutcomePhrases`)."""
 
 
 @dataclass(frozen=True)
@@ -43,16 +51,8 @@ class PhraseBank:
     conflicting boxed answers as 0); `backtrack` contains `{target}` when not empty.
     """
 
-    reached: str = "That gives {answer}; the target is {goal}, so we have it."
-    """Countdown: after a final combination whose value `{answer}` is the target `{goal}` (before the box)."""
-    missed: str = "That gives {answer}; the target is {goal}, so this is not it."
-    """Countdown: after a final combination whose value `{answer}` misses the target `{goal}`
-    (a wrong terminal's text: no box). Both comparisons are written in every style and arm. Both
-    state the value, then copy the target, then the verdict: the verdict compares two numbers
-    written a few tokens apart (a small model cannot compare a value with a target stated a
-    hundred tokens earlier reliably; measured in the README)."""
     attempt: str = "That gives {answer}."
-    """Written in place of a wrong terminal's boxed answer (tasks whose prompt holds no target)."""
+    """Written in place of a wrong terminal's boxed answer (when the task states no comparison for it)."""
     doubt: str = ""
     """Reflection after a wrong terminal, before the jump."""
     confirm: str = ""
@@ -72,14 +72,6 @@ class PhraseBank:
                 f"attempt={self.attempt!r}: the attempt phrase must contain '{{answer}}' and no \\boxed "
                 "(several boxed answers make the verifier score 0)."
             )
-        for kind in ("reached", "missed"):
-            text = getattr(self, kind)
-            if "{answer}" not in text or "boxed" in text:
-                raise ValueError(f"{kind}={text!r}: a comparison must contain '{{answer}}' (the value) and no \\boxed.")
-        if "{goal}" not in self.missed:
-            raise ValueError(f"missed={self.missed!r}: add '{{goal}}' (the target the value misses).")
-        if self.reached == self.missed:
-            raise ValueError("reached and missed are the same text: a comparison must say which it is.")
         if self.backtrack and "{target}" not in self.backtrack:
             raise ValueError(f"backtrack={self.backtrack!r}: add '{{target}}' (the step we return to) or leave it empty.")
         if self.quote_max_chars < 8:
@@ -103,19 +95,31 @@ class PhraseBank:
         return [cls.load(path, style) for style, v in data.items() if isinstance(v, Mapping)]
 
 
-def phrase_fragments(banks: Sequence[PhraseBank] | None = None, min_chars: int = 4) -> list[str]:
+def phrase_fragments(banks: Sequence[PhraseBank] | None = None, outcomes: Sequence[OutcomePhrases] = (),
+                     min_chars: int = 4) -> list[str]:
     """The fixed text of every phrase (split at its placeholders), longest first, deduplicated.
 
+    `banks` default: every style of search/phrases.json; `outcomes`: tasks' comparison sentences.
     A small model's tokenizer can hold each fragment as one token, so a reflection costs one
     token instead of a hundred characters (see `training.embedded.PretrainConfig.phrase_tokens`).
     """
     out: set[str] = set()
     for bank in banks if banks is not None else PhraseBank.load_all():
         for kind in PHRASE_KINDS:
-            for part in _PLACEHOLDER.split(getattr(bank, kind)):
-                if part not in ("answer", "target", "goal") and len(part.strip()) >= min_chars:
-                    out.add(part)
+            out.update(template_fragments(getattr(bank, kind), min_chars))
+    for phrases in outcomes:
+        out.update(phrases.fragments(min_chars))
     return sorted(out, key=lambda f: (-len(f), f))
+
+
+def task_of(problem: "Problem") -> Task | None:
+    """The task `problem.task` names when it is a registered task (or import path) that loads, else None."""
+    import astro_env
+
+    try:
+        return astro_env.get_task(problem.task)
+    except (ValueError, TypeError, ImportError):
+        return None
 
 
 # ---------------------------------------------------------------------------- text helpers
@@ -165,67 +169,6 @@ def quote_step(step: str, max_chars: int) -> str:
     if len(flat) <= max_chars:
         return flat
     return flat[:max_chars].rstrip() + "..."
-
-
-def compare_sentence(value: str, goal: str, phrases: PhraseBank) -> str:
-    """The comparison written after a final combination: `reached` when `value == goal`, else `missed`.
-
-    >>> compare_sentence("8", "6", PhraseBank())
-    'That gives 8; the target is 6, so this is not it.'
-    """
-    if value == goal:
-        return _fill(phrases.reached, answer=value, goal=goal)
-    return _fill(phrases.missed, answer=value, goal=goal)
-
-
-class Comparison(NamedTuple):
-    """What a comparison sentence states."""
-
-    value: str
-    """The value the attempt reached."""
-    goal: str | None
-    """The target it names (None when the phrase does not name it)."""
-    reached: bool
-    """Whether it says the value is the target."""
-
-    @property
-    def true(self) -> bool:
-        """Whether the statement is consistent: the verdict matches value == goal (when the goal is named)."""
-        return self.goal is None or (self.value == self.goal) is self.reached
-
-
-def parse_comparison(text: str, phrases: PhraseBank | None = None) -> Comparison | None:
-    """The `Comparison` a comparison chunk states, None when `text` is not one. Never raises.
-
-    >>> parse_comparison("That gives 8; the target is 6, so this is not it.")
-    Comparison(value='8', goal='6', reached=False)
-    """
-    bank = phrases or PhraseBank()
-    flat = text.strip() if isinstance(text, str) else ""
-    for kind in ("reached", "missed"):
-        pattern = re.escape(getattr(bank, kind)).replace(re.escape("{answer}"), r"(?P<answer>[^\s,.;]+)")
-        pattern = pattern.replace(re.escape("{goal}"), r"(?P<goal>[^\s,.;]+)")
-        m = re.fullmatch(pattern, flat)
-        if m:
-            return Comparison(m.group("answer"), m.groupdict().get("goal"), kind == "reached")
-    return None
-
-
-def countdown_goal(problem) -> str | None:
-    """The target of a Countdown problem as text (its prompt states it, so a trace may compare
-    with it), None for other tasks."""
-    if getattr(problem, "task", None) != "countdown":
-        return None
-    try:
-        return str(problem_numbers(problem)[1])
-    except ValueError:
-        return None
-
-
-def _terminal_value(answer: str | None) -> str | None:
-    """The exact value of a Countdown terminal's answer as an integer text, None if it has none."""
-    parsed = parse_expression(answer) if answer else None
-    return None if parsed is None else format_value(parsed[0])
 
 
 def _strip_answer_noise(text: str) -> str:
@@ -308,8 +251,11 @@ def render(
     confirm_final: bool = True,
     rewriter: StepRewriter | None = None,
     delimiter: str | None = None,
+    task: Task | None | Literal["auto"] = "auto",
 ) -> Rendering:
     """The chunks of a verbalised sequence (see `verbalize`) with per-attempt step texts."""
+    if task == "auto":
+        task = task_of(tree.problem)
     delim = delimiter or tree.delimiter
     nodes = tree.nodes
     last_attempt = len(sequence.attempts) - 1
@@ -325,7 +271,8 @@ def render(
         for key, text in zip(keys, rewriter.rewrite(tree.problem.problem, items, delim)):
             rewritten[key] = text
 
-    goal = countdown_goal(tree.problem)
+    outcome = outcome_phrases(task) if task is not None else None
+    goal = task.outcome_goal(tree.problem) if outcome is not None else None  # type: ignore[union-attr]
     chunks: list[str] = []
     per_attempt: list[tuple[str, ...]] = []
     shown: dict[int, str] = {}  # node id -> its latest rendered text
@@ -350,16 +297,16 @@ def render(
         for pos, node_id in enumerate(attempt.node_ids):
             node = nodes[node_id]
             final = a_idx == last_attempt and pos == len(attempt.node_ids) - 1
-            value = _terminal_value(node.answer) if node.terminal and goal is not None else None
+            value = task.outcome_value(tree.problem, node.answer) if node.terminal and goal is not None else None  # type: ignore[union-attr]
             if node.terminal and not final:
-                if value is not None and value != goal:  # (a wrong answer with the target's value misuses the numbers)
-                    text = compare_sentence(value, goal or "", phrases or PhraseBank())
+                if value is not None and value != goal:  # (a wrong answer with the goal's value misuses the numbers)
+                    text = outcome.sentence(value, goal or "")  # type: ignore[union-attr]
                 else:
                     text = render_wrong_terminal(node.step, node.answer or "", phrases or PhraseBank())
             else:
                 text = rewritten.get((a_idx, pos), node.step)
                 if value is not None:
-                    chunks.append(compare_sentence(value, goal or "", phrases or PhraseBank()))
+                    chunks.append(outcome.sentence(value, goal or ""))  # type: ignore[union-attr]
             chunks.append(text)
             texts.append(text)
             shown[node_id] = text
@@ -368,7 +315,7 @@ def render(
                     chunks.append(phrases.confirm)
                 elif not node.terminal and confirm_intermediate and node.value >= high_q_threshold and not (
                     goal is not None and pos + 1 < len(attempt.node_ids) and nodes[attempt.node_ids[pos + 1]].terminal
-                ):  # a Countdown final combination is judged by the comparison that follows it
+                ):  # a final step that is compared with the goal is judged by the comparison that follows it
                     chunks.append(phrases.confirm)
         per_attempt.append(tuple(texts))
     return Rendering(tuple(chunks), tuple(per_attempt), n_backtracks, n_restarts)
@@ -384,6 +331,7 @@ def verbalize(
     confirm_final: bool = True,
     rewriter: StepRewriter | None = None,
     delimiter: str | None = None,
+    task: Task | None | Literal["auto"] = "auto",
 ) -> tuple[str, int, int]:
     r"""(completion text, n_backtracks, n_restarts) of one linearised node sequence.
 
@@ -403,6 +351,7 @@ def verbalize(
         confirm_final=confirm_final,
         rewriter=rewriter,
         delimiter=delimiter,
+        task=task,
     )
     return (delimiter or tree.delimiter).join(out.chunks), out.n_backtracks, out.n_restarts
 
@@ -471,9 +420,6 @@ class ParsedTrace:
         return [e.dst for e in self.edges if e.kind != "step"]
 
 
-_PLACEHOLDER = re.compile(r"\{(answer|target|goal)\}")
-
-
 def _template_regexes(template: str) -> list[re.Pattern[str]]:
     """A strict regex of `template`, plus a loose one for the jump phrases (its literal prefix)."""
     if not template:
@@ -501,14 +447,15 @@ def _template_regexes(template: str) -> list[re.Pattern[str]]:
     return out
 
 
-def _bank_patterns(banks: Sequence[PhraseBank]) -> list[tuple[str, bool, re.Pattern[str]]]:
+def _bank_patterns(banks: Sequence[PhraseBank], outcome: OutcomePhrases | None = None) -> list[tuple[str, bool, re.Pattern[str]]]:
     seen, out = set(), []
-    for bank in banks:
-        for kind in PHRASE_KINDS:
-            for i, rx in enumerate(_template_regexes(getattr(bank, kind))):
-                if rx.pattern not in seen:
-                    seen.add(rx.pattern)
-                    out.append((kind, i == 0, rx))
+    templates = [(kind, getattr(outcome, kind)) for kind in OUTCOME_KINDS] if outcome is not None else []
+    templates += [(kind, getattr(bank, kind)) for bank in banks for kind in PHRASE_KINDS]
+    for kind, template in templates:
+        for i, rx in enumerate(_template_regexes(template)):
+            if rx.pattern not in seen:
+                seen.add(rx.pattern)
+                out.append((kind, i == 0, rx))
     return out
 
 
@@ -591,11 +538,14 @@ def parse_trace(
     text: str,
     delimiter: str = "\n\n",
     phrases: PhraseBank | Sequence[PhraseBank] | None = None,
+    task: Task | str | None = None,
 ) -> ParsedTrace:
     r"""The directed graph of steps in a verbalised (or model-written) trace. Never raises.
 
     `phrases`: the bank(s) whose phrases to recognise (default: every style of
-    search/phrases.json). Steps are the delimiter-separated chunks minus phrases; a step with
+    search/phrases.json). `task` (a Task or its name): the task whose comparison sentences to
+    recognise (a `missed` sentence states its value as a wrong attempt's answer; `reached` states
+    nothing); None recognises none. Steps are the delimiter-separated chunks minus phrases; a step with
     an attempt phrase ("That gives X.") or a `\boxed{X}` states answer X; a backtrack phrase
     jumps to the step its quote names (located on the current path), a restart to the root;
     the next step hangs below the jump target and opens a new attempt, as does a step after
@@ -603,7 +553,7 @@ def parse_trace(
     """
     out = ParsedTrace()
     try:
-        _parse_into(out, text, delimiter, phrases)
+        _parse_into(out, text, delimiter, phrases, task)
     except Exception:  # noqa: BLE001 - the parser reads arbitrary model text and must never raise
         pass
     out.n_backtracks = sum(1 for e in out.edges if e.kind == "backtrack")
@@ -616,6 +566,7 @@ def _parse_into(
     text: str,
     delimiter: str,
     phrases: PhraseBank | Sequence[PhraseBank] | None,
+    task: Task | str | None = None,
 ) -> None:
     """`parse_trace`'s work, filling `out` as it goes (so a failure keeps what was parsed)."""
     if phrases is None:
@@ -624,7 +575,11 @@ def _parse_into(
         banks = [phrases]
     else:
         banks = list(phrases)
-    patterns = _bank_patterns(banks)
+    if isinstance(task, str):
+        import astro_env
+
+        task = astro_env.get_task(task)
+    patterns = _bank_patterns(banks, outcome_phrases(task) if task is not None else None)
     if not isinstance(text, str):
         return
     chunks = text.split(delimiter) if delimiter else [text]

@@ -4,18 +4,20 @@ No weights can be downloaded, so the default policy is made here: `build_tokeniz
 a small BPE (or a character vocabulary) with `tokenizers`, `build_model` instantiates a
 random-init `LlamaForCausalLM`, and `save_policy` writes both with `save_pretrained`, so
 `AutoModelForCausalLM` / `AutoTokenizer` (and every backend in `agents/`) load the
-directory like any hub checkpoint.
+directory like any hub checkpoint. `pretrain` trains the base on the corpus of whichever task
+is named (`Task.pretrain_corpus`), never on a problem whose prompt is in an excluded file.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Literal, Sequence
+from typing import Any, Iterable, Literal, Sequence
 
-from astro_env.countdown import CountdownConfig
+from astro_env.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -132,32 +134,35 @@ def save_policy(model, tokenizer, out_dir: str | Path) -> Path:
 
 # ----------------------------------------------------------------------------- base pre-training
 
-
-def _default_countdown() -> CountdownConfig:
-    return CountdownConfig(n_numbers=3, min_number=1, max_number=9, min_target=1, max_target=50)
+CORPUS_BLOCK = 1000
+"""Training pairs are taken in multiples of this many (packing "none" and "wrapped")."""
 
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """The embedded base model: tokenizer + Llama + a short pre-training on the Countdown step grammar.
+    """The embedded base model: tokenizer + Llama + a short pre-training on a task's own corpus.
 
-    The corpus is random *legal* step sequences (every step applies, the final combination is
-    compared with the target in words, the last step boxes the expression) on generated
-    Countdown problems. For a fraction `hindsight_ratio` of the walks the prompt's target is
-    the walk's own result (hindsight targets), so the base model learns that the target is
-    something to aim at and to compare with; the rest keep the problem's target, so it also
-    sees misses. The base is meant to be competent (legal steps, exact arithmetic, a true
-    comparison; see `benchmarks.competence`); aiming at the target, it solves more often than
-    random legal play, and the search traces are what teach it to recover from a miss.
+    The corpus is the task's `pretrain_corpus` (Countdown: random *legal* step sequences on
+    generated problems, compared with the target and boxed, half of them with hindsight targets;
+    see `astro_env.countdown_corpus`). The base is meant to be competent at the task's steps
+    (see `benchmarks.competence`) without having seen any search, and never to have seen a
+    problem of the files in `exclude` (the run's test split): the task leaves them out of the
+    corpus by construction, and `corpus.json` records the overlap, which is 0.
     """
 
     out: str
-    """Output directory (model + tokenizer via save_pretrained, pretrain_config.json, pretrain_summary.json)."""
+    """Output directory (model + tokenizer via save_pretrained, pretrain_config.json, pretrain_summary.json, corpus.json)."""
     model: ModelConfig = ModelConfig()
     """Shape of the Llama."""
-    countdown: CountdownConfig = field(default_factory=_default_countdown)
-    """Problems the walks are drawn on; pass the run's own (same numbers, ranges) so the base
-    is pre-trained on the task it will be searched and evaluated on."""
+    task: str = "countdown"
+    """Task whose `pretrain_corpus` the base learns (a registered name or package.module:Class); a task
+    without one cannot pre-train a base (bring one with --model)."""
+    task_config: dict = field(default_factory=dict)
+    """The task's `Config` as a dict (`{}`: its defaults). Pass the run's own, so the base is pre-trained on
+    the problems it will be searched and evaluated on (Countdown: numbers, ranges and the corpus knobs of
+    `CountdownConfig`)."""
+    exclude: tuple[str, ...] = ()
+    """Problem JSONL files whose prompts must never appear in the corpus (the run's test split)."""
     tokenizer_kind: Literal["bpe", "char"] = "bpe"
     """Small BPE trained on the synthetic corpus, or one token per character."""
     vocab_size: int = 384
@@ -169,231 +174,198 @@ class PretrainConfig:
     back to digits). 0 switches it off. One token per number makes a step's arithmetic a
     lookup a small model can learn."""
     phrase_tokens: bool = True
-    """Give each fixed reflection/backtrack phrase of the phrase bank one token (a reflection then costs
-    one token instead of ~100 characters, which keeps ASTRO traces affordable for a small model)."""
-    hindsight_ratio: float = 0.5
-    """Fraction of walks whose prompt target is the walk's own result (when inside the target range)."""
-    compare: bool = True
-    """Write the comparison with the target ("That gives 8; the target is 6, so this is not it.") after the final combination,
-    as the traces do."""
-    n_problems: int = 2000
-    """Countdown problems the random walks are drawn on (`generate_problems(n, seed)`)."""
+    """Give each fixed phrase of the phrase bank and of the task's comparison sentences one token (a
+    reflection then costs one token instead of ~100 characters, which keeps ASTRO traces affordable for
+    a small model)."""
+    tokenizer_pairs: int = 2000
+    """The first pairs of the corpus, on which the BPE is trained (the model trains on the pairs after them)."""
     n_steps: int = 2000
     """Optimizer steps. Measured on 200 held-out problems (3 numbers 1-9, targets 1-50, greedy, seed 0,
     whole walks, completion loss, batch 24): lr 3e-3 gives a legal-step rate / arithmetic accuracy of
     0.907 / 0.930 after 1500 steps and 0.973 / 0.980 after 2000; packed blocks with the loss on every
-    token (the earlier recipe, lr 5e-3) gave 0.817 / 0.950 after 2000."""
-    packing: bool = False
-    """Pack walks into `seq_len`-token blocks (no padding, but attention crosses walks and a
-    walk starts mid-block), or batch whole walks right-padded (each walk sees only itself and
-    starts at position 0, as at inference)."""
+    token (`packing="wrapped"`, lr 5e-3) gave 0.817 / 0.950 after 2000."""
+    packing: Literal["none", "wrapped", "blocks"] = "none"
+    """How pairs are batched. "none": whole pairs, right-padded (each sees only itself and starts at
+    position 0, as at inference); "wrapped": concatenated and cut into `seq_len`-token blocks (no
+    padding, but attention crosses pairs and a pair starts mid-block); "blocks": whole pairs packed
+    into `seq_len`-token blocks in corpus order, each attending only to itself from position 0
+    (block-diagonal causal attention through per-pair position ids; only the end of a block is padded)."""
     loss_on: Literal["all", "completion"] = "completion"
     """Score every token, or only the completion (a prompt's numbers are random: nothing to learn)."""
     batch_size: int = 24
-    """Walks per step (unpacked), or packed blocks per step."""
+    """Pairs per step (packing "none"), or blocks per step."""
     seq_len: int = 128
-    """Tokens per packed block (packing only)."""
+    """Tokens per block (packing "wrapped" and "blocks"; a "blocks" pair must fit in one)."""
     lr: float = 3e-3
     """Peak AdamW learning rate (linear warmup, cosine decay; measured at 2000 steps: 2e-3 gives
     0.960 / 0.970, 3e-3 0.973 / 0.980, 5e-3 0.910 / 0.935, 1e-2 0.363 / 0.525)."""
     warmup_ratio: float = 0.05
     """Fraction of the steps spent in warmup."""
     seed: int = 0
-    """Seeds problems, walks, initialisation and data order."""
+    """Seeds the corpus (its problems and walks), initialisation and data order."""
     n_eval: int = 64
-    """Held-out problems decoded greedily after training to report competence (0: skip)."""
+    """Held-out problems the task generates (seed + 1000003), decoded greedily after training to report
+    competence (0: skip; tasks that generate no problems skip it too)."""
     threads: int | None = 1
     """torch threads (None: leave torch's default)."""
 
     def __post_init__(self) -> None:
-        for name in ("n_problems", "n_steps", "batch_size", "seq_len"):
+        for name in ("n_steps", "batch_size", "seq_len", "tokenizer_pairs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1.")
-        if self.countdown.n_numbers < 2:
-            raise ValueError(f"countdown.n_numbers={self.countdown.n_numbers}: Countdown needs >= 2 numbers.")
+        if not isinstance(self.task_config, dict):
+            raise ValueError(f"task_config must be a dict of the task's Config fields, got {type(self.task_config).__name__}.")
+        if self.packing not in ("none", "wrapped", "blocks"):
+            raise ValueError(f"packing={self.packing!r}: use 'none', 'wrapped' or 'blocks'.")
         if not self.lr > 0:
             raise ValueError(f"lr={self.lr} must be > 0.")
         if self.n_eval < 0:
             raise ValueError(f"n_eval={self.n_eval} must be >= 0 (0 skips the evaluation).")
-        if not 0.0 <= self.hindsight_ratio <= 1.0:
-            raise ValueError(f"hindsight_ratio={self.hindsight_ratio} must be in [0, 1] (0: the problems' own targets only).")
         if self.number_tokens < 0:
             raise ValueError(f"number_tokens={self.number_tokens} must be >= 0 (0: digits only).")
 
 
-def random_walk(numbers: Sequence[int], rng) -> tuple[list[str], int]:
-    """(combination steps, final value) of uniformly random legal steps until one number is left.
+def corpus_task(config: PretrainConfig):
+    """The task `config` pre-trains on, built with its `task_config`; `UserError` (one line, naming --model)
+    when the task supplies no corpus."""
+    import astro_env
 
-    The boxed step is not included (it follows the comparison with the target).
+    task = astro_env.get_task(config.task, config.task_config)
+    if not callable(getattr(task, "pretrain_corpus", None)):
+        raise UserError(
+            f"task {config.task!r} supplies no pre-training corpus (no pretrain_corpus), so the embedded base "
+            "cannot be pre-trained for it; pass --model DIR (a save_pretrained directory) with your own base model."
+        )
+    return task
+
+
+def tokenize_pairs(tokenizer, prompts: Sequence[str], completions: Sequence[str]) -> list:
+    """`training.data.tokenize_example` of each (prompt, completion), tokenised in two batched calls."""
+    from training.data import TokenizedExample
+
+    prompt_ids = tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
+    completion_ids = tokenizer(list(completions), add_special_tokens=False)["input_ids"]
+    eos = (tokenizer.eos_token_id,) if tokenizer.eos_token_id is not None else ()
+    return [TokenizedExample(tuple(p) + tuple(c) + eos, len(p)) for p, c in zip(prompt_ids, completion_ids)]
+
+
+def pack_blocks(examples: Sequence, seq_len: int, loss_on: Literal["all", "completion"], pad_token_id: int, n_blocks: int | None = None):
+    """`(input_ids, labels, position_ids, n_used)`: whole examples packed in order into `[n_blocks, seq_len]` blocks.
+
+    An example goes into the current block when it fits, else opens the next one; the end of a
+    block is padding (labels IGNORE_INDEX, positions counting from 0 as a segment of its own).
+    Position ids restart at 0 for every example, which makes attention block-diagonal (each
+    example attends only to itself, as `transformers` reads packed position ids) and each
+    example's positions those it has at inference. The label of an example's first token is
+    ignored (nothing before it in its own block predicts it). Stops after `n_blocks` blocks when
+    given (`n_used`: the examples placed); ValueError for an example longer than `seq_len`.
     """
-    from astro_env.countdown import initial_pool, legal_transitions
+    import torch
 
-    pool, steps = initial_pool(list(numbers)), []
-    while len(pool) > 1:
-        step, pool = rng.choice(legal_transitions(pool))
-        steps.append(step)
-    return steps, pool
+    from training.data import IGNORE_INDEX, example_labels
+
+    ids: list[list[int]] = []
+    labels: list[list[int]] = []
+    positions: list[list[int]] = []
+    row_ids: list[int] = []
+    row_labels: list[int] = []
+    row_pos: list[int] = []
+    n_used = 0
+
+    def flush() -> None:
+        pad = seq_len - len(row_ids)
+        ids.append(row_ids + [pad_token_id] * pad)
+        labels.append(row_labels + [IGNORE_INDEX] * pad)
+        positions.append(row_pos + list(range(pad)))
+
+    for example in examples:
+        n = len(example.input_ids)
+        if n > seq_len:
+            raise ValueError(f"a pair of {n} tokens does not fit a block of seq_len={seq_len}; raise seq_len.")
+        if len(row_ids) + n > seq_len:
+            flush()
+            row_ids, row_labels, row_pos = [], [], []
+            if n_blocks is not None and len(ids) == n_blocks:
+                break
+        row_ids += list(example.input_ids)
+        row_labels += [IGNORE_INDEX] + example_labels(example, loss_on)[1:]
+        row_pos += list(range(n))
+        n_used += 1
+    else:
+        if row_ids and (n_blocks is None or len(ids) < n_blocks):
+            flush()
+    if not ids:
+        raise ValueError("no pair to pack; the corpus is empty.")
+    as_tensor = lambda rows: torch.tensor(rows, dtype=torch.long)  # noqa: E731
+    return as_tensor(ids), as_tensor(labels), as_tensor(positions), n_used
 
 
-def walk_completion(numbers: Sequence[int], target: int, rng, compare: bool = True, phrases=None) -> str:
-    """A completion of random legal steps, the comparison with `target` (when `compare`), and the
-    boxed expression, chunks joined by a blank line."""
-    from astro_env.countdown import boxed_step, format_value
-    from search.verbalize import PhraseBank, compare_sentence
+def greedy_decoder(model, tokenizer, batch_size: int = 64):
+    """`decode(prompts, max_new_tokens) -> texts`: one greedy completion per prompt through the project's
+    batched decoder (`agents.hf.TransformersPolicy`, its lean Llama path where it applies).
 
-    steps, pool = random_walk(numbers, rng)
-    if compare:
-        steps.append(compare_sentence(format_value(pool[0][1]), str(target), phrases or PhraseBank()))
-    steps.append(boxed_step(pool[0][0]))
-    return "\n\n".join(steps)
-
-
-def random_legal_completion(problem, rng, compare: bool = True) -> str:
-    """A completion of random legal steps to the boxed end for `problem` (see `walk_completion`)."""
-    from astro_env.countdown import problem_numbers
-
-    numbers, target = problem_numbers(problem)
-    return walk_completion(numbers, target, rng, compare=compare)
-
-
-def grammar_corpus(
-    problems, n_texts: int, seed: int, hindsight_ratio: float = 0.0, compare: bool = True,
-    target_range: tuple[int, int] | None = None,
-) -> list[tuple[str, str]]:
-    """`n_texts` (prompt, completion) pairs: a random problem of `problems` and a random legal walk.
-
-    With probability `hindsight_ratio` the prompt's target is replaced by the walk's own result
-    (kept only when inside `target_range`, inclusive, if given), so the walk solves its prompt.
+    Batches of up to `batch_size` rows (prompts sorted by length, left-padded), ending at EOS or
+    after `max_new_tokens` tokens; special tokens are dropped from the text. The outputs equal
+    `model.generate(do_sample=False)`'s on the same prompts (`tests/benchmarks/test_competence.py`).
     """
+    from agents.base import PolicyConfig, SamplingConfig
+    from agents.hf import TransformersPolicy
+
+    policy = TransformersPolicy(model, tokenizer, PolicyConfig(backend="transformers", max_batch_size=batch_size))
+
+    def decode(prompts: Sequence[str], max_new_tokens: int) -> list[str]:
+        if not prompts:
+            return []
+        outs = policy.complete(list(prompts), 1, SamplingConfig(max_tokens=max_new_tokens, temperature=0.0, seed=0))
+        return [samples[0].text for samples in outs]
+
+    return decode
+
+
+def generate_texts(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 64, batch_size: int = 64) -> list[str]:
+    """One greedy completion per prompt (`greedy_decoder`)."""
+    return greedy_decoder(model, tokenizer, batch_size)(prompts, max_new_tokens)
+
+
+def competence_summary(task, model, tokenizer, problems, seed: int = 0) -> dict[str, float]:
+    """The task's competence audit of one greedy completion per problem, its solve rate, and the solve rate
+    of random legal play (when the task has it): `pretrain_summary.json`'s competence keys."""
     import random
 
-    from astro_env.countdown import problem_numbers, problem_text
-    from search.verbalize import PhraseBank
+    from astro_env.task import competence_probes
 
-    rng = random.Random(seed)
-    phrases = PhraseBank()
-    out = []
-    for _ in range(n_texts):
-        problem = problems[rng.randrange(len(problems))]
-        numbers, target = problem_numbers(problem)
-        if rng.random() < hindsight_ratio:
-            walk_rng_state = rng.getstate()
-            _, pool = random_walk(numbers, rng)
-            value = int(pool[0][1])
-            if target_range is None or target_range[0] <= value <= target_range[1]:
-                target = value
-            rng.setstate(walk_rng_state)  # replay the same walk below
-        prompt = problem_text(numbers, target) + "\n\n"
-        out.append((prompt, walk_completion(numbers, target, rng, compare=compare, phrases=phrases)))
+    probes = competence_probes(task)
+    max_new = probes.max_new_tokens if probes is not None else 128
+    texts = generate_texts(model, tokenizer, [task.format_prompt(p) for p in problems], max_new)
+    n = max(1, len(problems))
+    rates = dict(probes.audit(problems, texts)) if probes is not None else {}
+    rates["solve_rate"] = sum(task.reward(p, t) == 1.0 for p, t in zip(problems, texts)) / n
+    out: dict[str, float] = {f"model_{k}": v for k, v in rates.items()}
+    if probes is not None:
+        rng = random.Random(seed)
+        references = [probes.reference_completion(p, rng) for p in problems]
+        if all(r is not None for r in references):
+            out["random_legal_solve_rate"] = sum(task.reward(p, r) for p, r in zip(problems, references)) / n
     return out
 
 
-def audit_completion(problem, text: str, delimiter: str = "\n\n") -> dict[str, int]:
-    """Counts of one completion's first attempt (pure; never raises on model text).
+def _corpus_fragments(task) -> list[str]:
+    """Phrase fragments of the search phrase bank and of the task's comparison sentences (one token each)."""
+    from astro_env.task import outcome_phrases
+    from search.verbalize import phrase_fragments
 
-    Keys: `n_steps`, `n_legal`, `n_arithmetic`, `n_arithmetic_correct` (see
-    `astro_env.countdown.audit_steps`), `all_legal` (0/1: every step legal through the boxed
-    one), `n_compared` and `n_compared_true` (comparison sentences written, and those that are
-    true: the value is the last step's result, the goal named is the prompt's target, and the
-    verdict says "we have it" only when the value is the target). The first attempt ends at the first comparison's box, or at
-    the first chunk after a comparison that is not the box (a reflection).
-    """
-    from astro_env.countdown import audit_steps, problem_numbers
-    from search.verbalize import parse_comparison
-
-    chunks = [c for c in (text.split(delimiter) if isinstance(text, str) else []) if c.strip()]
-    target = problem_numbers(problem)[1]
-    attempt: list[str] = []
-    n_compared = n_true = 0
-    last_value: str | None = None
-    for k, chunk in enumerate(chunks):
-        comparison = parse_comparison(chunk)
-        if comparison is None:
-            attempt.append(chunk)
-            value = chunk.strip().rpartition("=")[2].partition(";")[0].strip()
-            last_value = value if value.isdigit() else last_value
-            continue
-        n_compared += 1
-        value, goal, reached = comparison
-        n_true += value == last_value and comparison.true and (goal == str(target) if goal is not None else reached == (value == str(target)))
-        follows = chunks[k + 1] if k + 1 < len(chunks) else ""
-        if follows.strip().startswith("\\boxed{"):
-            attempt.append(follows)
-        break
-    audit = audit_steps(problem, attempt)
-    return {
-        "n_steps": audit.n_steps, "n_legal": audit.n_legal, "n_arithmetic": audit.n_arithmetic,
-        "n_arithmetic_correct": audit.n_arithmetic_correct, "all_legal": int(audit.all_legal),
-        "n_compared": n_compared, "n_compared_true": n_true,
-    }
-
-
-def competence_rates(problems, texts: Sequence[str]) -> dict[str, float]:
-    """Rates over completions aligned with `problems` (pure): `legal_step_rate` (legal steps /
-    steps written), `legal_completion_rate`, `arithmetic_accuracy` (stated value = true value),
-    `target_copy_rate` (true comparisons / comparisons written), `solve_rate` (task reward)."""
-    from astro_env.countdown import CountdownTask
-
-    task = CountdownTask()
-    totals: dict[str, int] = {}
-    n_solved = 0
-    for problem, text in zip(problems, texts):
-        for key, value in audit_completion(problem, text).items():
-            totals[key] = totals.get(key, 0) + value
-        n_solved += task.reward(problem, text) == 1.0
-    n = max(1, len(problems))
-
-    def ratio(a: str, b: str) -> float:
-        return totals.get(a, 0) / totals[b] if totals.get(b) else 0.0
-
-    return {
-        "legal_step_rate": ratio("n_legal", "n_steps"),
-        "legal_completion_rate": totals.get("all_legal", 0) / n,
-        "arithmetic_accuracy": ratio("n_arithmetic_correct", "n_arithmetic"),
-        "target_copy_rate": ratio("n_compared_true", "n_compared"),
-        "solve_rate": n_solved / n,
-    }
-
-
-def generate_texts(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 64, temperature: float = 0.0,
-                   seed: int = 0, batch_size: int = 64) -> list[str]:
-    """One completion per prompt (greedy when `temperature == 0`), left-padded batches, special tokens dropped."""
-    import torch
-
-    old_side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    torch.manual_seed(seed)
-    model.eval()
-    texts: list[str] = []
-    try:
-        for start in range(0, len(prompts), batch_size):
-            enc = tokenizer(list(prompts[start:start + batch_size]), return_tensors="pt", padding=True)
-            sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if temperature > 0 else {"do_sample": False}
-            with torch.no_grad():
-                gen = model.generate(
-                    **enc, **sampling, max_new_tokens=max_new_tokens,
-                    pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                )
-            texts += tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-    finally:
-        tokenizer.padding_side = old_side
-    return texts
-
-
-def sample_rates(model, tokenizer, problems, max_new_tokens: int = 64, seed: int = 0, temperature: float = 0.0) -> dict[str, float]:
-    """`competence_rates` of one completion per problem (greedy by default)."""
-    from astro_env.countdown import CountdownTask
-
-    task = CountdownTask()
-    texts = generate_texts(model, tokenizer, [task.format_prompt(p) for p in problems], max_new_tokens, temperature, seed)
-    return competence_rates(problems, texts)
+    phrases = outcome_phrases(task)
+    return phrase_fragments(outcomes=[phrases] if phrases is not None else [])
 
 
 def pretrain(config: PretrainConfig) -> Path:
     """Directory `config.out` holding the pre-trained base model and its tokenizer (Auto*-loadable).
 
-    Also writes `pretrain_config.json` and `pretrain_summary.json` (final loss, tokens/s,
-    format and solve rates of the model and of random legal play on held-out problems).
+    Also writes `pretrain_config.json`, `pretrain_summary.json` (final loss, tokens/s, the task's
+    competence audit of the model and of random legal play on held-out problems) and
+    `corpus.json` (corpus size; for each excluded file, its problems and how many of their prompts
+    the corpus holds: 0). Raises `UserError` when the task supplies no corpus or an excluded file
+    cannot be read, before anything is trained or written.
     """
     import json
     import math
@@ -403,27 +375,27 @@ def pretrain(config: PretrainConfig) -> Path:
 
     import torch
 
-    from astro_env.countdown import CountdownTask, generate_problems
-    from training.data import pack_examples, tokenize_example
+    from astro_env.loaders import read_problems
+    from astro_env.problem import count_overlap, prompt_key
+    from training.data import pack_examples
     from training.sft import cosine_lr, lm_loss
 
+    task = corpus_task(config)
+    excluded = {path: read_problems(path) for path in config.exclude}
+    exclude_keys = frozenset(prompt_key(p) for problems in excluded.values() for p in problems)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-    cd_config = config.countdown
-    problems = generate_problems(config.n_problems, config.seed, cd_config)
-    target_range = (cd_config.min_target, cd_config.max_target)
 
-    def corpus(n_texts: int, seed: int) -> list[tuple[str, str]]:
-        return grammar_corpus(problems, n_texts, seed, config.hindsight_ratio, config.compare, target_range)
+    def corpus(n_pairs: int) -> list:
+        """The first `n_pairs` pairs of the task's corpus (a prefix of any longer one)."""
+        return task.pretrain_corpus(n_pairs, config.seed, exclude_keys)
 
-    tokenizer_texts = [p + c for p, c in corpus(2000, config.seed)]
+    head = corpus(config.tokenizer_pairs)
     added: list[str] = [str(n) for n in range(config.number_tokens)]
     if config.phrase_tokens:
-        from search.verbalize import phrase_fragments
-
-        added += phrase_fragments()
+        added += _corpus_fragments(task)
     tokenizer = build_tokenizer(
-        tokenizer_texts,
+        [task.format_prompt(p) + c for p, c in head],
         vocab_size=config.vocab_size,
         kind=config.tokenizer_kind,
         split_digits=config.split_digits,
@@ -432,35 +404,62 @@ def pretrain(config: PretrainConfig) -> Path:
     model = build_model(tokenizer, config.model, seed=config.seed)
     n_params = sum(p.numel() for p in model.parameters())
 
-    # packed: enough walks for n_steps x batch x seq_len tokens, with a 10% margin;
-    # unpacked: one fresh walk for each of the n_steps x batch rows
-    def enough(n_walks: int, n_tokens: int) -> bool:
-        if config.packing:
-            return n_tokens >= 1.1 * config.n_steps * config.batch_size * config.seq_len
-        return n_walks >= config.n_steps * config.batch_size
+    def training_examples(n_pairs: int) -> tuple[list, list]:
+        pairs = corpus(config.tokenizer_pairs + n_pairs)[config.tokenizer_pairs:]
+        return pairs, tokenize_pairs(tokenizer, [task.format_prompt(p) for p, _ in pairs], [c for _, c in pairs])
 
-    examples, n_tokens, chunk = [], 0, 0
-    while not enough(len(examples), n_tokens):
-        texts = corpus(1000, config.seed * 7919 + 1 + chunk)
-        chunk += 1
-        for prompt, completion in texts:
-            ex = tokenize_example(tokenizer, prompt, completion)
-            examples.append(ex)
-            n_tokens += len(ex.input_ids)
-    order = random.Random(config.seed).sample(range(len(examples)), len(examples))
-    if config.packing:
+    n_rows = config.n_steps * config.batch_size
+    if config.packing == "none":
+        # one fresh pair for each of the n_steps x batch rows
+        pairs, examples = training_examples(CORPUS_BLOCK * math.ceil(n_rows / CORPUS_BLOCK))
+    else:
+        # wrapped: enough pairs for n_steps x batch x seq_len tokens with a 10% margin (whole blocks of
+        # pairs); blocks: the pairs that fill n_steps x batch blocks. Grown until enough (a prefix each time).
+        mean_len = sum(len(e.input_ids) for e in tokenize_pairs(tokenizer, [task.format_prompt(p) for p, _ in head[:200]],
+                                                                 [c for _, c in head[:200]])) / max(1, min(200, len(head)))
+        want = CORPUS_BLOCK * math.ceil(1.2 * n_rows * config.seq_len / mean_len / CORPUS_BLOCK)
+        while True:
+            pairs, examples = training_examples(want)
+            if config.packing == "wrapped":
+                totals = list(itertools.accumulate(len(e.input_ids) for e in examples))
+                cut = next((k for k in range(CORPUS_BLOCK, len(examples) + 1, CORPUS_BLOCK)
+                            if totals[k - 1] >= 1.1 * n_rows * config.seq_len), None)
+                if cut is not None:
+                    pairs, examples = pairs[:cut], examples[:cut]
+                    break
+            else:
+                block_ids, block_labels, block_positions, n_used = pack_blocks(
+                    examples, config.seq_len, config.loss_on, tokenizer.pad_token_id, n_blocks=n_rows)
+                if block_ids.shape[0] == n_rows and n_used < len(examples):
+                    pairs, examples = pairs[:n_used], examples[:n_used]
+                    break
+            want *= 2
+    overlap = {path: count_overlap(problems, frozenset(prompt_key(p) for p, _ in head + pairs)) for path, problems in excluded.items()}
+    if any(overlap.values()):  # the task's promise, checked: a bug, not bad input
+        raise RuntimeError(f"task {config.task!r} put excluded prompts in its corpus ({overlap}); its pretrain_corpus ignores exclude_keys.")
+
+    if config.packing == "wrapped":
+        order = random.Random(config.seed).sample(range(len(examples)), len(examples))
         input_ids, labels = pack_examples(examples, order, config.seq_len, config.loss_on)  # [n_blocks, seq_len]
 
         def batch_at(step: int):
             rows = torch.arange(step * config.batch_size, (step + 1) * config.batch_size) % input_ids.shape[0]
-            return input_ids[rows], labels[rows]
+            return input_ids[rows], labels[rows], None
+    elif config.packing == "blocks":
+        block_order = torch.tensor(random.Random(config.seed).sample(range(n_rows), n_rows), dtype=torch.long)
+
+        def batch_at(step: int):
+            rows = block_order[step * config.batch_size:(step + 1) * config.batch_size]
+            return block_ids[rows], block_labels[rows], block_positions[rows]  # no mask: positions separate the pairs
     else:
         from training.data import collate
+
+        order = random.Random(config.seed).sample(range(len(examples)), len(examples))
 
         def batch_at(step: int):
             idx = [order[(step * config.batch_size + k) % len(order)] for k in range(config.batch_size)]
             batch = collate([examples[i] for i in idx], tokenizer.pad_token_id, config.loss_on)
-            return batch["input_ids"], batch["labels"]  # right padding: causal attention needs no mask
+            return batch["input_ids"], batch["labels"], None  # right padding: causal attention needs no mask
 
     from training.optim import make_adamw
 
@@ -468,7 +467,7 @@ def pretrain(config: PretrainConfig) -> Path:
     warmup = int(config.warmup_ratio * config.n_steps)
     model.train()
     loss_acc = torch.zeros(())
-    n_trained = 0  # token positions fed (padding included)
+    n_trained = n_scored_total = 0  # token positions fed (padding included), and scored
     t0 = time.perf_counter()
     losses: list[float] = []  # mean loss over each sixth of the run
     curve_every, n_acc = max(1, config.n_steps // 6), 0
@@ -476,9 +475,11 @@ def pretrain(config: PretrainConfig) -> Path:
     for step in range(config.n_steps):
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step, config.n_steps, warmup, config.lr)
-        batch, batch_labels = batch_at(step)
+        batch, batch_labels, positions = batch_at(step)
         n_trained += batch.numel()
-        loss_sum, n_scored = lm_loss(model(input_ids=batch, use_cache=False).logits, batch_labels)
+        extra = {"position_ids": positions} if positions is not None else {}
+        loss_sum, n_scored = lm_loss(model(input_ids=batch, use_cache=False, **extra).logits, batch_labels)
+        n_scored_total += n_scored
         loss = loss_sum / n_scored
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -502,28 +503,32 @@ def pretrain(config: PretrainConfig) -> Path:
     if not all(math.isfinite(x) for x in losses):
         raise FloatingPointError(f"pre-training diverged (losses {losses}); lower --lr.")
 
-    summary: dict = {
+    summary: dict[str, Any] = {
         "n_params": n_params,
         "vocab_size": len(tokenizer),
         "n_walks": len(examples),
         "loss_curve": losses,
         "train_seconds": seconds,
         "tokens_per_s": n_trained / seconds,
+        "scored_tokens_per_s": n_scored_total / seconds,
+        "steps_per_s": config.n_steps / seconds,
     }
-    if config.n_eval:
-        held_out = generate_problems(config.n_eval, config.seed + 1_000_003, cd_config)
-        max_new = 24 * cd_config.n_numbers + 24
-        summary.update({f"model_{k}": v for k, v in sample_rates(model, tokenizer, held_out, max_new, seed=config.seed).items()})
-        rng = random.Random(config.seed)
-        task = CountdownTask()
-        summary["random_legal_solve_rate"] = sum(
-            task.reward(p, random_legal_completion(p, rng)) for p in held_out
-        ) / len(held_out)
+    if config.n_eval and callable(getattr(task, "generate", None)):
+        held_out = task.generate(config.n_eval, config.seed + 1_000_003)
+        summary.update(competence_summary(task, model, tokenizer, held_out, seed=config.seed))
 
     model.config.use_cache = True
     out = save_policy(model, tokenizer, config.out)
     (out / "pretrain_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n", encoding="utf-8")
     (out / "pretrain_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    corpus_record = {
+        "task": config.task,
+        "n_pairs": len(head) + len(pairs),
+        "n_tokenizer_pairs": len(head),
+        "n_training_pairs": len(pairs),
+        "exclude": [{"file": path, "n_problems": len(problems), "n_in_corpus": overlap[path]} for path, problems in excluded.items()],
+    }
+    (out / "corpus.json").write_text(json.dumps(corpus_record, indent=2) + "\n", encoding="utf-8")
     return out
 
 

@@ -13,7 +13,8 @@ import astro_env  # noqa: F401  (registers the ids)
 from agents.base import SamplingConfig
 from agents.countdown_policy import CountdownPolicy
 from astro_env.countdown import CountdownTask, generate_problems
-from astro_env.envs import CHARSET, CountdownEnv, MathReasoningEnv
+from astro_env.countdown_env import CountdownEnv
+from astro_env.envs import CHARSET, MathReasoningEnv
 from astro_env.loaders import load_problems
 from astro_env.problem import Problem
 from astro_env.state import ReasoningState

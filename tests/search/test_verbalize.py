@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.base import Completion
+from astro_env import get_task
+from astro_env.outcome import OutcomePhrases
 from search.linearize import LinearizeConfig, linearize, merge_paths
-from astro_env.countdown import parse_expression
 from search.verbalize import (
-    countdown_goal,
     PHRASES_PATH,
     ParsedTrace,
     PhraseBank,
@@ -53,20 +53,44 @@ def test_phrase_bank_holds_astro_phrases():
 
 def test_phrase_bank_is_editable_and_validated(tmp_path):
     path = tmp_path / "bank.json"
-    path.write_text(json.dumps({"mine": {"missed": "We get {answer}, short of {goal}.", "restart": "From scratch."}}))
+    path.write_text(json.dumps({"mine": {"attempt": "We get {answer}.", "restart": "From scratch."}}))
     bank = PhraseBank.load(path, "mine")
-    tree = countdown_tree()
-    text, _, n_restarts = verbalize(tree, merge_paths(tree, [3, 6]), bank)
-    assert "We get 32, short of 26." in text and "From scratch." in text and n_restarts == 1
-    assert parse_trace(text, phrases=bank).attempt_answers == ["32", "(7*3)+5"]
-    with pytest.raises(ValueError, match="goal"):
-        PhraseBank(missed="That gives {answer}.")
+    tree = math_tree()
+    text, _, n_restarts = verbalize(tree, merge_paths(tree, [3, 5], "root"), bank)
+    assert "We get 2." in text and "From scratch." in text and n_restarts == 1
+    assert parse_trace(text, phrases=bank).attempt_answers == ["2", "4"]
     with pytest.raises(ValueError, match="boxed"):
         PhraseBank(attempt="\\boxed{{answer}}")
     with pytest.raises(ValueError, match="target"):
         PhraseBank(backtrack="Let's go back.")
     with pytest.raises(ValueError, match="style"):
         PhraseBank.load(path, "nope")
+
+
+def test_the_task_owns_its_comparison_sentences():
+    """A comparison is the task's text: another task's phrases change what is written and parsed."""
+    tree = countdown_tree()
+    mine = OutcomePhrases(reached="We get {answer}, which is {goal}.", missed="We get {answer}, short of {goal}.")
+
+    class Other:
+        outcome_phrases = mine
+        outcome_goal = staticmethod(get_task("countdown").outcome_goal)
+        outcome_value = staticmethod(get_task("countdown").outcome_value)
+
+    text, _, n_restarts = verbalize(tree, merge_paths(tree, [3, 6]), PhraseBank.load(), task=Other())
+    assert "We get 32, short of 26." in text and "We get 26, which is 26." in text and n_restarts == 1
+    assert parse_trace(text, task=Other()).attempt_answers == ["32", "(7*3)+5"]
+    # no task, no comparison: a wrong terminal states its answer with the attempt phrase
+    plain, _, _ = verbalize(tree, merge_paths(tree, [3, 6]), PhraseBank.load(), task=None)
+    assert "That gives (7*5)-3." in plain and "target" not in plain
+    with pytest.raises(ValueError, match="goal"):
+        OutcomePhrases(reached="Got {answer}.", missed="That gives {answer}.")
+    with pytest.raises(ValueError, match="boxed"):
+        OutcomePhrases(reached="\\boxed{{answer}}", missed="{answer} misses {goal}")
+    with pytest.raises(ValueError, match="same text"):
+        OutcomePhrases(reached="{answer} vs {goal}", missed="{answer} vs {goal}")
+    assert mine.parse("We get 8, short of 6.") == (("8", "6", False))
+    assert mine.parse("We get 8, short of 6. More.") is None
 
 
 def test_countdown_trace_structure_by_hand():
@@ -91,8 +115,11 @@ def test_countdown_trace_structure_by_hand():
         "\\boxed{(7*3)+5}",
         CONFIRM,
     ]
-    parsed = parse_trace(text)
+    parsed = parse_trace(text, task="countdown")
     assert parsed.attempt_answers == ["32", "38", "(7*3)+5"] and (parsed.n_backtracks, parsed.n_restarts) == (1, 1)
+    # without the task the comparisons read as prose: the jumps are the same, the answers are not
+    blind = parse_trace(text)
+    assert (blind.n_backtracks, blind.n_restarts) == (1, 1) and blind.attempt_answers != parsed.attempt_answers
 
 
 def test_only_the_final_answer_is_boxed_and_the_verifier_reads_it():
@@ -144,20 +171,21 @@ def test_wrong_terminal_rendering_and_quotes():
 
 
 def _stated_answer(tree, node_id, final):
-    """What a trace states for a terminal: a wrong Countdown attempt's value ("That gives 32,
-    not 26."), else the answer itself."""
+    """What a trace states for a terminal: a wrong attempt's value when its task compares it with
+    the goal ("That gives 32; the target is 26, so this is not it."), else the answer itself."""
     answer = tree.nodes[node_id].answer
-    goal = countdown_goal(tree.problem)
-    parsed = parse_expression(answer) if answer and goal is not None and not final else None
-    if parsed is not None and str(parsed[0]) != goal:
-        return str(parsed[0])
+    task = get_task(tree.problem.task)
+    goal = task.outcome_goal(tree.problem) if hasattr(task, "outcome_goal") else None
+    value = task.outcome_value(tree.problem, answer) if goal is not None and not final else None
+    if value is not None and value != goal:
+        return value
     return answer
 
 
 def _roundtrip(tree, seq, bank):
     rendering = render(tree, seq, bank)
     text = tree.delimiter.join(rendering.chunks)
-    parsed = parse_trace(text, tree.delimiter, bank)
+    parsed = parse_trace(text, tree.delimiter, bank, task=tree.problem.task)
     assert parsed.attempts == [list(t) for t in rendering.step_texts]
     assert (parsed.n_backtracks, parsed.n_restarts) == (rendering.n_backtracks, rendering.n_restarts)
     targets = parsed.jump_targets
@@ -198,7 +226,7 @@ def test_parse_default_banks_read_every_style():
     tree = countdown_tree()
     seq = merge_paths(tree, [3, 8, 6])
     for style in ("phrases", "markers"):
-        parsed = parse_trace(verbalize(tree, seq, PhraseBank.load(style=style))[0])
+        parsed = parse_trace(verbalize(tree, seq, PhraseBank.load(style=style))[0], task="countdown")
         assert (parsed.n_backtracks, parsed.n_restarts, parsed.n_attempts) == (1, 1, 3)
 
 
@@ -276,7 +304,7 @@ def test_rewriter_rewrites_continuation_steps_only():
     # the backtrack quotes the rewritten step, so the parser still finds it
     text = "\n\n".join(rendering.chunks)
     assert 'where we had "Then 7*5=35; left: 3 35"' in text
-    parsed = parse_trace(text, phrases=bank)
+    parsed = parse_trace(text, phrases=bank, task="countdown")
     assert parsed.steps[parsed.jump_targets[0]].text == "Then 7*5=35; left: 3 35"
 
 
