@@ -27,7 +27,7 @@ def _has_box(text: str) -> bool:
 def oracle_text(problem: Problem, append_answer: BoxMode = "if_missing") -> str:
     """The oracle's completion for `problem`: its reference solution, with the gold answer boxed when asked.
 
-    No solution (AMC 2023, AIME 2025, generated problems without one): `\\boxed{answer}`.
+    No solution (AMC 2023, AIME 2025, generated problems without one): that final line alone.
     `append_answer` adds a final line "The final answer is $\\boxed{answer}$." to a solution:
     "never", "if_missing" (only when the solution has no box, e.g. AIME 2024 I-1, whose
     reference ends in "= 204$"), or "always".
@@ -35,7 +35,7 @@ def oracle_text(problem: Problem, append_answer: BoxMode = "if_missing") -> str:
     boxed = f"The final answer is $\\boxed{{{problem.answer}}}$."
     solution = (problem.solution or "").strip()
     if not solution:
-        return boxed if problem.task == "math" else f"\\boxed{{{problem.answer}}}"
+        return boxed
     if append_answer == "always" or (append_answer == "if_missing" and not _has_box(solution)):
         return f"{solution}\n\n{boxed}"
     return solution

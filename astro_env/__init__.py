@@ -46,6 +46,11 @@ def get_task(name: str, config: Any = None) -> "Task":
     elif not isinstance(config, config_cls):
         raise UserError(f"task {name!r} takes a {config_cls.__name__}, got {type(config).__name__}.")
     try:
+        if config == config_cls():
+            return _task(name, None)  # the default config: the instance get_task(name) gives
+    except TypeError:  # a Config with required fields has no default
+        pass
+    try:
         hash(config)
     except TypeError:
         return _build_task(name, config)

@@ -322,6 +322,45 @@ def legal_transitions(pool: Pool) -> list[tuple[str, Pool]]:
     return _canonical_transitions(pool)
 
 
+def random_transition(pool: Pool, rng: random.Random) -> tuple[str, Pool]:
+    """`rng.choice(legal_transitions(pool))`, computed without writing out every candidate step.
+
+    The same (step, next pool) and the same use of `rng` (one `choice` over a list of the same
+    length, in the same order), so seeded walks and generated problems do not depend on which of
+    the two is called; only the chosen step's text is formatted. Pools with a non-integer value
+    take the long way.
+    """
+    if len(pool) < 2 or any(value.denominator != 1 for _, value in pool):
+        return rng.choice(legal_transitions(pool))
+    values = [int(value) for _, value in pool]
+    n = len(values)
+    candidates, seen = [], set()
+    for i, j in itertools.permutations(range(n), 2):
+        a, b = values[i], values[j]
+        for op in OPS:
+            if op in "+*" and (a, -i) < (b, -j):
+                continue  # the other order writes it larger value first
+            if op == "+":
+                result = a + b
+            elif op == "-":
+                if a < b:
+                    continue
+                result = a - b
+            elif op == "*":
+                result = a * b
+            else:
+                if b == 0 or a % b:
+                    continue
+                result = a // b
+            # the step's text is a function of (a, op, b) and the values left, so this key dedupes as the text does
+            key = (a, op, b, tuple(values[k] for k in range(n) if k != i and k != j) + (result,))
+            if key not in seen:
+                seen.add(key)
+                candidates.append((i, j, op))
+    i, j, op = rng.choice(candidates)
+    return _combined(pool, i, j, op)  # type: ignore[return-value]
+
+
 def extract_boxed(text: str) -> list[str]:
     """Contents of every `\\boxed{...}` in `text` with balanced braces, in order (`astro_env.boxes`)."""
     return [box.content for box in scan_boxes(text).braced]
@@ -419,7 +458,7 @@ def _random_solution(numbers: list[int], rng: random.Random) -> tuple[list[str],
     pool = initial_pool(numbers)
     steps = []
     while len(pool) > 1:
-        step, pool = rng.choice(legal_transitions(pool))
+        step, pool = random_transition(pool, rng)
         steps.append(step)
     steps.append(boxed_step(pool[0][0]))
     return steps, pool[0][1]

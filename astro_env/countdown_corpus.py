@@ -12,6 +12,7 @@ skipped (`walk_pairs`).
 
 from __future__ import annotations
 
+import functools
 import random
 from typing import AbstractSet, Sequence
 
@@ -21,9 +22,9 @@ from astro_env.countdown import (
     format_value,
     generate_problems,
     initial_pool,
-    legal_transitions,
     problem_numbers,
     problem_text,
+    random_transition,
 )
 from astro_env.outcome import OutcomePhrases
 from astro_env.problem import Problem, prompt_key
@@ -43,7 +44,7 @@ def random_walk(numbers: Sequence[int], rng: random.Random) -> tuple[list[str], 
     """
     pool, steps = initial_pool(list(numbers)), []
     while len(pool) > 1:
-        step, pool = rng.choice(legal_transitions(pool))
+        step, pool = random_transition(pool, rng)
         steps.append(step)
     return steps, pool
 
@@ -128,6 +129,12 @@ def walk_pairs(
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def _corpus_pool(config: CountdownConfig, seed: int, exclude_keys: frozenset[str]) -> tuple[Problem, ...]:
+    """The problems walks are drawn on (cached: a corpus is often asked for in growing prefixes)."""
+    return tuple(p for p in generate_problems(config.corpus_problems, seed, config) if prompt_key(p) not in exclude_keys)
+
+
 def walk_corpus(config: CountdownConfig, n: int, seed: int, exclude_keys: AbstractSet[str] = frozenset(),
                 phrases: OutcomePhrases | None = None) -> list[tuple[Problem, str]]:
     """The first `n` pairs of the corpus of `seed` (`CountdownTask.pretrain_corpus`).
@@ -141,7 +148,7 @@ def walk_corpus(config: CountdownConfig, n: int, seed: int, exclude_keys: Abstra
         raise ValueError(f"n_numbers={config.n_numbers}: a pre-training walk needs >= 2 numbers to combine.")
     if n < 0:
         raise ValueError(f"n={n}: use >= 0.")
-    pool = [p for p in generate_problems(config.corpus_problems, seed, config) if prompt_key(p) not in exclude_keys]
+    pool = _corpus_pool(config, seed, frozenset(exclude_keys))
     target_range = (config.min_target, config.max_target)
     out: list[tuple[Problem, str]] = []
     block = 0

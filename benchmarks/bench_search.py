@@ -92,15 +92,15 @@ def reference_rate(policy, prompts: list[str], preset: BenchPreset, seed: int, r
 def run(preset: BenchPreset, seed: int = 0, device: str = "cpu", threads: int = 1, name: str = "") -> dict:
     """The benchmark's result record for `preset` (see the module doc)."""
     from astro_env import get_task
-    from astro_env.countdown import CountdownConfig, generate_problems
 
-    problems = generate_problems(preset.n_problems, seed=seed, config=CountdownConfig(n_numbers=preset.n_numbers))
+    problems = get_task("countdown", {"n_numbers": preset.n_numbers}).generate(preset.n_problems, seed)
     config = SearchConfig(agent="mcts", agent_config=preset.mcts, seed=seed, batch_problems=preset.batch_problems)
     record: dict = {"bench": "search", "preset": name or preset.policy, "policy": preset.policy, "seed": seed, "n_problems": len(problems)}
-    if preset.policy == "countdown":
-        from agents.countdown_policy import CountdownPolicy
+    if preset.policy != "tiny":  # a registered backend that needs no model (the symbolic proposer)
+        from agents import build_policy
+        from agents.base import PolicyConfig
 
-        policy = CountdownPolicy(seed=seed)
+        policy = build_policy(PolicyConfig(backend=preset.policy, seed=seed))
         rate = None
     else:
         import torch

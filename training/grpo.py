@@ -440,10 +440,10 @@ def load_training_problems(config: GRPOConfig):
         from astro_env.loaders import load_problems
 
         return load_problems(config.problems, limit=config.n_problems)
-    from astro_env.countdown import CountdownConfig, generate_problems
+    import astro_env
 
     n = config.n_problems if config.n_problems is not None else config.countdown_n
-    return generate_problems(n, seed=config.seed, config=CountdownConfig(n_numbers=config.countdown_numbers))
+    return astro_env.get_task("countdown", {"n_numbers": config.countdown_numbers}).generate(n, config.seed)
 
 
 def _build_policy(config: GRPOConfig, model, tokenizer, model_path: str):

@@ -1,27 +1,23 @@
-"""The embedded model: tokenizer round trips, the grammar corpus is legal, pre-training runs and saves."""
+"""The embedded model: tokenizer round trips, isolated packing, pre-training on a task's corpus with exclusions."""
 
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 
 import torch  # noqa: E402
 
-from astro_env.countdown import CountdownConfig, CountdownTask, generate_problems, pool_from_text  # noqa: E402
-from training.embedded import (  # noqa: E402
-    ModelConfig,
-    PretrainConfig,
-    build_tokenizer,
-    competence_rates,
-    grammar_corpus,
-    pretrain,
-    random_legal_completion,
-    sample_rates,
-)
+import astro_env
+from astro_env.errors import UserError
+from astro_env.loaders import write_problems
+from astro_env.problem import prompt_key
+from training.data import IGNORE_INDEX, TokenizedExample
+from training.embedded import ModelConfig, PretrainConfig, build_model, build_tokenizer, pack_blocks, pretrain
 
 TINY = ModelConfig(hidden_size=32, n_layers=2, n_heads=2, intermediate_size=64, max_position_embeddings=256)
+SPACE = {"max_number": 9, "max_target": 50}
+"""The default run's Countdown space."""
 
 
 @pytest.mark.parametrize("kind,split", [("bpe", False), ("bpe", True), ("char", False)])
@@ -35,117 +31,84 @@ def test_tokenizer_round_trips_and_splits_digits(kind, split):
         assert pieces[-3:] == ["1", "2", "6"]
 
 
-def test_random_legal_completions_are_legal_compared_and_boxed():
-    rng = random.Random(0)
-    for problem in generate_problems(30, seed=3):
-        completion = random_legal_completion(problem, rng)
-        chunks = completion.split("\n\n")
-        n = len(problem.metadata["numbers"])
-        assert chunks[-1].startswith("\\boxed{") and len(chunks) == n + 1
-        assert chunks[-2].startswith("That gives ")
-        assert pool_from_text(problem, chunks[: n - 1] + chunks[-1:]) == ()
-        assert competence_rates([problem], [completion])["target_copy_rate"] == 1.0
+def test_packed_blocks_keep_each_pair_to_itself():
+    """A pair's logits inside a block equal its logits alone: no attention across pairs, positions from 0."""
+    tokenizer = build_tokenizer(kind="char")
+    model = build_model(tokenizer, TINY, seed=1).eval()
+    texts = ["Numbers: 3 5 7\n\n", "7*3=21; left: 5 21", "ab", "Target: 26 and more text here"]
+    examples = [TokenizedExample(tuple(tokenizer(t)["input_ids"]), 2) for t in texts]
+    ids, labels, positions, n_used = pack_blocks(examples, 40, "completion", tokenizer.pad_token_id)
+    lengths = [len(e.input_ids) for e in examples]
+    assert lengths == [16, 18, 2, 29] and n_used == 4 and ids.shape == (2, 40)  # 16 + 18 + 2 fit one block; 29 the next
+    with torch.no_grad():
+        packed = model(input_ids=ids, position_ids=positions, use_cache=False).logits
+        start = 0
+        for k, example in enumerate(examples[:3]):
+            alone = model(input_ids=torch.tensor([example.input_ids]), use_cache=False).logits[0]
+            torch.testing.assert_close(packed[0, start:start + lengths[k]], alone, rtol=1e-5, atol=1e-5)
+            assert positions[0, start:start + lengths[k]].tolist() == list(range(lengths[k]))
+            # the prompt (and the pair's first token) is not scored; the rest is
+            assert labels[0, start:start + 2].tolist() == [IGNORE_INDEX] * 2
+            assert labels[0, start + 2:start + lengths[k]].tolist() == list(example.input_ids[2:])
+            start += lengths[k]
+    assert (labels[0, start:] == IGNORE_INDEX).all() and (ids[0, start:] == tokenizer.pad_token_id).all()
+    # a cap on the blocks stops early and says how many pairs went in
+    assert pack_blocks(examples, 40, "all", tokenizer.pad_token_id, n_blocks=1)[3] == 3
+    with pytest.raises(ValueError, match="seq_len"):
+        pack_blocks(examples, 20, "all", tokenizer.pad_token_id)
 
 
-def test_grammar_corpus_prompts_follow_the_task_format():
-    problems = generate_problems(5, seed=1)
-    pairs = grammar_corpus(problems, 10, seed=0)
-    task = CountdownTask()
-    assert {p for p, _ in pairs} <= {task.format_prompt(q) for q in problems}
-    assert pairs == grammar_corpus(problems, 10, seed=0)
-
-
-def test_hindsight_targets_make_walks_solve_their_prompts():
-    from astro_env.countdown import parse_problem_text
-    from astro_env.problem import Problem
-
-    problems = generate_problems(20, seed=1)
-    task = CountdownTask()
-
-    def solved_share(ratio):
-        pairs = grammar_corpus(problems, 200, seed=0, hindsight_ratio=ratio, target_range=(0, 10_000))
-        solved = 0
-        for prompt, completion in pairs:
-            numbers, target = parse_problem_text(prompt)
-            problem = Problem(id="x", problem=prompt, answer=str(target), task="countdown",
-                              metadata={"numbers": numbers, "target": target})
-            solved += task.reward(problem, completion) == 1.0
-            assert ("so we have it" in completion) == (task.reward(problem, completion) == 1.0)
-            assert f"the target is {target}," in completion
-        return solved / len(pairs)
-
-    assert solved_share(1.0) == 1.0
-    assert solved_share(0.0) < 0.5 < solved_share(0.5) + 0.2
-
-
-def test_competence_rates_by_hand():
-    from astro_env.problem import Problem
-
-    problem = Problem(id="p", problem="Numbers: 3 5 7\nTarget: 26", answer="26", task="countdown",
-                      metadata={"numbers": [3, 5, 7], "target": 26})
-    good = "7*3=21; left: 5 21\n\n21+5=26; left: 26\n\nThat gives 26; the target is 26, so we have it.\n\n\\boxed{(7*3)+5}"
-    # 7*3=22 is wrong arithmetic (so illegal, and nothing after it is legal); 22+5=27 is right
-    # arithmetic; "the target is 25" misstates the target
-    bad = "7*3=22; left: 5 22\n\n22+5=27; left: 27\n\nThat gives 27; the target is 25, so this is not it.\n\n\\boxed{(7*3)+5}"
-    rates = competence_rates([problem, problem], [good, bad])
-    assert rates["legal_step_rate"] == 3 / 6
-    assert rates["arithmetic_accuracy"] == 3 / 4
-    assert rates["target_copy_rate"] == 1 / 2
-    # a verdict that contradicts the two numbers it follows is not true either
-    wrong_verdict = good.replace("so we have it", "so this is not it")
-    assert competence_rates([problem], [wrong_verdict])["target_copy_rate"] == 0.0
-    assert rates["legal_completion_rate"] == 1 / 2
-    assert rates["solve_rate"] == 1.0  # the task scores only the boxed answer, which both get right
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("packing", [False, True])
-def test_pretrain_tiny_saves_a_loadable_model_and_lowers_the_loss(tmp_path, packing):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    config = PretrainConfig(out=str(tmp_path / "base"), model=TINY, n_problems=50, n_steps=24, batch_size=4,
-                            seq_len=64, vocab_size=160, n_eval=4, number_tokens=100, packing=packing)
-    out = pretrain(config)
-    model = AutoModelForCausalLM.from_pretrained(out)
-    tokenizer = AutoTokenizer.from_pretrained(out)
-    assert tokenizer.eos_token == "</s>" and model.config.vocab_size == len(tokenizer)
-    saved = json.loads((out / "pretrain_config.json").read_text())
-    assert saved["n_steps"] == 24 and saved["model"]["hidden_size"] == 32
-    summary = json.loads((out / "pretrain_summary.json").read_text())
-    assert summary["loss_curve"][-1] < summary["loss_curve"][0]
-    assert 0.0 <= summary["model_solve_rate"] <= summary["model_legal_completion_rate"] + 1e-9 or summary["model_solve_rate"] == 0.0
-    assert tokenizer.tokenize("Target: 42") == ["T", "arget", ":", " ", "42"] or "42" in tokenizer.tokenize("Target: 42")
-
-
-def test_sample_rates_counts_a_perfect_scripted_model():
-    """A fake model that always writes a known-correct solution gets rates of 1."""
-    from astro_env.countdown import solve_steps
-
-    problems = generate_problems(3, seed=0)
-    tok = build_tokenizer(kind="char")
-    solutions = ["\n\n".join(solve_steps(p.metadata["numbers"], p.metadata["target"])) for p in problems]
-
-    class Scripted:
-        def eval(self):
-            return self
-
-        def generate(self, input_ids, attention_mask, **kw):
-            rows = [list(r) + tok(s)["input_ids"] + [tok.eos_token_id] for r, s in zip(input_ids.tolist(), solutions)]
-            width = max(map(len, rows))
-            return torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in rows])
-
-    rates = sample_rates(Scripted(), tok, problems)
-    assert rates == {"legal_step_rate": 1.0, "legal_completion_rate": 1.0, "arithmetic_accuracy": 1.0,
-                     "target_copy_rate": 0.0, "solve_rate": 1.0}  # (no comparison written: none true)
+def test_a_task_without_a_corpus_is_a_one_line_user_error(tmp_path):
+    out = tmp_path / "base"
+    with pytest.raises(UserError, match="no pre-training corpus.*--model") as info:
+        pretrain(PretrainConfig(out=str(out), task="math", model=TINY, n_steps=1))
+    assert "\n" not in str(info.value) and not out.exists()
 
 
 def test_config_validation():
     with pytest.raises(ValueError, match="n_steps"):
         PretrainConfig(out="x", n_steps=0)
-    with pytest.raises(ValueError, match="n_numbers"):
-        PretrainConfig(out="x", countdown=CountdownConfig(n_numbers=1))
-    with pytest.raises(ValueError, match="hindsight_ratio"):
-        PretrainConfig(out="x", hindsight_ratio=1.5)
+    with pytest.raises(ValueError, match="packing"):
+        PretrainConfig(out="x", packing="tight")
+    with pytest.raises(ValueError, match="task_config"):
+        PretrainConfig(out="x", task_config=[("n_numbers", 3)])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("packing", ["none", "wrapped", "blocks"])
+def test_pretrain_tiny_saves_a_loadable_model_and_lowers_the_loss(tmp_path, packing):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    config = PretrainConfig(out=str(tmp_path / "base"), model=TINY, task_config=dict(SPACE, corpus_problems=50), n_steps=24,
+                            batch_size=4, seq_len=64, vocab_size=160, n_eval=4, number_tokens=100, packing=packing)
+    out = pretrain(config)
+    model = AutoModelForCausalLM.from_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert tokenizer.eos_token == "</s>" and model.config.vocab_size == len(tokenizer)
+    saved = json.loads((out / "pretrain_config.json").read_text())
+    assert saved["n_steps"] == 24 and saved["model"]["hidden_size"] == 32 and saved["packing"] == packing
+    summary = json.loads((out / "pretrain_summary.json").read_text())
+    assert summary["loss_curve"][-1] < summary["loss_curve"][0]
+    assert 0.0 <= summary["model_solve_rate"] <= 1.0 and "model_legal_step_rate" in summary
+    assert "42" in tokenizer.tokenize("Target: 42")
+    corpus = json.loads((out / "corpus.json").read_text())
+    assert corpus["n_tokenizer_pairs"] == 2000 and corpus["exclude"] == []
+    if packing == "none":
+        assert corpus["n_training_pairs"] == 1000  # 24 x 4 rows, in whole blocks of 1000 pairs
+
+
+@pytest.mark.slow
+def test_pretrain_leaves_the_excluded_split_out_and_records_it(tmp_path):
+    task = astro_env.get_task("countdown", SPACE)
+    test_split = task.generate(200, 1234)  # the corpus pool's own stream
+    path = write_problems(test_split, tmp_path / "test.jsonl")
+    config = PretrainConfig(out=str(tmp_path / "base"), model=TINY, task_config=SPACE, exclude=(str(path),), n_steps=2,
+                            batch_size=2, vocab_size=160, n_eval=0, seed=1234)
+    corpus = json.loads((pretrain(config) / "corpus.json").read_text())
+    assert corpus["exclude"] == [{"file": str(path), "n_problems": 200, "n_in_corpus": 0}]
+    keys = {prompt_key(p) for p in test_split}
+    pairs = task.pretrain_corpus(corpus["n_pairs"], 1234, frozenset(keys))
+    assert corpus["n_pairs"] == 3000 and not {prompt_key(p) for p, _ in pairs} & keys
 
 
 @pytest.mark.slow
@@ -153,10 +116,10 @@ def test_config_validation():
 def test_default_pretrain_is_competent_at_the_steps_and_aims_at_the_target(tmp_path):
     """The base model writes legal steps with true arithmetic and comparisons, and (hindsight
     targets) solves more often than random legal play, without having seen any search."""
-    # the default recipe, on two threads as `astro run` pre-trains (measured at 2000 steps on 200
-    # held-out problems: legal-step 0.973, arithmetic 0.980 on one thread; 0.940 / 0.955 for the
-    # seed-1234 base on two)
-    config = PretrainConfig(out=str(tmp_path / "base"), n_eval=64, threads=2)
+    # the default recipe on the default run's space, on two threads as `astro run` pre-trains (measured at
+    # 2000 steps on 200 held-out problems: legal-step 0.973, arithmetic 0.980 on one thread; 0.940 / 0.955
+    # for the seed-1234 base on two)
+    config = PretrainConfig(out=str(tmp_path / "base"), task_config=SPACE, n_eval=64, threads=2)
     summary = json.loads((pretrain(config) / "pretrain_summary.json").read_text())
     assert summary["model_legal_step_rate"] >= 0.9 and summary["model_arithmetic_accuracy"] >= 0.9
     assert summary["model_target_copy_rate"] >= 0.9
