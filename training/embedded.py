@@ -361,8 +361,9 @@ def _corpus_fragments(task) -> list[str]:
 def pretrain(config: PretrainConfig) -> Path:
     """Directory `config.out` holding the pre-trained base model and its tokenizer (Auto*-loadable).
 
-    Also writes `pretrain_config.json`, `pretrain_summary.json` (final loss, tokens/s, the task's
-    competence audit of the model and of random legal play on held-out problems) and
+    Also writes `pretrain_config.json`, `pretrain_summary.json` (final loss, tokens/s, steps/s, the
+    seconds spent preparing the corpus and tokenizer, training and evaluating, the task's competence
+    audit of the model and of random legal play on held-out problems) and
     `corpus.json` (corpus size; for each excluded file, its problems and how many of their prompts
     the corpus holds: 0). Raises `UserError` when the task supplies no corpus or an excluded file
     cannot be read, before anything is trained or written.
@@ -380,6 +381,7 @@ def pretrain(config: PretrainConfig) -> Path:
     from training.data import pack_examples
     from training.sft import cosine_lr, lm_loss
 
+    t_start = time.perf_counter()
     task = corpus_task(config)
     excluded = {path: read_problems(path) for path in config.exclude}
     exclude_keys = frozenset(prompt_key(p) for problems in excluded.values() for p in problems)
@@ -508,14 +510,17 @@ def pretrain(config: PretrainConfig) -> Path:
         "vocab_size": len(tokenizer),
         "n_walks": len(examples),
         "loss_curve": losses,
+        "prepare_seconds": t0 - t_start,
         "train_seconds": seconds,
         "tokens_per_s": n_trained / seconds,
         "scored_tokens_per_s": n_scored_total / seconds,
         "steps_per_s": config.n_steps / seconds,
     }
     if config.n_eval and callable(getattr(task, "generate", None)):
+        t_eval = time.perf_counter()
         held_out = task.generate(config.n_eval, config.seed + 1_000_003)
         summary.update(competence_summary(task, model, tokenizer, held_out, seed=config.seed))
+        summary["eval_seconds"] = time.perf_counter() - t_eval
 
     model.config.use_cache = True
     out = save_policy(model, tokenizer, config.out)
