@@ -25,6 +25,12 @@ Step grammar (shared by the generator's solutions, the symbolic policy and the s
 
 Correct iff the (last) boxed expression parses, uses the problem's numbers exactly once each
 (multiset equality) and equals the target exactly.
+
+Beyond the grammar, this module holds everything the task supplies to the pipeline
+(`astro_env.task`): `CountdownTask` and its config, the embedded model's pre-training corpus
+(`walk_corpus`: random legal walks with hindsight targets, excluded prompts left out by
+construction) and the competence probes (`CountdownProbes`); the comparison sentences are in
+`countdown_phrases.json` and the Gymnasium id `astro/Countdown-v0` in `astro_env.countdown_env`.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from typing import AbstractSet, Sequence
 
 from astro_env.boxes import scan_boxes
 from astro_env.outcome import OutcomePhrases
-from astro_env.problem import Problem
+from astro_env.problem import Problem, prompt_key
 
 Pool = tuple[tuple[str, Fraction], ...]
 """The items still available: `(expr, value)` pairs in a fixed order."""
@@ -525,8 +531,7 @@ class CountdownTask:
     Supplies every optional hook of `astro_env.task`: its `Config` (`CountdownConfig`), generated
     problems, the symbolic proposer as its default search policy, the comparison of a final
     combination with the target (`countdown_phrases.json`), the embedded model's pre-training walks
-    (`astro_env.countdown_corpus`), competence probes (`astro_env.countdown_competence`) and a check of
-    problem records.
+    (`walk_corpus`), competence probes (`CountdownProbes`) and a check of problem records.
     """
 
     name = "countdown"
@@ -565,15 +570,11 @@ class CountdownTask:
     # ------------------------------------------------------------------ pre-training and competence
 
     def pretrain_corpus(self, n: int, seed: int, exclude_keys: AbstractSet[str] = frozenset()) -> list[tuple[Problem, str]]:
-        """Random legal walks with hindsight targets (`astro_env.countdown_corpus.walk_corpus`)."""
-        from astro_env.countdown_corpus import walk_corpus
-
+        """Random legal walks with hindsight targets (`walk_corpus`)."""
         return walk_corpus(self.config, n, seed, exclude_keys, self.outcome_phrases)
 
     def competence_probes(self):
         """Legal steps, arithmetic, target copies, the verification probe and random legal play (`CountdownProbes`)."""
-        from astro_env.countdown_competence import CountdownProbes
-
         return CountdownProbes(self)
 
     def validate_problem(self, problem: Problem) -> None:
@@ -687,3 +688,261 @@ def audit_steps(problem: Problem, chunks: Sequence[str]) -> StepAudit:
         pool = apply_step(pool, text) if pool else None
         n_legal += pool is not None
     return StepAudit(n_steps, n_legal, n_arith, n_correct, False)
+
+
+# ----------------------------------------------------------------------------- the pre-training corpus
+#
+# The embedded base model learns the step grammar from walks of uniformly random *legal* steps
+# (every step applies; the final combination is compared with the target in words; the last step
+# boxes the expression) on generated problems. For a fraction `corpus_hindsight_ratio` of the walks
+# the prompt's target is the walk's own result (a hindsight target), so the model learns that the
+# target is something to aim at and compare with; the rest keep the problem's target, so it also
+# sees misses. Held-out problems stay unseen by construction: a problem whose prompt key is
+# excluded never enters the pool, and a hindsight walk whose prompt would be an excluded one is
+# skipped (`walk_pairs`).
+
+FIRST_BLOCK = 2000
+"""Pairs in block 0 of `walk_corpus` (walk seed = the corpus seed)."""
+BLOCK = 1000
+"""Pairs in each later block k >= 1 (walk seed = seed * 7919 + k)."""
+MAX_DRAWS_PER_PAIR = 100
+"""Walks drawn per kept pair before a block gives up (nearly every prompt excluded)."""
+
+
+def random_walk(numbers: Sequence[int], rng: random.Random) -> tuple[list[str], tuple]:
+    """(combination steps, final pool) of uniformly random legal steps until one number is left.
+
+    The boxed step is not included (it follows the comparison with the target).
+    """
+    pool, steps = initial_pool(list(numbers)), []
+    while len(pool) > 1:
+        step, pool = random_transition(pool, rng)
+        steps.append(step)
+    return steps, pool
+
+
+def walk_completion(numbers: Sequence[int], target: int, rng: random.Random, compare: bool = True,
+                    phrases: OutcomePhrases | None = None) -> str:
+    """A completion of random legal steps, the comparison with `target` (when `compare`; `phrases`
+    default: Countdown's own), and the boxed expression, chunks joined by a blank line."""
+    if phrases is None:
+        phrases = _outcome_phrases()
+    steps, pool = random_walk(numbers, rng)
+    if compare:
+        steps.append(phrases.sentence(format_value(pool[0][1]), str(target)))
+    steps.append(boxed_step(pool[0][0]))
+    return "\n\n".join(steps)
+
+
+def random_legal_completion(problem: Problem, rng: random.Random, compare: bool = True) -> str:
+    """A completion of random legal steps to the boxed end for `problem` (see `walk_completion`)."""
+    numbers, target = problem_numbers(problem)
+    return walk_completion(numbers, target, rng, compare=compare)
+
+
+def _prompt_problem(source: Problem, numbers: Sequence[int], target: int) -> Problem:
+    """`source` itself when the target is its own, else a problem with the same numbers and `target`."""
+    if target == problem_numbers(source)[1]:
+        return source
+    return Problem(
+        id=f"{source.id}/hindsight-{target}",
+        problem=problem_text(numbers, target),
+        answer=str(target),
+        source="countdown hindsight target",
+        task=source.task,
+        metadata={"numbers": list(numbers), "target": target},
+    )
+
+
+def walk_pairs(
+    problems: Sequence[Problem],
+    n_pairs: int,
+    seed: int,
+    hindsight_ratio: float = 0.0,
+    compare: bool = True,
+    target_range: tuple[int, int] | None = None,
+    phrases: OutcomePhrases | None = None,
+    exclude_keys: AbstractSet[str] = frozenset(),
+) -> list[tuple[Problem, str]]:
+    """`n_pairs` (problem, completion) pairs: a random problem of `problems` and a random legal walk.
+
+    With probability `hindsight_ratio` the prompt's target is replaced by the walk's own result
+    (kept only when inside `target_range`, inclusive, if given), so the walk solves its prompt. A
+    pair whose prompt has a `prompt_key` in `exclude_keys` is skipped (the next draw replaces it);
+    with nothing excluded, the pairs are those of `n_pairs` draws. Raises ValueError when
+    `MAX_DRAWS_PER_PAIR * n_pairs` draws do not give `n_pairs` pairs.
+    """
+    if not problems:
+        raise ValueError("no problems to draw walks on (every corpus problem is excluded?); raise corpus_problems or widen the number range.")
+    rng = random.Random(seed)
+    out: list[tuple[Problem, str]] = []
+    for _ in range(MAX_DRAWS_PER_PAIR * n_pairs):
+        if len(out) == n_pairs:
+            break
+        source = problems[rng.randrange(len(problems))]
+        numbers, target = problem_numbers(source)
+        if rng.random() < hindsight_ratio:
+            walk_rng_state = rng.getstate()
+            _, pool = random_walk(numbers, rng)
+            value = int(pool[0][1])
+            if target_range is None or target_range[0] <= value <= target_range[1]:
+                target = value
+            rng.setstate(walk_rng_state)  # replay the same walk below
+        completion = walk_completion(numbers, target, rng, compare=compare, phrases=phrases)
+        problem = _prompt_problem(source, numbers, target)
+        if exclude_keys and prompt_key(problem) in exclude_keys:
+            continue
+        out.append((problem, completion))
+    if len(out) < n_pairs:
+        raise ValueError(f"{len(out)} of {n_pairs} walks kept after {MAX_DRAWS_PER_PAIR * n_pairs} draws: "
+                         "nearly every prompt is excluded; exclude fewer problems or widen the problem space.")
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _corpus_pool(config: CountdownConfig, seed: int, exclude_keys: frozenset[str]) -> tuple[Problem, ...]:
+    """The problems walks are drawn on (cached: a corpus is often asked for in growing prefixes)."""
+    return tuple(p for p in generate_problems(config.corpus_problems, seed, config) if prompt_key(p) not in exclude_keys)
+
+
+def walk_corpus(config: CountdownConfig, n: int, seed: int, exclude_keys: AbstractSet[str] = frozenset(),
+                phrases: OutcomePhrases | None = None) -> list[tuple[Problem, str]]:
+    """The first `n` pairs of the corpus of `seed` (`CountdownTask.pretrain_corpus`).
+
+    Walks are drawn on `generate_problems(config.corpus_problems, seed, config)` minus the problems
+    whose prompt key is in `exclude_keys`, in blocks: block 0 holds `FIRST_BLOCK` pairs drawn with
+    seed `seed`, block k >= 1 holds `BLOCK` pairs drawn with seed `seed * 7919 + k`; each block is
+    independent of `n`, so a shorter corpus is a prefix of a longer one.
+    """
+    if config.n_numbers < 2:
+        raise ValueError(f"n_numbers={config.n_numbers}: a pre-training walk needs >= 2 numbers to combine.")
+    if n < 0:
+        raise ValueError(f"n={n}: use >= 0.")
+    pool = _corpus_pool(config, seed, frozenset(exclude_keys))
+    target_range = (config.min_target, config.max_target)
+    out: list[tuple[Problem, str]] = []
+    block = 0
+    while len(out) < n:
+        size = FIRST_BLOCK if block == 0 else BLOCK
+        block_seed = seed if block == 0 else seed * 7919 + block
+        out += walk_pairs(pool, min(size, n - len(out)), block_seed, config.corpus_hindsight_ratio,
+                          config.corpus_compare, target_range, phrases, exclude_keys)
+        block += 1
+    return out[:n]
+
+
+# ----------------------------------------------------------------------------- competence probes
+#
+# `CountdownProbes` is what `CountdownTask.competence_probes()` returns (`astro_env.task.CompetenceProbes`):
+# `legal_step_rate` (legal steps / steps written; a step after an illegal one is not legal; the
+# first attempt of each completion), `legal_completion_rate` (first attempts legal through the box),
+# `arithmetic_accuracy` (combination steps whose stated value is the true value of `A op B`),
+# `target_copy_rate` (comparison sentences that are true: the value written, the target copied, the
+# verdict consistent with both); the verification probe (a solution's steps up to its final
+# combination, then one that reaches the target or one from the same pool that misses it); and
+# random legal play (one uniformly random legal walk with its comparison) for the reference rows.
+
+def audit_completion(problem: Problem, text: str, phrases: OutcomePhrases, delimiter: str = "\n\n") -> dict[str, int]:
+    """Counts of one completion's first attempt (pure; never raises on model text).
+
+    Keys: `n_steps`, `n_legal`, `n_arithmetic`, `n_arithmetic_correct` (see
+    `astro_env.countdown.audit_steps`), `all_legal` (0/1: every step legal through the boxed
+    one), `n_compared` and `n_compared_true` (comparison sentences written, and those that are
+    true: the value is the last step's result, the goal named is the prompt's target, and the
+    verdict says "we have it" only when the value is the target). The first attempt ends at the
+    first comparison's box, or at the first chunk after a comparison that is not the box (a reflection).
+    """
+    chunks = [c for c in (text.split(delimiter) if isinstance(text, str) else []) if c.strip()]
+    target = problem_numbers(problem)[1]
+    attempt: list[str] = []
+    n_compared = n_true = 0
+    last_value: str | None = None
+    for k, chunk in enumerate(chunks):
+        comparison = phrases.parse(chunk)
+        if comparison is None:
+            attempt.append(chunk)
+            value = chunk.strip().rpartition("=")[2].partition(";")[0].strip()
+            last_value = value if value.isdigit() else last_value
+            continue
+        n_compared += 1
+        value, goal, reached = comparison
+        n_true += value == last_value and comparison.true and (goal == str(target) if goal is not None else reached == (value == str(target)))
+        follows = chunks[k + 1] if k + 1 < len(chunks) else ""
+        if follows.strip().startswith("\\boxed{"):
+            attempt.append(follows)
+        break
+    audit = audit_steps(problem, attempt)
+    return {
+        "n_steps": audit.n_steps, "n_legal": audit.n_legal, "n_arithmetic": audit.n_arithmetic,
+        "n_arithmetic_correct": audit.n_arithmetic_correct, "all_legal": int(audit.all_legal),
+        "n_compared": n_compared, "n_compared_true": n_true,
+    }
+
+
+def competence_rates(problems: Sequence[Problem], texts: Sequence[str], phrases: OutcomePhrases) -> dict[str, float]:
+    """Rates over completions aligned with `problems` (pure): `legal_step_rate` (legal steps /
+    steps written), `legal_completion_rate`, `arithmetic_accuracy` (stated value = true value),
+    `target_copy_rate` (true comparisons / comparisons written)."""
+    totals: dict[str, int] = {}
+    for problem, text in zip(problems, texts):
+        for key, value in audit_completion(problem, text, phrases).items():
+            totals[key] = totals.get(key, 0) + value
+    n = max(1, len(problems))
+
+    def ratio(a: str, b: str) -> float:
+        return totals.get(a, 0) / totals[b] if totals.get(b) else 0.0
+
+    return {
+        "legal_step_rate": ratio("n_legal", "n_steps"),
+        "legal_completion_rate": totals.get("all_legal", 0) / n,
+        "arithmetic_accuracy": ratio("n_arithmetic_correct", "n_arithmetic"),
+        "target_copy_rate": ratio("n_compared_true", "n_compared"),
+    }
+
+
+def verification_prefixes(task: CountdownTask, problems: Sequence[Problem], rng: random.Random,
+                          delimiter: str = "\n\n") -> list[tuple[Problem, str, bool]]:
+    """(problem, prompt + steps, reaches_target) pairs: each solvable problem's solution up to its
+    final combination, once with that combination (reaches) and once with a legal final
+    combination from the same pool that misses (drawn by `rng`); problems without one are skipped."""
+    out = []
+    for problem in problems:
+        numbers, target = problem_numbers(problem)
+        steps = solve_steps(numbers, target)
+        if not steps or len(steps) < 2:
+            continue
+        before, hit = steps[:-2], steps[-2]
+        pool = initial_pool(numbers)
+        for step in before:
+            pool = apply_step(pool, step)
+        misses = [s for s, nxt in legal_transitions(pool) if nxt and nxt[-1][1] != target]
+        if not misses:
+            continue
+        prompt = task.format_prompt(problem) + "".join(s + delimiter for s in before)
+        out.append((problem, prompt + hit + delimiter, True))
+        out.append((problem, prompt + rng.choice(misses) + delimiter, False))
+    return out
+
+
+class CountdownProbes:
+    """Countdown's `CompetenceProbes` (see the module doc)."""
+
+    columns = ("legal_step_rate", "arithmetic_accuracy", "target_copy_rate")
+    gates = (("Base", "legal_step_rate", 0.95), ("Base", "arithmetic_accuracy", 0.95))
+    """A base model must write legal steps with true arithmetic before a search over its steps means something."""
+
+    def __init__(self, task: CountdownTask) -> None:
+        self.task = task
+        self.max_new_tokens = 24 * task.config.n_numbers + 24
+        """One attempt with its comparison: about 24 tokens per combination, the comparison and the box."""
+
+    def audit(self, problems: Sequence[Problem], texts: Sequence[str]) -> dict[str, float]:
+        return competence_rates(problems, texts, self.task.outcome_phrases)
+
+    def verification_pairs(self, problems: Sequence[Problem], rng: random.Random, delimiter: str = "\n\n") -> list[tuple[Problem, str, bool]]:
+        return verification_prefixes(self.task, problems, rng, delimiter)
+
+    def reference_completion(self, problem: Problem, rng: random.Random) -> str:
+        """One uniformly random legal walk, compared with the target and boxed."""
+        numbers, target = problem_numbers(problem)
+        return walk_completion(numbers, target, rng, phrases=self.task.outcome_phrases)

@@ -3,7 +3,7 @@
 ASTRO's premise is a model that recognises a failed attempt. Before Direct and ASTRO are
 compared, this table shows whether the models are competent at the parts the comparison
 rests on. What is audited comes from the task (`astro_env.task.CompetenceProbes`; Countdown:
-legal steps, arithmetic, target copies, see `astro_env.countdown_competence`); this module
+legal steps, arithmetic, target copies, see `astro_env.countdown.CountdownProbes`); this module
 decodes, scores and adds what every task shares:
 
 - the task's audit columns over one greedy completion per held-out problem (first attempts);

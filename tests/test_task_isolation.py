@@ -27,7 +27,7 @@ PACKAGES = ["astro_env", "agents", "search", "training", "benchmarks"]
 APP_PACKAGES = ["astro"]
 """The app layer, rewritten against the task hooks separately (its check is expected to fail until then)."""
 TASK_MODULES = {"countdown": ("astro_env.countdown", "agents.countdown_policy")}
-"""A task's own modules: these, and modules whose dotted name starts with one of them plus "_" (countdown_corpus)."""
+"""A task's own modules: these, and modules whose dotted name starts with one of them plus "_" (countdown_env)."""
 
 
 def _task_names() -> set[str]:
@@ -120,7 +120,7 @@ def test_the_checker_finds_what_it_forbids():
 import astro_env.countdown
 from agents import countdown_policy
 def f(config, kind):
-    from astro_env.countdown_corpus import walk_corpus
+    from astro_env.countdown_env import CountdownEnv
     if config.task == "countdown" or kind in ("math", "synthetic"):
         return 1
     match kind:
@@ -131,6 +131,6 @@ def f(config, kind):
     assert sorted(v.split(" ")[0] for v in found) == ["search.example:2", "search.example:3", "search.example:5", "search.example:6",
                                                       "search.example:6", "search.example:9"], found
     # a task's own files may import each other and name themselves; mentions are fine anywhere
-    assert violations("astro_env.countdown_corpus", "from astro_env.countdown import CountdownTask\nx = name == 'countdown'", names) == []
+    assert violations("astro_env.countdown_env", "from astro_env.countdown import CountdownTask\nx = name == 'countdown'", names) == []
     ok = 'import typing\nif typing.TYPE_CHECKING:\n    from astro_env.countdown import CountdownTask\nTASK = "countdown"\nprint(f"task {TASK!r}")\n'
     assert violations("training.example", ok, names) == []

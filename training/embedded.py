@@ -144,7 +144,7 @@ class PretrainConfig:
 
     The corpus is the task's `pretrain_corpus` (Countdown: random *legal* step sequences on
     generated problems, compared with the target and boxed, half of them with hindsight targets;
-    see `astro_env.countdown_corpus`). The base is meant to be competent at the task's steps
+    see `astro_env.countdown.walk_corpus`). The base is meant to be competent at the task's steps
     (see `benchmarks.competence`) without having seen any search, and never to have seen a
     problem of the files in `exclude` (the run's test split): the task leaves them out of the
     corpus by construction, and `corpus.json` records the overlap, which is 0.

@@ -5,8 +5,7 @@ from __future__ import annotations
 import random
 
 import astro_env
-from astro_env.countdown import CountdownConfig, generate_problems, pool_from_text, problem_numbers, solve_steps
-from astro_env.countdown_competence import competence_rates
+from astro_env.countdown import CountdownConfig, competence_rates, generate_problems, pool_from_text, problem_numbers, solve_steps
 from astro_env.problem import Problem
 from astro_env.task import competence_probes
 

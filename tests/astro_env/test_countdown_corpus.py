@@ -13,15 +13,16 @@ import astro_env
 from astro_env.countdown import (
     CountdownConfig,
     CountdownTask,
+    competence_rates,
     generate_problems,
     initial_pool,
     legal_transitions,
     parse_problem_text,
     pool_from_text,
+    random_legal_completion,
     random_transition,
+    walk_pairs,
 )
-from astro_env.countdown_competence import competence_rates
-from astro_env.countdown_corpus import random_legal_completion, walk_pairs
 from astro_env.problem import Problem, prompt_key
 
 SPACE = {"max_number": 9, "max_target": 50}
