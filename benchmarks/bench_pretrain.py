@@ -10,13 +10,14 @@ run's test split excluded from the corpus: the first 200 distinct problems of
 overrides some `PretrainConfig` fields (`VARIANTS`, or `--variant NAME='{"field": value}'`).
 
 Gates mode (default): each variant pre-trains once, in the order given; the record holds the
-pre-training's seconds per phase (corpus and tokenizer, training, evaluation), steps/s,
-pairs/s, and the base model's competence on the 200 test problems (greedy,
-`benchmarks.competence`) with the gates legal-step rate and arithmetic accuracy >= 0.95.
-Probe mode (`--probe N`): N training steps of every variant, alternated `--repeats` times, so a
-shared machine's load falls on all alike; the record holds each variant's median steps/s and
-pairs/s. Prints one JSON line per variant and writes `DIR/bench_pretrain.json` (with the
-threads and the load average at the start and end). Compare only numbers from one run.
+pre-training's wall and CPU seconds per phase (corpus and tokenizer, training, evaluation),
+steps and pairs per second and per CPU second, and the base model's competence on the 200 test
+problems (greedy, `benchmarks.competence`) with the gates legal-step rate and arithmetic
+accuracy >= 0.95. With one thread, CPU seconds measure the work done whatever else runs on the
+machine (wall seconds do not). Probe mode (`--probe N`): N training steps of every variant,
+alternated `--repeats` times; the record holds each variant's median steps and pairs per CPU
+second. Prints one JSON line per variant and writes `DIR/bench_pretrain.json` (with the threads
+and the load average at the start and end). Compare only numbers from one run.
 """
 
 from __future__ import annotations
@@ -100,6 +101,10 @@ def run_gates(name: str, overrides: dict, root: Path, steps: int, threads: int, 
         "pretrain_wall_seconds": round(wall, 1), "prepare_seconds": round(summary["prepare_seconds"], 1),
         "train_seconds": round(summary["train_seconds"], 1), "steps_per_s": round(summary["steps_per_s"], 3),
         "pairs_per_s": None if n_pairs is None else round(n_pairs / summary["train_seconds"], 1),
+        "prepare_cpu_seconds": round(summary["prepare_cpu_seconds"], 1), "train_cpu_seconds": round(summary["train_cpu_seconds"], 1),
+        "eval_cpu_seconds": round(summary.get("eval_cpu_seconds", 0.0), 1),
+        "steps_per_cpu_s": round(config.n_steps / summary["train_cpu_seconds"], 3),
+        "pairs_per_cpu_s": None if n_pairs is None else round(n_pairs / summary["train_cpu_seconds"], 1),
         "tokens_per_s": round(summary["tokens_per_s"], 1), "final_loss": summary["loss_curve"][-1],
         "corpus_overlap_with_test": corpus["exclude"][0]["n_in_corpus"],
         "legal_step_rate": round(row["legal_step_rate"], 4), "arithmetic_accuracy": round(row["arithmetic_accuracy"], 4),
@@ -110,7 +115,7 @@ def run_gates(name: str, overrides: dict, root: Path, steps: int, threads: int, 
 
 
 def run_probe(variants: dict[str, dict], root: Path, n_steps: int, repeats: int, threads: int, test_path: str) -> list[dict]:
-    """Median steps/s and pairs/s of `n_steps` training steps per variant, variants alternated `repeats` times."""
+    """Median steps and pairs per CPU second of `n_steps` training steps per variant, variants alternated `repeats` times."""
     from training.embedded import pretrain
 
     rates: dict[str, list[tuple[float, float | None]]] = {name: [] for name in variants}
@@ -120,15 +125,16 @@ def run_probe(variants: dict[str, dict], root: Path, n_steps: int, repeats: int,
             config = pretrain_config(root / f"probe-{name}", dict(fields, n_steps=n_steps), n_steps, threads, test_path)
             summary = json.loads((pretrain(config) / "pretrain_summary.json").read_text())
             n_pairs = pairs_trained(config, summary)
-            rates[name].append((summary["steps_per_s"], None if n_pairs is None else n_pairs / summary["train_seconds"]))
+            cpu = summary["train_cpu_seconds"]
+            rates[name].append((config.n_steps / cpu, None if n_pairs is None else n_pairs / cpu))
     out = []
     for name, values in rates.items():
         steps = [s for s, _ in values]
         pairs = [p for _, p in values if p is not None]
         out.append({"variant": name, "overrides": variants[name], "probe_steps": n_steps, "repeats": repeats, "threads": threads,
-                    "steps_per_s": round(statistics.median(steps), 3),
-                    "pairs_per_s": round(statistics.median(pairs), 1) if pairs else None,
-                    "steps_per_s_all": [round(s, 3) for s in steps]})
+                    "steps_per_cpu_s": round(statistics.median(steps), 3),
+                    "pairs_per_cpu_s": round(statistics.median(pairs), 1) if pairs else None,
+                    "steps_per_cpu_s_all": [round(s, 3) for s in steps]})
     return out
 
 

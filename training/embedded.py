@@ -362,7 +362,8 @@ def pretrain(config: PretrainConfig) -> Path:
     """Directory `config.out` holding the pre-trained base model and its tokenizer (Auto*-loadable).
 
     Also writes `pretrain_config.json`, `pretrain_summary.json` (final loss, tokens/s, steps/s, the
-    seconds spent preparing the corpus and tokenizer, training and evaluating, the task's competence
+    wall and CPU seconds spent preparing the corpus and tokenizer, training and evaluating (CPU
+    seconds of this process: with one thread, a measure that other work on the machine barely moves), the task's competence
     audit of the model and of random legal play on held-out problems) and
     `corpus.json` (corpus size; for each excluded file, its problems and how many of their prompts
     the corpus holds: 0). Raises `UserError` when the task supplies no corpus or an excluded file
@@ -381,7 +382,7 @@ def pretrain(config: PretrainConfig) -> Path:
     from training.data import pack_examples
     from training.sft import cosine_lr, lm_loss
 
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     task = corpus_task(config)
     excluded = {path: read_problems(path) for path in config.exclude}
     exclude_keys = frozenset(prompt_key(p) for problems in excluded.values() for p in problems)
@@ -470,7 +471,7 @@ def pretrain(config: PretrainConfig) -> Path:
     model.train()
     loss_acc = torch.zeros(())
     n_trained = n_scored_total = 0  # token positions fed (padding included), and scored
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     losses: list[float] = []  # mean loss over each sixth of the run
     curve_every, n_acc = max(1, config.n_steps // 6), 0
     log_every, n_log, log_acc = max(1, min(100, config.n_steps // 20)), 0, torch.zeros(())  # progress lines
@@ -501,7 +502,7 @@ def pretrain(config: PretrainConfig) -> Path:
             losses.append(round(loss_acc.item() / n_acc, 4))
             loss_acc.zero_()
             n_acc = 0
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
     if not all(math.isfinite(x) for x in losses):
         raise FloatingPointError(f"pre-training diverged (losses {losses}); lower --lr.")
 
@@ -511,16 +512,19 @@ def pretrain(config: PretrainConfig) -> Path:
         "n_walks": len(examples),
         "loss_curve": losses,
         "prepare_seconds": t0 - t_start,
+        "prepare_cpu_seconds": cpu0 - cpu_start,
         "train_seconds": seconds,
+        "train_cpu_seconds": cpu_seconds,
         "tokens_per_s": n_trained / seconds,
         "scored_tokens_per_s": n_scored_total / seconds,
         "steps_per_s": config.n_steps / seconds,
     }
     if config.n_eval and callable(getattr(task, "generate", None)):
-        t_eval = time.perf_counter()
+        t_eval, cpu_eval = time.perf_counter(), time.process_time()
         held_out = task.generate(config.n_eval, config.seed + 1_000_003)
         summary.update(competence_summary(task, model, tokenizer, held_out, seed=config.seed))
         summary["eval_seconds"] = time.perf_counter() - t_eval
+        summary["eval_cpu_seconds"] = time.process_time() - cpu_eval
 
     model.config.use_cache = True
     out = save_policy(model, tokenizer, config.out)
