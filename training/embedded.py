@@ -389,11 +389,17 @@ def pretrain(config: PretrainConfig) -> Path:
     if config.threads is not None:
         torch.set_num_threads(config.threads)
 
-    def corpus(n_pairs: int) -> list:
-        """The first `n_pairs` pairs of the task's corpus (a prefix of any longer one)."""
-        return task.pretrain_corpus(n_pairs, config.seed, exclude_keys)
+    made: list = []  # the longest corpus made so far: any shorter one is its prefix
 
-    head = corpus(config.tokenizer_pairs)
+    def corpus(n_pairs: int) -> list:
+        """The first `n_pairs` pairs of the task's corpus."""
+        if n_pairs > len(made):
+            made[:] = task.pretrain_corpus(n_pairs, config.seed, exclude_keys)
+        return made[:n_pairs]
+
+    n_rows = config.n_steps * config.batch_size
+    n_unpacked = CORPUS_BLOCK * math.ceil(n_rows / CORPUS_BLOCK)  # packing "none": one fresh pair per row
+    head = corpus(config.tokenizer_pairs + (n_unpacked if config.packing == "none" else 0))[: config.tokenizer_pairs]
     added: list[str] = [str(n) for n in range(config.number_tokens)]
     if config.phrase_tokens:
         added += _corpus_fragments(task)
@@ -411,10 +417,8 @@ def pretrain(config: PretrainConfig) -> Path:
         pairs = corpus(config.tokenizer_pairs + n_pairs)[config.tokenizer_pairs:]
         return pairs, tokenize_pairs(tokenizer, [task.format_prompt(p) for p, _ in pairs], [c for _, c in pairs])
 
-    n_rows = config.n_steps * config.batch_size
     if config.packing == "none":
-        # one fresh pair for each of the n_steps x batch rows
-        pairs, examples = training_examples(CORPUS_BLOCK * math.ceil(n_rows / CORPUS_BLOCK))
+        pairs, examples = training_examples(n_unpacked)
     else:
         # wrapped: enough pairs for n_steps x batch x seq_len tokens with a 10% margin (whole blocks of
         # pairs); blocks: the pairs that fill n_steps x batch blocks. Grown until enough (a prefix each time).
