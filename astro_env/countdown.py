@@ -338,9 +338,15 @@ def random_transition(pool: Pool, rng: random.Random) -> tuple[str, Pool]:
     """
     if len(pool) < 2 or any(value.denominator != 1 for _, value in pool):
         return rng.choice(legal_transitions(pool))
-    values = [int(value) for _, value in pool]
+    i, j, op = rng.choice(_legal_moves(tuple(int(value) for _, value in pool)))
+    return _combined(pool, i, j, op)  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _legal_moves(values: tuple[int, ...]) -> tuple[tuple[int, int, str], ...]:
+    """(i, j, op) of each distinct legal step over integer `values`, aligned with `legal_transitions`."""
     n = len(values)
-    candidates, seen = [], set()
+    moves, seen = [], set()
     for i, j in itertools.permutations(range(n), 2):
         a, b = values[i], values[j]
         for op in OPS:
@@ -362,9 +368,8 @@ def random_transition(pool: Pool, rng: random.Random) -> tuple[str, Pool]:
             key = (a, op, b, tuple(values[k] for k in range(n) if k != i and k != j) + (result,))
             if key not in seen:
                 seen.add(key)
-                candidates.append((i, j, op))
-    i, j, op = rng.choice(candidates)
-    return _combined(pool, i, j, op)  # type: ignore[return-value]
+                moves.append((i, j, op))
+    return tuple(moves)
 
 
 def extract_boxed(text: str) -> list[str]:
