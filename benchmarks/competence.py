@@ -222,7 +222,7 @@ def competence_report(
     `models`: label -> a save_pretrained directory, a (model, tokenizer) pair, or a `Decoder`.
     Returns `{"task", "columns", "table", "gates"}`: `table` maps each label, then the reference
     rows, to a row holding `columns` plus the acceptance rates; `gates` holds one verdict per
-    gate (`GATES` and the task's) whose model is in the table (`gate_verdicts`). What `astro run`
+    gate (the task's, then `GATES`) whose model is in the table (`gate_verdicts`). What `astro run`
     writes to competence.json.
     """
     probes = competence_probes(task)
@@ -232,7 +232,7 @@ def competence_report(
     for label, source in models.items():
         table[label] = model_competence(_decoder(source), task, probes, problems, config)
     table.update(reference_rows(task, probes, problems, config))
-    gates = tuple(GATES) + tuple(probes.gates)
+    gates = tuple(probes.gates) + tuple(GATES)  # the task's (the base model's) first, as the report lists them
     return {"task": task.name, "columns": list(competence_columns(probes)), "table": table, "gates": gate_verdicts(table, gates)}
 
 
