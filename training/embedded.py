@@ -215,6 +215,13 @@ class PretrainConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1.")
         if not isinstance(self.task_config, dict):
             raise ValueError(f"task_config must be a dict of the task's Config fields, got {type(self.task_config).__name__}.")
+        if any(isinstance(v, str) for v in self.task_config.values()):  # a command line's text: the fields' types
+            from astro_env.task import config_from_mapping, task_config_class
+
+            config_cls = task_config_class(self.task)
+            if config_cls is not None:
+                typed = config_from_mapping(config_cls, self.task_config, f"task {self.task!r}")
+                object.__setattr__(self, "task_config", {k: getattr(typed, k) for k in self.task_config})
         if self.packing not in ("none", "wrapped", "blocks"):
             raise ValueError(f"packing={self.packing!r}: use 'none', 'wrapped' or 'blocks'.")
         if not self.lr > 0:

@@ -72,6 +72,11 @@ def test_config_validation():
         PretrainConfig(out="x", packing="tight")
     with pytest.raises(ValueError, match="task_config"):
         PretrainConfig(out="x", task_config=[("n_numbers", 3)])
+    # a command line gives text; the config holds the task's field types (what pretrain_config.json records)
+    assert PretrainConfig(out="x", task_config={"max_number": "9", "corpus_compare": "false"}).task_config == {
+        "max_number": 9, "corpus_compare": False}
+    with pytest.raises(UserError, match="n_digits"):
+        PretrainConfig(out="x", task_config={"n_digits": "3"})
 
 
 @pytest.mark.slow
