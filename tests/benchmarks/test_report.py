@@ -8,7 +8,7 @@ from benchmarks.report import comparison_json, comparison_rows, comparison_table
 SAMPLING = {"samples": 4, "temperature": 0.6, "top_p": 0.95, "max_tokens": 64, "seed": 0, "stop": [], "delimiter": "\n\n"}
 
 
-def bench(name="math500", pass1=0.5, maj=0.6, tokens=100.0, backtracks=1.0, first=0.25, **kw):
+def bench(name="math500", pass1=0.5, maj=0.6, tokens=100.0, backtracks=1.0, first=0.25, no_answer=0.125, truncated=0.05, **kw):
     return BenchResult(
         bench=name,
         n_problems=10,
@@ -24,6 +24,9 @@ def bench(name="math500", pass1=0.5, maj=0.6, tokens=100.0, backtracks=1.0, firs
         data_file=f"{name}.jsonl",
         data_sha256="ab" * 32,
         problems_sha256="cd" * 32,
+        maj_at_k_abstain={"4": maj + 0.1},
+        no_answer_rate=no_answer,
+        truncated_rate=truncated,
         **kw,
     )
 
@@ -44,9 +47,10 @@ def test_markdown_holds_results_settings_and_hashes():
     md = render_markdown(r)
     assert md.startswith("# Evaluation: astro-rl")
     assert "temperature 0.6" in md and "top-p 0.95" in md and "4 samples per problem" in md
-    assert "| bench | problems | pass@1 | pass@4 | maj@4 | mean tokens | backtracks | restarts | first-attempt acc. |" in md
-    assert "| math500 | 10 | 50.0 | 80.0 | 60.0 | 100.0 | 1.00 | 0.50 | 25.0 |" in md
-    assert "| aime24 | 10 | 10.0 | 80.0 | 60.0 | 100.0 | n/a | 0.50 | n/a |" in md
+    assert ("| bench | problems | pass@1 | pass@4 | maj@4 | maj@4 abstain | no answer | truncated | mean tokens | backtracks "
+            "| restarts | first-attempt acc. |") in md
+    assert "| math500 | 10 | 50.0 | 80.0 | 60.0 | 70.0 | 12.5 | 5.0 | 100.0 | 1.00 | 0.50 | 25.0 |" in md
+    assert "| aime24 | 10 | 10.0 | 80.0 | 60.0 | 70.0 | 12.5 | 5.0 | 100.0 | n/a | 0.50 | n/a |" in md
     assert "## math500 by subject" in md and "| Algebra | 10 | 50.0 |" in md
     assert "## aime24 by subject" not in md
     assert "`" + "ab" * 32 + "`" in md
@@ -74,16 +78,17 @@ def test_comparison_intervals_over_seeds():
     assert astro["backtracks"] == pytest.approx(3.0)
     table = comparison_table(models)
     lines = table.strip().splitlines()
-    assert lines[0] == "| model | math500 pass@1 | math500 maj@4 | math500 tokens | math500 backtracks | math500 first-attempt |"
-    assert lines[2] == "| base | 20.0 | 60.0 | 100.0 | 1.00 | 25.0 |"
-    assert lines[3] == "| astro-rl | 50.0 ± 127.1 | 60.0 | 100.0 | 3.00 | 25.0 |"
+    assert lines[0] == ("| model | math500 pass@1 | math500 maj@4 | math500 tokens | math500 backtracks | math500 first-attempt "
+                        "| math500 no answer | math500 truncated |")
+    assert lines[2] == "| base | 20.0 | 60.0 | 100.0 | 1.00 | 25.0 | 12.5 | 5.0 |"
+    assert lines[3] == "| astro-rl | 50.0 ± 127.1 | 60.0 | 100.0 | 3.00 | 25.0 | 12.5 | 5.0 |"
     assert json.loads(json.dumps(comparison_json(models)))["rows"] == json.loads(json.dumps(rows))
 
 
 def test_comparison_marks_missing_benches():
     other = EvalReport(model="x", sampling=SAMPLING, benches={"aime24": bench("aime24")})
     table = comparison_table({"a": report("a"), "x": other}, benches=["math500", "aime24"])
-    assert "| x | n/a | n/a | n/a | n/a | n/a | 50.0 |" in table
+    assert "| x | n/a | n/a | n/a | n/a | n/a | n/a | n/a | 50.0 |" in table
     with pytest.raises(ValueError, match="no report"):
         comparison_rows({"empty": []})
 
@@ -93,3 +98,11 @@ def test_merge_requires_same_model_and_sampling():
     assert list(merged.benches) == ["math500", "aime24"]
     with pytest.raises(ValueError, match="cannot merge"):
         EvalReport.merge([report("a"), report("b")])
+
+
+def test_comparison_hides_maj_at_k_of_a_summary_without_a_no_answer_share():
+    # such a summary let unanswered completions abstain from its vote
+    old = EvalReport(model="a", sampling=SAMPLING, benches={"math500": bench(no_answer=None, truncated=None)})
+    row = comparison_rows({"a": old})[0]["benches"]["math500"]
+    assert row["maj@k"] is None and row["no_answer"] is None
+    assert comparison_rows({"a": report("a")})[0]["benches"]["math500"]["maj@k"] == 0.6
