@@ -201,7 +201,7 @@ def comparison_table(
     return "\n".join(_table(header, body)) + "\n"
 
 
-STOP_LABELS = {"self_check": "retry, self-check", "verifier": "best-of-n, verifier stop (upper bound)"}
+STOP_LABELS = {"self_check": "retry, self-check", "verifier": "best-of-n, verifier stop"}
 """How each stop rule of `benchmarks.retry` is named in tables and plots."""
 
 

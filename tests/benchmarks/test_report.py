@@ -3,7 +3,15 @@ import json
 import pytest
 
 from benchmarks.evaluate import BenchResult, EvalReport
-from benchmarks.report import comparison_json, comparison_rows, comparison_table, render_markdown, write_report
+from benchmarks.report import (
+    comparison_json,
+    comparison_rows,
+    comparison_table,
+    matched_table,
+    paired_table,
+    render_markdown,
+    write_report,
+)
 
 SAMPLING = {"samples": 4, "temperature": 0.6, "top_p": 0.95, "max_tokens": 64, "seed": 0, "stop": [], "delimiter": "\n\n"}
 
@@ -106,3 +114,34 @@ def test_comparison_hides_maj_at_k_of_a_summary_without_a_no_answer_share():
     row = comparison_rows({"a": old})[0]["benches"]["math500"]
     assert row["maj@k"] is None and row["no_answer"] is None
     assert comparison_rows({"a": report("a")})[0]["benches"]["math500"]["maj@k"] == 0.6
+
+
+def test_matched_table_marks_lower_bounds_and_missing_values():
+    at = {"pass@1": 0.42, "pass@1_ci95": None, "mean_tokens": 130.0, "budget": 150.0, "exhausted": 0.0, "n_seeds": 1}
+    matched = {
+        "models": {"direct-sft": {"pass@1": 0.2, "mean_tokens": 34.0, "n_seeds": 1},
+                   "astro-sft": {"pass@1": 0.262, "mean_tokens": 130.0, "n_seeds": 1}},
+        "baselines": {
+            "direct-sft/self_check": {"source": "direct-sft", "stop": "self_check", "curve": [],
+                                      "at": {"direct-sft": {**at, "pass@1": 0.2, "pass@1_ci95": 0.031}, "astro-sft": at}},
+            "direct-sft/verifier": {"source": "direct-sft", "stop": "verifier", "curve": [],
+                                    "at": {"direct-sft": {**at, "exhausted": 0.1}, "astro-sft": None}},
+        },
+    }
+    lines = matched_table(matched, {"direct-sft": "Direct-SFT", "astro-sft": "ASTRO-SFT"}).strip().splitlines()
+    assert lines[0] == ("| model | pass@1 | tokens/problem | Direct-SFT retry, self-check "
+                        "| Direct-SFT best-of-n, verifier stop |")
+    assert lines[2] == "| Direct-SFT | 20.0 | 34.0 | 20.0 ± 3.1 | >=42.0 |"
+    assert lines[3] == "| ASTRO-SFT | 26.2 | 130.0 | 42.0 | n/a |"
+
+
+def test_paired_table():
+    from benchmarks.replicate import paired_difference
+
+    d = paired_difference("astro-rl", "direct-rl", "test", {"astro-rl": {0: 0.30, 1: 0.25}, "direct-rl": {0: 0.20, 1: 0.22}})
+    one = paired_difference("astro-rl", "astro-sft", "test", {"astro-rl": {0: 0.30}, "astro-sft": {0: 0.31}})
+    lines = paired_table([d, one], {"astro-rl": "ASTRO-RL", "direct-rl": "Direct-RL", "astro-sft": "ASTRO-SFT"}).strip().splitlines()
+    # differences +10.0 and +3.0: mean +6.5, sd 4.95, half-width 12.706 * 4.95 / sqrt(2) = 44.5;
+    # excluding 0 needs 5 seeds: 2.776 * 4.95 / sqrt(5) = 6.1 < 6.5 (4 seeds: 3.182 * 4.95 / 2 = 7.9)
+    assert lines[2] == "| ASTRO-RL - Direct-RL | test | 2 | +10.0, +3.0 | +6.5 | [-38.0, +51.0] | n/a | 5 |"
+    assert lines[3] == "| ASTRO-RL - ASTRO-SFT | test | 1 | -1.0 | -1.0 | n/a (1 seed) | n/a | n/a |"
