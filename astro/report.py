@@ -9,9 +9,14 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+
 from astro.config import ARMS, MODEL_LABELS, RunConfig, changed_fields, to_json
 from astro_env.jsonl import read_jsonl, write_json
+from benchmarks.metrics import pearson
 from benchmarks.records import EvalRecord, EvalReport
+from benchmarks.replicate import PairedDifference, paired_difference, problem_rates
+from benchmarks.retry import compute_matched
 
 RETRY_SOURCES = ("direct-sft", "direct-rl")
 """Models whose evaluation completions make the compute-matched retry baselines (Direct answers once)."""
@@ -89,22 +94,16 @@ def load_records(config: RunConfig, run_dir: Path, by_seed: Mapping[str, Mapping
 
 def compute_matched_section(records: Mapping[str, Mapping[int, Mapping[str, list[list[EvalRecord]]]]]) -> dict[str, Any]:
     """{bench: `benchmarks.retry.compute_matched` over the seeds} with the `RETRY_SOURCES` as sources."""
-    from benchmarks.retry import compute_matched
-
     return {bench: compute_matched([per_seed[s] for s in sorted(per_seed)], RETRY_SOURCES) for bench, per_seed in records.items()}
 
 
 def paired_section(by_seed: Mapping[str, Mapping[int, EvalReport]],
                    records: Mapping[str, Mapping[int, Mapping[str, list[list[EvalRecord]]]]],
-                   benches: tuple[str, ...], seed: int = 0) -> list[Any]:
+                   benches: tuple[str, ...], seed: int = 0) -> list[PairedDifference]:
     """A `benchmarks.replicate.PairedDifference` per pair in `PAIRS` and set (those both models were evaluated on).
 
     The bootstrap over problems draws from `numpy.random.default_rng(seed)` (2,000 resamples).
     """
-    import numpy as np
-
-    from benchmarks.replicate import paired_difference, problem_rates
-
     out = []
     for bench in benches:
         pass1 = {name: {s: r.benches[bench].pass_at_1 for s, r in per_seed.items() if bench in r.benches}
@@ -141,8 +140,6 @@ def checkpoint_reports(config: RunConfig, run_dir: Path) -> dict[str, list[tuple
 def checkpoint_dynamics(points: list[tuple[int, EvalReport]], benches: tuple[str, ...]) -> dict[str, Any]:
     """Per set: steps, pass@1, mean tokens and backtracks across checkpoints, and Pearson r of backtracks and of
     tokens against pass@1 (None below 2 checkpoints, with a constant series, or without backtrack counts)."""
-    from benchmarks.metrics import pearson
-
     per_bench = {}
     for bench in benches:
         series = [(step, r.benches[bench]) for step, r in sorted(points, key=lambda p: p[0]) if bench in r.benches]
@@ -242,7 +239,6 @@ def what_was_run(config: RunConfig, run_dir: Path) -> list[str]:
 
 def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, float]) -> str:
     """Write run_dir/report.md, report.json and plots/; returns the Markdown."""
-    from benchmarks.metrics import pearson
     from benchmarks.plots import plot_backtracks_vs_accuracy, plot_grpo_curves, plot_pass_vs_tokens
     from benchmarks.report import baseline_label, comparison_json, comparison_table, matched_table, paired_table
 
