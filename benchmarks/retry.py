@@ -43,8 +43,9 @@ __all__ = ["StopRule", "STOP_RULES", "Outcomes", "BudgetPoint", "outcomes", "rec
 
 StopRule = Literal["self_check", "verifier"]
 STOP_RULES: tuple[StopRule, ...] = ("self_check", "verifier")
-MAX_EXACT_REJECTED = 18
-"""Problems with more rejected samples than this use `n_orderings` random orderings (needs an `rng`)."""
+MAX_EXACT_REJECTED = 12
+"""Problems with more rejected samples than this use `n_orderings` random orderings (needs an `rng`): the exact
+sum has a * 2^r terms for a accepted and r rejected samples, more than 2,000 orderings beyond r = 11."""
 
 
 @dataclass(frozen=True)

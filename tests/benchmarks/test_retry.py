@@ -66,7 +66,8 @@ def test_outcomes_equal_the_mean_over_every_ordering(samples, budget):
 
 
 def test_many_rejected_samples_use_random_orderings():
-    # one accepted sample among 20 of 1 token each: it is equally likely at every position -> 10.5 tokens on average
+    # one accepted sample among 20 of 1 token each (19 rejected > MAX_EXACT_REJECTED): it is equally likely at every
+    # position -> 10.5 tokens on average
     tokens, accepted = [1] * 20, [True] + [False] * 19
     with pytest.raises(ValueError, match="rng="):
         outcomes(tokens, accepted, accepted)
