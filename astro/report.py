@@ -93,10 +93,8 @@ def load_records(config: RunConfig, run_dir: Path, by_seed: Mapping[str, Mapping
 
 
 def compute_matched_section(records: Mapping[str, Mapping[int, Mapping[str, list[list[EvalRecord]]]]]) -> dict[str, Any]:
-    """{bench: `benchmarks.retry.compute_matched` over the seeds} with the `RETRY_SOURCES` as sources (problems with
-    more than `benchmarks.retry.MAX_EXACT_REJECTED` rejected samples: 2,000 orderings from `numpy.random.default_rng(0)`)."""
-    return {bench: compute_matched([per_seed[s] for s in sorted(per_seed)], RETRY_SOURCES, np.random.default_rng(0))
-            for bench, per_seed in records.items()}
+    """{bench: `benchmarks.retry.compute_matched` over the seeds} with the `RETRY_SOURCES` as sources."""
+    return {bench: compute_matched([per_seed[s] for s in sorted(per_seed)], RETRY_SOURCES) for bench, per_seed in records.items()}
 
 
 def paired_section(by_seed: Mapping[str, Mapping[int, EvalReport]],
@@ -330,14 +328,14 @@ def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, flo
         lines += [
             "## Compute-matched baselines (pass@1 in % at each model's own mean tokens per problem)",
             "",
-            "A baseline draws its source model's evaluation completions of a problem one at a time (the exact expectation "
-            "over orderings of its samples), stops at the first its stop rule accepts, and solves the problem when that "
-            "completion is correct and ends within a per-problem token budget; the budget is set so that the mean tokens "
-            "spent per problem equal the row model's mean tokens per completion. Self-check: the task's check of the answer "
-            "against what the prompt states (no gold answer); verifier: stop at the first correct completion (best-of-n with "
-            "the verifier; at any one budget an upper bound on every stop rule). `>=`: some sequences used every sample "
-            "before the budget ran out (a lower bound); n/a: the samples do not reach that many tokens (evaluate more "
-            "samples per problem). Means over seeds (± 95% t half-width with several).",
+            "A baseline draws its source model's evaluation completions of a problem one at a time, at most m of them, "
+            "stops at the first its stop rule accepts, and solves the problem when that completion is correct (the exact "
+            "expectation over orderings of the samples). m is set so that the mean tokens generated per problem equal the "
+            "row model's mean tokens per completion (interpolating between the caps around it). Self-check: the task's check "
+            "of the answer against what the prompt states (no gold answer); verifier: stop at the first correct completion "
+            "(best-of-n with the verifier; at any one cap an upper bound on every stop rule). n/a: all the evaluation "
+            "samples spend fewer tokens (evaluate more samples per problem). Means over seeds (± 95% t half-width with "
+            "several); the curves over m are in `report.json` and `plots/pass_vs_tokens.png`.",
             "",
         ]
         for bench, m in matched.items():

@@ -132,8 +132,8 @@ def plot_pass_vs_tokens(
     """Path of a PNG of pass@1 (y) against mean tokens per problem (x): a labelled point per model, a line per baseline.
 
     `points` are (label, mean tokens per problem, pass@1 in [0, 1]); `curves` map a baseline's
-    label to its (mean tokens per problem, pass@1) points in budget order (e.g.
-    `benchmarks.retry.budget_curve`); those named in `dashed` (upper bounds) are drawn dashed.
+    label to its (mean tokens per problem, pass@1) points in order of its budget (e.g. the attempt caps
+    of `benchmarks.retry.retry_curve`); those named in `dashed` (upper bounds) are drawn dashed.
     A curve with no points is left out.
     """
     plt = _pyplot()

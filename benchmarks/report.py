@@ -214,8 +214,8 @@ def matched_table(matched: Mapping[str, Any], labels: Mapping[str, str] | None =
     """Markdown table of `benchmarks.retry.compute_matched`: a row per model (pass@1 and mean tokens per
     problem), a column per baseline giving its pass@1 at that model's mean tokens (percent).
 
-    A cell reads "mean ± half-width" over seeds when there are several, a leading ">=" when some
-    sequences ran out of samples (a lower bound), "n/a" where the samples do not reach that many tokens.
+    A cell reads "mean ± half-width" over seeds when there are several, "n/a" where the evaluation
+    samples do not reach that many tokens.
     """
     labels = labels or {}
     baselines = matched.get("baselines", {})
@@ -228,7 +228,7 @@ def matched_table(matched: Mapping[str, Any], labels: Mapping[str, str] | None =
             if at is None:
                 cells.append("n/a")
                 continue
-            cell = (">=" if at["exhausted"] > 0 else "") + _pct(at["pass@1"])
+            cell = _pct(at["pass@1"])
             if at["pass@1_ci95"] is not None:
                 cell += f" ± {100 * at['pass@1_ci95']:.1f}"
             cells.append(cell)

@@ -116,8 +116,8 @@ def test_comparison_hides_maj_at_k_of_a_summary_without_a_no_answer_share():
     assert comparison_rows({"a": report("a")})[0]["benches"]["math500"]["maj@k"] == 0.6
 
 
-def test_matched_table_marks_lower_bounds_and_missing_values():
-    at = {"pass@1": 0.42, "pass@1_ci95": None, "mean_tokens": 130.0, "budget": 150.0, "exhausted": 0.0, "n_seeds": 1}
+def test_matched_table_marks_missing_values():
+    at = {"pass@1": 0.42, "pass@1_ci95": None, "mean_tokens": 130.0, "max_attempts": 3.8, "n_seeds": 1}
     matched = {
         "models": {"direct-sft": {"pass@1": 0.2, "mean_tokens": 34.0, "n_seeds": 1},
                    "astro-sft": {"pass@1": 0.262, "mean_tokens": 130.0, "n_seeds": 1}},
@@ -125,13 +125,13 @@ def test_matched_table_marks_lower_bounds_and_missing_values():
             "direct-sft/self_check": {"source": "direct-sft", "stop": "self_check", "curve": [],
                                       "at": {"direct-sft": {**at, "pass@1": 0.2, "pass@1_ci95": 0.031}, "astro-sft": at}},
             "direct-sft/verifier": {"source": "direct-sft", "stop": "verifier", "curve": [],
-                                    "at": {"direct-sft": {**at, "exhausted": 0.1}, "astro-sft": None}},
+                                    "at": {"direct-sft": {**at, "pass@1": 0.2}, "astro-sft": None}},
         },
     }
     lines = matched_table(matched, {"direct-sft": "Direct-SFT", "astro-sft": "ASTRO-SFT"}).strip().splitlines()
     assert lines[0] == ("| model | pass@1 | tokens/problem | Direct-SFT retry, self-check "
                         "| Direct-SFT best-of-n, verifier stop |")
-    assert lines[2] == "| Direct-SFT | 20.0 | 34.0 | 20.0 ± 3.1 | >=42.0 |"
+    assert lines[2] == "| Direct-SFT | 20.0 | 34.0 | 20.0 ± 3.1 | 20.0 |"
     assert lines[3] == "| ASTRO-SFT | 26.2 | 130.0 | 42.0 | n/a |"
 
 
