@@ -21,11 +21,12 @@ The settings map one to one (`trl_arguments` is the whole map):
 | temperature, top_p, max_new_tokens | temperature, top_p, max_completion_length |
 | n_steps, seed, save_every, keep_checkpoints | max_steps, seed, save_steps, save_total_limit |
 | backend "vllm" | use_vllm, vllm_mode "colocate" (TRL drives its own engine and syncs it) |
+| report_to | report_to (TRL's own callbacks log its keys: TensorBoard events in OUT/tb, or the W&B run in OUT/wandb) |
 
 Outputs land where the in-house engine puts them: `OUT/metrics.jsonl` (one line per logged
 step, the in-house keys `reward_mean`, `pass_rate`, `completion_len`, `truncated_frac`,
 `loss`, `kl`, `clip_frac`, `entropy`, `grad_norm`, `lr`, plus TRL's own under `trl/...`),
-TensorBoard scalars `grpo/<key>` in `OUT/tb`, checkpoints in `OUT/checkpoints`
+TRL's scalars (`train/reward`, `train/env_reward`, ...) where `report_to` says, checkpoints in `OUT/checkpoints`
 (TRL's `checkpoint-N` folders; a rerun resumes from the newest), the final model and
 tokenizer in `OUT`, and `grpo_summary.json`. TRL is imported lazily (the `[test]` or
 `[trl]` extra): importing this module never needs it.
@@ -34,6 +35,7 @@ tokenizer in `OUT`, and `grpo_summary.json`. TRL is imported lazily (the `[test]
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -41,6 +43,7 @@ from astro_env import get_task
 from astro_env.problem import Problem
 from training.objectives import shape_reward
 from training.rollout import RolloutConfig, make_envs, replay
+from training.tracking import start_wandb_run
 
 METRIC_KEYS = {
     "env_reward": "reward_mean",
@@ -110,7 +113,7 @@ def trl_arguments(config, out: Path, use_cpu: bool) -> dict[str, Any]:
         save_steps=config.save_every or 1,
         save_total_limit=config.keep_checkpoints,
         logging_steps=max(1, config.log_every),
-        report_to="none",
+        report_to=config.report_to,
         use_cpu=use_cpu,
         bf16=False,
         use_vllm=config.backend == "vllm",
@@ -172,8 +175,8 @@ def metrics_record(step: int, logs: dict[str, Any]) -> dict[str, float]:
     return record
 
 
-def _metrics_callback(out: Path, tensorboard: bool):
-    """A TrainerCallback that writes metrics.jsonl and grpo/* TensorBoard scalars like the in-house engine."""
+def _metrics_callback(out: Path):
+    """A TrainerCallback that writes metrics.jsonl (the in-house engine's names) and a progress line per log."""
     from transformers import TrainerCallback
 
     from astro_env.jsonl import JsonlWriter
@@ -181,7 +184,6 @@ def _metrics_callback(out: Path, tensorboard: bool):
     class MetricsCallback(TrainerCallback):
         def __init__(self) -> None:
             self.log = None
-            self.writer = None
             self.last: dict[str, float] = {}
 
         def on_train_begin(self, args, state, control, **kwargs):
@@ -196,11 +198,6 @@ def _metrics_callback(out: Path, tensorboard: bool):
             self.log = JsonlWriter(path)
             for record in previous:
                 self.log.write(record)
-            if tensorboard:
-                from torch.utils.tensorboard import SummaryWriter
-
-                step = state.global_step
-                self.writer = SummaryWriter(log_dir=str(out / "tb"), purge_step=step + 1 if step else None)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if self.log is None or not logs or "train_runtime" in logs:
@@ -208,10 +205,6 @@ def _metrics_callback(out: Path, tensorboard: bool):
             record = metrics_record(state.global_step, logs)
             self.last = record
             self.log.write(record)
-            if self.writer is not None:
-                for key, value in record.items():
-                    if key != "step":
-                        self.writer.add_scalar(f"grpo/{key}", value, state.global_step)
             print(f"grpo[trl] step {state.global_step}/{args.max_steps}: reward {record.get('reward_mean', float('nan')):.3f} "
                   f"pass {record.get('pass_rate', float('nan')):.3f} len {record.get('completion_len', float('nan')):.1f}",
                   flush=True)
@@ -219,8 +212,6 @@ def _metrics_callback(out: Path, tensorboard: bool):
         def on_train_end(self, args, state, control, **kwargs):
             if self.log is not None:
                 self.log.close()
-            if self.writer is not None:
-                self.writer.close()
 
     return MetricsCallback()
 
@@ -247,20 +238,29 @@ def train_grpo_trl(config, model, tokenizer, kept: Sequence[Problem], n_problems
     if len(rows) < config.prompts_per_step:  # TRL draws prompts_per_step distinct prompts per step
         rows = [rows[i % len(rows)] for i in range(config.prompts_per_step)]
     reward = EnvironmentReward(kept, config, tokenizer.eos_token_id)
-    callback = _metrics_callback(out, config.tensorboard)
+    callback = _metrics_callback(out)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    trainer = trl.GRPOTrainer(
-        model=model,
-        reward_funcs=[reward],
-        args=args,
-        train_dataset=Dataset.from_list(rows),
-        processing_class=tokenizer,
-        callbacks=[callback],
-    )
-    checkpoints = out / "checkpoints"
-    resume = get_last_checkpoint(str(checkpoints)) if config.resume and checkpoints.is_dir() else None
-    torch.manual_seed(config.seed)
-    trainer.train(resume_from_checkpoint=resume)
+    # TRL's W&B callback logs into an active run: open it here so its files land in OUT/wandb
+    run = start_wandb_run(out, "grpo", asdict(config)) if config.report_to == "wandb" else None
+    try:
+        trainer = trl.GRPOTrainer(
+            model=model,
+            reward_funcs=[reward],
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer,
+            callbacks=[callback],
+        )
+        for handler in trainer.callback_handler.callbacks:  # TensorBoard events in OUT/tb, as the in-house engine
+            if type(handler).__name__ == "TensorBoardCallback":
+                handler.logging_dir = str(out / "tb")
+        checkpoints = out / "checkpoints"
+        resume = get_last_checkpoint(str(checkpoints)) if config.resume and checkpoints.is_dir() else None
+        torch.manual_seed(config.seed)
+        trainer.train(resume_from_checkpoint=resume)
+    finally:
+        if run is not None:
+            run.finish()
     trainer.model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     write_json(out / "grpo_summary.json", {
