@@ -87,6 +87,7 @@ def _grpo(tmp_path: Path, model: Path, out: Path, report_to: str) -> subprocess.
     return subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 @needs_wandb
 def test_astro_grpo_report_to_wandb_leaves_the_metrics_in_the_offline_run(tmp_path, tiny_policy_dir):
     out = tmp_path / "grpo"
@@ -109,6 +110,7 @@ def test_astro_grpo_report_to_wandb_leaves_the_metrics_in_the_offline_run(tmp_pa
     assert start.project == "astro-gym-test" and start.job_type == "grpo"
 
 
+@pytest.mark.slow
 def test_astro_grpo_report_to_none_writes_no_tracker_files(tmp_path, tiny_policy_dir):
     out = tmp_path / "grpo"
     run = _grpo(tmp_path, tiny_policy_dir, out, "none")
