@@ -30,6 +30,14 @@ TRL's scalars (`train/reward`, `train/env_reward`, ...) where `report_to` says, 
 (TRL's `checkpoint-N` folders; a rerun resumes from the newest), the final model and
 tokenizer in `OUT`, and `grpo_summary.json`. TRL is imported lazily (the `[test]` or
 `[trl]` extra): importing this module never needs it.
+
+A TRL user's own `GRPOTrainer` script uses the same pieces (examples/trl_grpo.py):
+`trl_dataset(problems)` for the train dataset, then either TRL's environment interface,
+`rollout_func=EnvironmentRollout(problems)` with `reward_funcs=[environment_reward]` (every
+prompt an episode of the environment, sampled with the live model), or
+`reward_funcs=[EnvironmentReward(problems)]` (TRL samples, the environment replays and scores).
+TRL's `environment_factory` is not used: it exposes an environment's methods as tool calls of a
+chat model, while our environment's actions are the reasoning steps themselves.
 """
 
 from __future__ import annotations
