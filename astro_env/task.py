@@ -22,6 +22,7 @@ module outside a task's own files imports it or branches on its name:
 | `pretrain_corpus(n, seed, exclude_keys)` (`PretrainingTask`) | (problem, completion) pairs the embedded model pre-trains on | `training.embedded.pretrain` |
 | `competence_probes()` | a `CompetenceProbes`: audits of a model's steps, a verification probe, reference play | `competence_probes`, `benchmarks.competence` |
 | `validate_problem(problem)` | a check of a record read from a problem file | `astro_env.loaders.read_problems` |
+| `self_check(problem, completion)` (`SelfCheckingTask`) | the check of an answer that the prompt allows (a stop rule) | `benchmarks.retry` |
 """
 
 from __future__ import annotations
@@ -69,6 +70,22 @@ class ProceduralTask(Task, Protocol):
 
     def generate(self, n: int, seed: int) -> list[Problem]:
         """`n` problems whose `task` is this task's name, made from the task's own config; the same list for the same seed."""
+        ...
+
+
+@runtime_checkable
+class SelfCheckingTask(Task, Protocol):
+    """A task whose prompts let a solver check its own answer (optional hook; Countdown has it, math tasks do not).
+
+    `self_check` must use only what `format_prompt(problem)` states, never `problem.answer` or
+    any other gold field: it is the stop rule "sample until a completion passes the check" that
+    any model could run at test time (`benchmarks.retry`, the compute-matched baselines). It may
+    accept a completion the verifier rejects (or reject one it accepts); the baselines count
+    the verifier's verdict of the completion they stop at.
+    """
+
+    def self_check(self, problem: Problem, completion: str) -> bool:
+        """Whether `completion`'s final answer passes the check the prompt allows. Never raises."""
         ...
 
 
