@@ -16,7 +16,7 @@ problems (greedy, `benchmarks.competence`) with the gates legal-step rate and ar
 accuracy >= 0.95. With one thread, CPU seconds measure the work done whatever else runs on the
 machine (wall seconds do not). Probe mode (`--probe N`): N training steps of every variant,
 alternated `--repeats` times; the record holds each variant's median steps and pairs per CPU
-second. Prints one JSON line per variant and writes `DIR/bench_pretrain.json` (with the threads
+second and the share of the positions it fed that were padding. Prints one JSON line per variant and writes `DIR/bench_pretrain.json` (with the threads
 and the load average at the start and end). Compare only numbers from one run.
 """
 
@@ -105,7 +105,8 @@ def run_gates(name: str, overrides: dict, root: Path, steps: int, threads: int, 
         "eval_cpu_seconds": round(summary.get("eval_cpu_seconds", 0.0), 1),
         "steps_per_cpu_s": round(config.n_steps / summary["train_cpu_seconds"], 3),
         "pairs_per_cpu_s": None if n_pairs is None else round(n_pairs / summary["train_cpu_seconds"], 1),
-        "tokens_per_s": round(summary["tokens_per_s"], 1), "final_loss": summary["loss_curve"][-1],
+        "tokens_per_s": round(summary["tokens_per_s"], 1), "padding_share": round(summary["padding_share"], 4),
+        "final_loss": summary["loss_curve"][-1],
         "corpus_overlap_with_test": corpus["exclude"][0]["n_in_corpus"],
         "legal_step_rate": round(row["legal_step_rate"], 4), "arithmetic_accuracy": round(row["arithmetic_accuracy"], 4),
         "target_copy_rate": round(row["target_copy_rate"], 4), "solve_rate": round(row["solve_rate"], 4),
@@ -119,6 +120,7 @@ def run_probe(variants: dict[str, dict], root: Path, n_steps: int, repeats: int,
     from training.embedded import pretrain
 
     rates: dict[str, list[tuple[float, float | None]]] = {name: [] for name in variants}
+    padding: dict[str, float] = {}
     for _ in range(repeats):
         for name, overrides in variants.items():
             fields = {k: v for k, v in overrides.items() if k != "steps_factor"}
@@ -127,6 +129,7 @@ def run_probe(variants: dict[str, dict], root: Path, n_steps: int, repeats: int,
             n_pairs = pairs_trained(config, summary)
             cpu = summary["train_cpu_seconds"]
             rates[name].append((config.n_steps / cpu, None if n_pairs is None else n_pairs / cpu))
+            padding[name] = summary["padding_share"]
     out = []
     for name, values in rates.items():
         steps = [s for s, _ in values]
@@ -134,7 +137,7 @@ def run_probe(variants: dict[str, dict], root: Path, n_steps: int, repeats: int,
         out.append({"variant": name, "overrides": variants[name], "probe_steps": n_steps, "repeats": repeats, "threads": threads,
                     "steps_per_cpu_s": round(statistics.median(steps), 3),
                     "pairs_per_cpu_s": round(statistics.median(pairs), 1) if pairs else None,
-                    "steps_per_cpu_s_all": [round(s, 3) for s in steps]})
+                    "padding_share": round(padding[name], 4), "steps_per_cpu_s_all": [round(s, 3) for s in steps]})
     return out
 
 

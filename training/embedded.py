@@ -481,7 +481,7 @@ def pretrain(config: PretrainConfig) -> Path:
     warmup = int(config.warmup_ratio * config.n_steps)
     model.train()
     loss_acc = torch.zeros(())
-    n_trained = n_scored_total = 0  # token positions fed (padding included), and scored
+    n_trained = n_scored_total = n_padding = 0  # token positions fed (padding included), scored, and padding
     t0, cpu0 = time.perf_counter(), time.process_time()
     losses: list[float] = []  # mean loss over each sixth of the run
     curve_every, n_acc = max(1, config.n_steps // 6), 0
@@ -491,6 +491,7 @@ def pretrain(config: PretrainConfig) -> Path:
             group["lr"] = cosine_lr(step, config.n_steps, warmup, config.lr)
         batch, batch_labels, positions = batch_at(step)
         n_trained += batch.numel()
+        n_padding += int((batch == tokenizer.pad_token_id).sum())
         extra = {"position_ids": positions} if positions is not None else {}
         loss_sum, n_scored = lm_loss(model(input_ids=batch, use_cache=False, **extra).logits, batch_labels)
         n_scored_total += n_scored
@@ -528,6 +529,7 @@ def pretrain(config: PretrainConfig) -> Path:
         "train_cpu_seconds": cpu_seconds,
         "tokens_per_s": n_trained / seconds,
         "scored_tokens_per_s": n_scored_total / seconds,
+        "padding_share": n_padding / max(1, n_trained),
         "steps_per_s": config.n_steps / seconds,
     }
     if config.n_eval and callable(getattr(task, "generate", None)):
