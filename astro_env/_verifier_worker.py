@@ -81,25 +81,37 @@ def _parse(latex: str):
 
 
 def _numeric_close(a, b) -> bool | None:
-    """True/False when both evaluate to numbers; None when they cannot be evaluated."""
+    """True/False when both evaluate to numbers; None when they cannot be evaluated. Rationals compare exactly;
+    otherwise the difference, evaluated to 30 significant digits, must be within a relative 1e-9 of the values (no
+    absolute floor: 2^-99 is not 2^-98)."""
     import sympy
 
+    if getattr(a, "is_Rational", False) and getattr(b, "is_Rational", False):
+        return a == b
     try:
         va, vb = complex(sympy.N(a, 30)), complex(sympy.N(b, 30))
+        if not all(math.isfinite(x) for x in (va.real, va.imag, vb.real, vb.imag)):
+            return None  # NaN, infinity, or a float overflow of a huge value: not a numeric verdict
+        difference = abs(complex(sympy.N(a - b, 30)))
     except (TypeError, ValueError, AttributeError):
         return None
-    if not all(math.isfinite(x) for x in (va.real, va.imag, vb.real, vb.imag)):
-        return None  # NaN, infinity, or a float overflow of a huge value: not a numeric verdict
-    return abs(va - vb) <= _REL_TOL * max(1.0, abs(va), abs(vb))
+    return difference <= _REL_TOL * max(abs(va), abs(vb))
 
 
 def _expr_equal(a, b) -> bool:
     import sympy
 
+    if a.has(sympy.zoo, sympy.nan) or b.has(sympy.zoo, sympy.nan):
+        return False  # a division by zero ("12:00") is no value, however it is spelled
     if a == b:
         return True
     if not (isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr)):
         return False
+    unevaluated = (sympy.Sum, sympy.Product, sympy.Integral, sympy.Derivative, sympy.Limit)
+    if a.has(*unevaluated) or b.has(*unevaluated):
+        # Evaluating a symbolic sum at a point runs Euler-Maclaurin (seconds); doing the operations is cheap.
+        difference = (a - b).doit()
+        return difference == 0 or sympy.simplify(difference) == 0
     if a.has(sympy.oo, -sympy.oo, sympy.zoo) or b.has(sympy.oo, -sympy.oo, sympy.zoo):
         return sympy.simplify(a - b) == 0 if a.free_symbols or b.free_symbols else False
     symbols = sorted(a.free_symbols | b.free_symbols, key=lambda s: s.name)
@@ -158,11 +170,21 @@ def _equal(a, b) -> bool:
         return ratio.is_number and ratio != 0 and ratio.is_finite is True
     if isinstance(a, sympy.Equality) or isinstance(b, sympy.Equality):
         return False
+    a, b = _explicit(a), _explicit(b)
     if isinstance(a, sympy.MatrixBase) and isinstance(b, sympy.MatrixBase):
         return a.shape == b.shape and all(_expr_equal(x, y) for x, y in zip(a, b))
     if isinstance(a, sympy.Set) or isinstance(b, sympy.Set):
         return a == b or (isinstance(a, sympy.Set) and isinstance(b, sympy.Set) and a.symmetric_difference(b) == sympy.EmptySet)
     return _expr_equal(a, b)
+
+
+def _explicit(x):
+    """A sum or product of matrices as the matrix it is (`A + B`, `\\frac{t}{6} A`); anything else unchanged."""
+    import sympy
+
+    if isinstance(x, sympy.MatrixExpr) and not isinstance(x, sympy.MatrixBase):
+        return x.doit()
+    return x
 
 
 def compare(gold: str, pred: str) -> bool:
