@@ -65,6 +65,12 @@ _COPULA = re.compile(
     r"\s(?:is|are|was|were|equals|be|est|es|ist|sont|vaut|هو|هي)(?=\s)|(?<![<>!=])=(?!=)|是|为|為|等于|\\approx",
     re.IGNORECASE,
 )
+_QUALIFIERS = T.LOGIC_WORDS - {"and"} | {
+    "non", "pas", "ne", "jamais", "environ", "peut", "nicht", "kein", "keine", "etwa", "ungefähr", "nunca", "aproximadamente",
+    "quizás", "не", "или", "около", "أو", "لا", "ليس", "تقريبا", "नहीं", "या", "लगभग",
+}
+"""Words that make a sentence's value not a committed answer (negations, hedges, approximations)."""
+_CJK_QUALIFIER = re.compile(r"不|没|沒|或|约|約|大概|可能|左右|以上|以下")
 _PROSE = re.compile(r"[A-Za-z]{2,}[\s,;']+[A-Za-z]{2,}|[\u3040-\u30ff\u4e00-\u9fff\u0600-\u06ff\u0900-\u097f]")
 _CHOICE = re.compile(r"\(?\s*([A-E])\s*\)?")
 _LEADING_CHOICE = re.compile(r"\s*\(?([A-E])\)?(?:\s*[.:)。]\s*|\s+|$)(?![A-E](?:[\s,.;:)]|$))")
@@ -154,7 +160,17 @@ def sentence_value(sentence: str) -> str | None:
         if not any(a <= c.start() < b for a, b in spans):
             start = c.end()
     after = [m for m in items if m.start() >= start]
-    return _item_value(after[0]).strip() or None if len(after) == 1 else None
+    if len(after) != 1:
+        return None
+    if _qualified(sentence):
+        return None  # "is definitely not 5", "约是 5": not a committed value
+    return _item_value(after[0]).strip() or None
+
+
+def _qualified(text: str) -> bool:
+    """Whether `text` holds a negation, hedge or approximation word (`_QUALIFIERS`) outside its math."""
+    words = {w.lower() for w in re.findall(r"[^\W\d_]+", _without_math(text))}
+    return bool(words & _QUALIFIERS) or _CJK_QUALIFIER.search(text) is not None
 
 
 def _clean(answer: str) -> str | None:
@@ -179,12 +195,12 @@ def stated_answer(text: str) -> tuple[str | None, int]:
     if rest.startswith("\n"):
         rest = rest.lstrip()
         if not (rest.startswith("$") or rest.startswith("\\[") or rest.startswith("\\(")):
-            return None, -1
+            return None, last.start()
     delimited = _delimited(rest)
     if delimited is not None or rest[:1] == "$" or rest[:2] in ("\\(", "\\["):
         answer = delimited
         if answer is None:
-            return None, -1
+            return None, last.start()
     else:
         line = rest.split("\n", 1)[0]
         # The sentence ends at ". " or a final "." (not a decimal point), or at a full-width stop.
@@ -195,6 +211,7 @@ def stated_answer(text: str) -> tuple[str | None, int]:
             value = sentence_value(answer)
             return (_clean(value) if value else None), last.start()
     return _clean(answer), last.start()
+
 
 
 def answer_after_cue(text: str) -> str | None:
@@ -212,15 +229,22 @@ def _without_math(s: str) -> str:
 def bold_answer(text: str) -> str | None:
     """Return the value of the last bold span of the last paragraph when it is the text's last bold span and
     holds one value (`**3页**`, `**92**`, `**25%**`), else None."""
-    spans = list(re.finditer(r"\*\*([^*\n]+?)\*\*", text[-4 * T.MAX_ANSWER_CHARS :]))
+    tail = text[-4 * T.MAX_ANSWER_CHARS :]
+    spans = list(re.finditer(r"\*\*([^*\n]+?)\*\*", tail))
     if not spans:
         return None
-    tail = text[-4 * T.MAX_ANSWER_CHARS :]
     last = spans[-1]
     if re.search(r"\n\s*\n", tail[last.end() :]):
         return None  # a later paragraph: the bold span is not the conclusion
     value = sentence_value(last.group(1))
-    return _clean(value) if value else None
+    if value is None:
+        return None
+    # The sentence around it must state this one value ("... is **92**."), not hedge ("**2** or **7**").
+    before = re.split(r"(?<=[.!?。！？؛])\s|\n", tail[: last.start()])[-1]
+    after = re.split(r"(?<=[.!?。！？؛])\s|\n", tail[last.end() :])[0]
+    if sentence_value(before + last.group(0) + after) is None:
+        return None
+    return _clean(value)
 
 
 def last_expression(text: str) -> str | None:
@@ -232,6 +256,10 @@ def last_expression(text: str) -> str | None:
     tail = paragraphs[-1][-4 * T.MAX_ANSWER_CHARS :]
     items = list(_ITEM.finditer(tail))
     if items:
+        lead = tail[items[-2].end() if len(items) > 1 else 0 : items[-1].start()]
+        lead = re.split(r"(?<=[.!?。！？])\s", lead)[-1]
+        if _qualified(lead):
+            return None  # "It is definitely not 5.": the last value is negated or hedged
         value = _item_value(items[-1]).strip()
         if items[-1].lastgroup in ("display", "inline", "paren", "bracket"):
             value = T.split_top_equals(value)[-1].strip()
@@ -306,17 +334,20 @@ def extract(text: str, policy: str = "standard", max_boxes: int = 8) -> Extracte
             if len(distinct) > max_boxes:
                 return NONE
         if policy != "boxed":
-            stated, at = stated_answer(text)
-            if stated is not None and at >= boxes.boxes[-1].end:
+            after = text[boxes.boxes[-1].end :]
+            stated = stated_answer(after)[0] if _CUE.search(after) or _BACK_CUE.search(after) else None
+            if stated is not None:
                 return Extracted((stated,), "cue")  # "... \\boxed{200} ... Final Answer: 10,455": the last statement
         last_key = _key(last)
         ordered = [c for k, c in distinct.items() if k != last_key]
         return Extracted((*ordered, last), "box")
     if policy == "boxed":
         return NONE
-    stated, _ = stated_answer(text)
+    stated, at = stated_answer(text)
     if stated is not None:
         return Extracted((stated,), "cue")
+    if at >= 0 and policy == "standard":
+        return NONE  # a cue that states no single value ("The answer is 2 or maybe 3.") is no answer
     bold = bold_answer(text)
     if bold is not None:
         return Extracted((bold,), "bold")

@@ -7,6 +7,7 @@ untrusted depth) and never evaluates text. The symbolic remainder goes to `_veri
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -78,6 +79,7 @@ _TEXT_CMD = re.compile(
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree(?![A-Za-z])|\^\s*\{\s*\\text\{o\}\s*\}")
 _HEDGE = re.compile(
     r"\\(?:lor|vee|pm|mp)(?![A-Za-z])|±|∓|\\text\{\s*or\s*\}|\\mathrm\{\s*or\s*\}|(?<![A-Za-z\\])or(?![A-Za-z])"
+    r"|(?<=[\d)\]}])or(?=[A-Z(\[{])"
 )
 UNIT_WORDS = frozenset(
     """cm m km mm inch inches in ft feet foot yard yards mile miles meter meters metres units unit sq
@@ -307,7 +309,8 @@ def _strip_trailing(s: str) -> str:
 
 
 def normalize(answer: str, keep_label: bool = False) -> str:
-    """Return a canonical spelling of a final answer (whitespace kept as single spaces).
+    """Return a canonical spelling of a final answer (whitespace kept as single spaces). Answers up to 2,000
+    characters are memoised (a call asks for the same spelling several times); `clear_caches()` empties the memo.
 
     Strips math delimiters, `\\boxed`, `\\left`/`\\right`, spacing commands, degree signs, dollar
     signs, thousands separators (`12,345`, `12{,}345`, `12\\,345`) and units; `\\dfrac`/`\\tfrac`
@@ -315,6 +318,17 @@ def normalize(answer: str, keep_label: bool = False) -> str:
     (`x = 5`, `(a,b) = (2,5)`, `x \\in [1, 2]`) is dropped and a chain `y = 2+3 = 5` gives its last
     value (see `value_of`). Hedge markers are left in place.
     """
+    if len(answer) <= 2000:
+        return _normalize_memo(answer, keep_label)
+    return _normalize(answer, keep_label)
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalize_memo(answer: str, keep_label: bool) -> str:
+    return _normalize(answer, keep_label)
+
+
+def _normalize(answer: str, keep_label: bool) -> str:
     s = answer.strip()
     for _ in range(4):
         s = s.strip()
@@ -324,10 +338,13 @@ def normalize(answer: str, keep_label: bool = False) -> str:
             s = s[2:-2]
         else:
             break
-    s = _DOUBLED_COMMAND.sub(r"\\", s)  # "\\\\frac" written for "\\frac" (a string escaped twice)
-    s = re.sub(r"(\d)[ \t]*\n\s*(?=[-\d])", r"\1, ", s)  # numbers on separate lines are separate answers
-    s = re.sub(r",\\!\s*", ",", s)  # 11,\! 111: a thousands separator, spaces and all
-    s = re.sub(r"\s*\{\s*,\s*\}\s*", ",", s)  # 14{,}916 and 14 {, }916
+    if "\\\\" in s:
+        s = _DOUBLED_COMMAND.sub(r"\\", s)  # "\\\\frac" written for "\\frac" (a string escaped twice)
+    if "\n" in s:
+        s = re.sub(r"(\d)[ \t]*\n\s*(?=[-\d])", r"\1, ", s)  # numbers on separate lines are separate answers
+    if "," in s:
+        s = re.sub(r",\\!\s*", ",", s)  # 11,\! 111: a thousands separator, spaces and all
+        s = re.sub(r"\s*\{\s*,\s*\}\s*", ",", s)  # 14{,}916 and 14 {, }916
     s = s.replace("\n", " ").replace("\\!", "").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     s = s.replace("\\cfrac", "\\frac").replace("\\mbox", "\\text").replace("\\textup", "\\text")
     s = s.replace("\\lvert", "|").replace("\\rvert", "|").replace("\\vert", "|")
@@ -364,6 +381,11 @@ def normalize(answer: str, keep_label: bool = False) -> str:
     if m:
         s = m.group(1).upper()
     return s
+
+
+def clear_caches() -> None:
+    """Empty the normalisation memo (benchmarks measure cold calls)."""
+    _normalize_memo.cache_clear()
 
 
 def compact(s: str) -> str:
@@ -630,7 +652,10 @@ def _absolute_intervals(terms: list[str], ops: list[str], k: int) -> Node | None
     return Node("union", items=(left, right))
 
 
-_OR_SPLIT = re.compile(r"\s+or\s+|(?<=[)\]}])\s*or\s*(?=[(\[{])|\\lor(?![A-Za-z])|\\vee(?![A-Za-z])")
+_OR_SPLIT = re.compile(
+    r"\s+or\s+|(?<=[\d)\]}])\s*or\s*(?=[A-Z(\[{])|\\lor(?![A-Za-z])|\\vee(?![A-Za-z])"
+)
+"""A top-level "or" joining answers: spaced, or glued between a value and the next one (`(11,7)or(7,11)`)."""
 
 
 def or_as_list(s: str) -> str:

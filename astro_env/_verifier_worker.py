@@ -107,8 +107,7 @@ def _expr_equal(a, b) -> bool:
         return True
     if not (isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr)):
         return False
-    unevaluated = (sympy.Sum, sympy.Product, sympy.Integral, sympy.Derivative, sympy.Limit)
-    if a.has(*unevaluated) or b.has(*unevaluated):
+    if a.has(*_UNEVALUATED) or b.has(*_UNEVALUATED):
         # Evaluating a symbolic sum at a point runs Euler-Maclaurin (seconds); doing the operations is cheap.
         difference = (a - b).doit()
         return difference == 0 or sympy.simplify(difference) == 0
@@ -137,7 +136,7 @@ def _proportional(da, db) -> bool | None:
     load-independent, unlike `simplify`): True/False when every point evaluates, else None."""
     import sympy
 
-    if not (isinstance(da, sympy.Expr) and isinstance(db, sympy.Expr)):
+    if not (isinstance(da, sympy.Expr) and isinstance(db, sympy.Expr)) or da.has(*_UNEVALUATED) or db.has(*_UNEVALUATED):
         return None
     symbols = sorted(da.free_symbols | db.free_symbols, key=lambda s: s.name)
     if not symbols or len(symbols) > len(_POINTS[0]) or da.free_symbols != db.free_symbols:
@@ -176,6 +175,18 @@ def _equal(a, b) -> bool:
     if isinstance(a, sympy.Set) or isinstance(b, sympy.Set):
         return a == b or (isinstance(a, sympy.Set) and isinstance(b, sympy.Set) and a.symmetric_difference(b) == sympy.EmptySet)
     return _expr_equal(a, b)
+
+
+class _Unevaluated:
+    """The sympy classes of unevaluated operations (sums, products, integrals, derivatives, limits), loaded lazily."""
+
+    def __iter__(self):
+        import sympy
+
+        return iter((sympy.Sum, sympy.Product, sympy.Integral, sympy.Derivative, sympy.Limit))
+
+
+_UNEVALUATED = _Unevaluated()
 
 
 def _explicit(x):

@@ -193,7 +193,7 @@ class Verifier:
             verdict = self._decide(gold, pred, timeout)
         except Exception:  # noqa: BLE001 - the contract is "never raises"
             verdict = False
-        if self.config.cache_size:
+        if self.config.cache_size and len(gold) + len(pred) <= _CACHED_CHARS:
             with self._lock:
                 self._cache[key] = verdict
                 while len(self._cache) > self.config.cache_size:
@@ -325,6 +325,10 @@ class Verifier:
         self.pool = WorkerPool(self.config.n_workers, self.config.memory_mb, self.config.start_timeout_s)
 
 
+_CACHED_CHARS = 4096
+"""Verdicts of pairs longer than this (together) are not cached, so the cache stays small."""
+
+
 def _n_gold_items(gold: str) -> int:
     """Return how many answers a gold set or list holds (0 for a single answer or a tuple)."""
     g = T.value_of(T.normalize(gold, keep_label=True))
@@ -346,7 +350,7 @@ def _equation_pair(g_full: str, p_full: str, g: str, p: str) -> tuple[str, str] 
 
 def _exact_choice(answer: str) -> str | None:
     """The choice letter an answer is exactly (`C`, `(C)`, `\\text{(C)}`), else None."""
-    if not isinstance(answer, str) or len(answer) > 64:
+    if not isinstance(answer, str) or len(answer) > 64 or not re.search(r"[A-E]", answer):
         return None
     m = re.fullmatch(r"\(?([A-E])\)?", T.normalize(answer))
     return m.group(1) if m else None
