@@ -11,6 +11,7 @@ import functools
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from astro_env._verifier_eval import MAX_VALUE_DIGITS, power_digits
 from astro_env.boxes import Boxes, scan_boxes
 
 MAX_ANSWER_CHARS = 400
@@ -417,9 +418,11 @@ def screen(s: str) -> bool:
                 return False
         elif c in "})]":
             depth -= 1
-    # Power towers: count exponents nested inside exponents.
+    # Power towers: count exponents nested inside exponents, and bound the size of every power.
     if _power_nesting(s) > MAX_POWER_NESTING:
         return False
+    if "^" in s and power_digits(s) > MAX_VALUE_DIGITS:
+        return False  # 9^{9^{9^{9}}}, 2^{2^{100}}: no value this large is parsed
     # Big literals where they explode: exponents, factorials, binomials, \underbrace tricks.
     for m in re.finditer(r"\^\s*\{?\s*-?(\d+)", s):
         if len(m.group(1)) > MAX_EXPONENT_DIGITS:
