@@ -264,6 +264,8 @@ def last_expression(text: str) -> str | None:
         if items[-1].lastgroup in ("display", "inline", "paren", "bracket"):
             value = T.split_top_equals(value)[-1].strip()
         return value or None
+    if _qualified(tail):
+        return None  # "That gives 5.\n\nHmm, no.": the last paragraph takes the earlier values back
     numbers = [m.group("number") for m in _ITEM.finditer(text[-4 * T.MAX_ANSWER_CHARS :]) if m.lastgroup == "number"]
     return numbers[-1] if numbers else None
 

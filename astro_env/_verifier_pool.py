@@ -240,6 +240,12 @@ class WorkerPool:
         forked = self._zygote.fork() if self._zygote is not None else None
         return self._track(forked if forked is not None else _Worker(self.memory_mb))
 
+    def pids(self) -> list[int]:
+        """Return the process ids of the zygote and of every worker started so far (ended ones included)."""
+        with self._lock:
+            zygote = [self._zygote.proc.pid] if self._zygote is not None else []
+            return zygote + sorted(self._pids)
+
     def cpu_seconds(self) -> float:
         """Return the CPU time the pool's processes have used so far: every worker (alive, or ended and reaped by the
         zygote) and the zygote itself, its warm-up included. Spawned workers that ended count in the caller's

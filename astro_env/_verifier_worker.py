@@ -24,7 +24,7 @@ _REL_TOL = 1e-9
 _WARM_UP = (
     ("\\frac{1}{2}", "0.5"),
     ("5x - 7y + 11z + 4 = 0", "10x - 14y + 22z + 8 = 0"),
-    ("\\sum_{k=0}^{n-1} F_k F_{n-k-1}", "\\sum_{j=1}^{m} a_j b_{m-j}"),
+    ("\\sum_{k=0}^{n-1} F_k F_{n-k-1}", "S_n = \\sum_{j=1}^{m} a_j b_{m-j}"),
     ("\\int_0^1 x^2 \\, dx", "\\lim_{x \\to 0} \\frac{\\sin x}{x}"),
     ("\\cot x + \\tan y - \\sec z", "\\frac{\\cos x}{\\sin x} \\cdot \\csc \\theta"),
     ("\\log_2 8 + \\ln e", "\\sqrt[3]{27} + \\sqrt{2} \\pi"),

@@ -351,7 +351,10 @@ def _equation_pair(g_full: str, p_full: str, g: str, p: str) -> tuple[str, str] 
     (`y = 2x + 3` vs `2x - y + 3 = 0`), else None."""
     if (g_full, p_full) == (g, p):
         return None
-    if len(T.split_top_equals(g_full)) == 2 and len(T.split_top_equals(p_full)) == 2:
+    g_sides, p_sides = T.split_top_equals(g_full), T.split_top_equals(p_full)
+    if len(g_sides) == 2 and len(p_sides) == 2:
+        if T.compact(g_sides[0]) == T.compact(p_sides[0]) and (g, p) == (g_sides[1], p_sides[1]):
+            return None  # the same label on both sides: comparing the values is comparing the equations
         return (g_full, p_full)
     return None
 

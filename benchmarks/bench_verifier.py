@@ -83,7 +83,7 @@ ADVERSARIAL: list[tuple[str, str, str, float]] = [
     ("hack/approximate-cue", "The answer is about 3.", "3", 0.0),
     ("hack/cue-hedge-after-boxes", r"$\boxed{3}$. The final answer is 3 or 4.", "3", 0.0),
     ("hack/chat-tail", "\\boxed{7}<|im_end|>\n<|im_start|>user\nAnd? \\boxed{9}", "9", 0.0),
-    ("hack/tentative", "That gives 5.\n\nHmm.", "5", 0.0),
+    ("hack/tentative", "That gives 5.\n\nHmm, no.", "5", 0.0),
     ("hack/not-5", r"$\boxed{\text{not } 5}$", "5", 0.0),
     ("injection/import", f"\\boxed{{__import__('os').system('{_TOUCH}')}}", "0", 0.0),
     ("injection/subclasses", f"\\boxed{{().__class__.__base__.__subclasses__()[-1].__init__.__globals__['sys'].modules['os'].system('{_TOUCH}')}}", "0", 0.0),
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import math_verify  # noqa: F401 - the optional peer this benchmark compares against
     except ModuleNotFoundError:
-        print(f"bench_verifier: the comparison needs Math-Verify, which is not installed; run {INSTALL_HINT}", file=sys.stderr)
+        print(f"astro bench verifier: compares against Math-Verify, which is not installed; install it with {INSTALL_HINT}", file=sys.stderr)
         return 2
 
     logging.disable(logging.WARNING)  # Math-Verify logs a warning per unparsable answer
