@@ -338,7 +338,8 @@ def extract(text: str, policy: str = "standard", max_boxes: int = 8) -> Extracte
         if policy != "boxed":
             after = text[boxes.boxes[-1].end :]
             stated = stated_answer(after)[0] if _CUE.search(after) or _BACK_CUE.search(after) else None
-            if stated is not None:
+            if stated is not None and (_ITEM.search(stated) or re.search(r"[\\\d]", stated)):
+                # (a value, not a verdict on the box: "so our answer is correct")
                 return Extracted((stated,), "cue")  # "... \\boxed{200} ... Final Answer: 10,455": the last statement
         last_key = _key(last)
         ordered = [c for k, c in distinct.items() if k != last_key]

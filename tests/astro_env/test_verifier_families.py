@@ -364,6 +364,8 @@ LOCATED = [
     (r"$0.04 \cdot 10,000 = \boxed{200}$ ... $\boxed{255}$ ... Final Answer: The final answer is $10,455$.", "10455",
      {"boxed": 0.0, "standard": 1.0, "lenient": 1.0}),  # a final statement after intermediate boxes
     (r"\boxed{1} and \boxed{2} and \boxed{3}", "{1,2,3}", {"boxed": 1.0, "standard": 1.0, "lenient": 1.0}),  # one box per element
+    (r"So $17^{-1} \equiv \boxed{44}$. Checking, $17 \cdot 44 = 748$, so our answer is correct.", "44",
+     {"boxed": 1.0, "standard": 1.0, "lenient": 1.0}),  # a verdict on the box after it is no new answer
     ("thinking about it I think the correct answer is C", "C", {"boxed": 0.0, "standard": 1.0, "lenient": 1.0}),  # a choice after a cue
     ("The answer is for sure D, it can't be A or B", "D", {"boxed": 0.0, "standard": 0.0, "lenient": 1.0}),  # first letter after the cue
     ("D. it can't be A or B", "D", {"boxed": 0.0, "standard": 0.0, "lenient": 1.0}),  # a leading letter
