@@ -4,16 +4,18 @@ Pure string work (linear scans and simple regexes, no evaluation). Three policie
 of the one before:
 
 - `boxed`: only a `\boxed{...}` / `\fbox{...}` counts.
-- `standard` (rewards): a box; without any box, the answer after the last answer phrase or cue
-  ("The final answer is X", "Final Answer: X", "Answer: X", "答案是 X", "الإجابة هي X",
-  "la réponse est X", ...).
-- `lenient` (benchmarking models that do not box): then the last mathematical expression of the
-  completion's last paragraph (`$...$`, `\(...\)`, `\[...\]`, else the last number).
+- `standard` (rewards): a box (replaced by a final statement with a value after the last box); without
+  any box, the answer after the last answer phrase or cue ("The final answer is X", "Final Answer: X",
+  "Answer: X", "Answer $X$", "答案是 X", "الإجابة هي X", "la réponse est X", ..., or "$X$ is the
+  answer"), a sentence after a cue giving its one value, else a bold final value whose sentence states it.
+- `lenient` (benchmarking models that do not box): then the last value of the completion's last
+  paragraph (a math span, a bold span, a number), else the last number.
 
-Whatever the policy, boxes take precedence and are never second-guessed: an empty or junk last box
-is no answer even when the gold appears elsewhere in the text, and a box cut off by truncation is no
-answer. Text after a chat-template marker (`<|im_start|>`, `<|eot_id|>`, ...) is not part of the
-completion.
+Whatever the policy, boxes take precedence over everything but a later statement: an empty or junk last
+box is no answer even when the gold appears elsewhere in the text, and a box cut off by truncation is no
+answer. A sentence whose value is negated, hedged or approximate ("is not 5", "2 or maybe 3", "about 3")
+states no answer. Text after a chat-template marker (`<|im_start|>`, `<|eot_id|>`, ...) is not part of the
+completion. For a gold that is a choice letter, `extract_choice` reads the letter.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ directly and poll their parent instead.
 Bounds: a request carries its CPU-time budget; the worker arms a timer on its own CPU time and
 ends itself when the budget is spent, so the verdict does not depend on machine load. The
 parent waits on the worker's output with `select` (any thread may call; no signals); past a wall-clock
-last guard (the budget plus a slack) it kills a worker that has spent a quarter of its budget and
+last guard (the budget plus a slack) it kills a worker whose CPU time has stopped growing (stuck) and
 keeps waiting for one that load has starved of CPU (read from /proc). A worker that ended or was
 killed is replaced at once. Waiting for a free/ready worker is bounded separately by `start_timeout_s`.
 `WorkerPool.cpu_seconds()` sums the CPU time of the zygote and every worker, ended ones included (the zygote
@@ -62,11 +62,11 @@ def _spawn(memory_mb: int, *extra: str, pass_fds: tuple[int, ...] = (), pipes: b
     )
 
 
-LATE_CPU_FRACTION = 0.25
-"""A worker past the wall-clock guard is killed once it has used this fraction of its CPU budget;
-checks that need less CPU than that get the same verdict however long load delays them."""
+STUCK_S = 2.0
+"""A worker past the wall-clock guard is killed once its CPU time has not grown for this long (it is stuck,
+not computing); a worker that load starves of CPU still gains some, so it is waited for and keeps its verdict."""
 HARD_WALL_S = 120.0
-"""A worker starved by load (below `LATE_CPU_FRACTION` of its budget) is waited for up to this long."""
+"""No request is waited for longer than this (or ten times its CPU budget, if larger)."""
 
 
 def _cpu_seconds(pid: int, reaped_children: bool = False) -> float | None:
@@ -270,10 +270,10 @@ class WorkerPool:
     ) -> list[bool] | None:
         """Return one verdict per (gold, pred) pair, or None when the worker used `timeout_s` seconds of
         CPU time on the batch (it ends itself) or died. Last guard: a worker still busy `wall_timeout_s`
-        (default `timeout_s + 1.5`) wall seconds after the request is killed only if it has used
-        `LATE_CPU_FRACTION` of its CPU budget; one starved by load (less CPU than that) is waited for,
-        up to `HARD_WALL_S`. So a check that needs less than that fraction gets the same verdict however
-        busy the machine is, and one that needs more than the budget is False under any load."""
+        (default `timeout_s + 1.5`) wall seconds after the request is killed only once its CPU time stops
+        growing for `STUCK_S` (stuck, not computing), or at `HARD_WALL_S`; one that load starves of CPU is
+        waited for. So a check that needs less CPU than the budget gets the same verdict however busy the
+        machine is, and one that needs more than the budget is False under any load."""
         guard = timeout_s + 1.5 if wall_timeout_s is None else wall_timeout_s
         self._ensure_started()
         try:
@@ -288,22 +288,26 @@ class WorkerPool:
                     return None
                 worker.ready = True
             request = (json.dumps({"pairs": pairs, "cpu_s": timeout_s}) + "\n").encode()
-            cpu_before = _cpu_seconds(worker.pid)
             start = time.monotonic()
             deadline, hard_deadline = start + guard, start + max(HARD_WALL_S, 10.0 * timeout_s)
             worker.send(request)
+            last_cpu, progressed = None, start
             while True:
                 line = worker.read_line(deadline)
                 if line is not None:
                     break
                 if worker.ended:
                     return None  # the worker spent its CPU budget (or hit its memory cap) and ended
-                cpu_now = _cpu_seconds(worker.pid)
-                if cpu_before is None or cpu_now is None or cpu_now - cpu_before >= LATE_CPU_FRACTION * timeout_s:
-                    return None  # late and computing: the last guard
-                if time.monotonic() >= hard_deadline:
+                cpu_now, now = _cpu_seconds(worker.pid), time.monotonic()
+                if cpu_now is None:
+                    return None  # gone
+                if last_cpu is None or cpu_now > last_cpu:
+                    last_cpu, progressed = cpu_now, now  # late but computing (starved by load): wait on
+                elif now - progressed >= STUCK_S:
+                    return None  # late and not computing: stuck, the last guard
+                if now >= hard_deadline:
                     return None  # starved for minutes: give up
-                deadline = time.monotonic() + 0.25  # late but starved by load: not a verdict, wait on
+                deadline = now + 0.25
             verdicts = json.loads(line).get("verdicts")
             if not isinstance(verdicts, list) or len(verdicts) != len(pairs):
                 return None

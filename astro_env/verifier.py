@@ -3,27 +3,34 @@ r"""Final answers of math completions: extraction, equivalence and the 0/1 rewar
 Public API (other code and outside checks call exactly these):
 
 - `extract_answer(text, extraction=None) -> str | None`: the last top-level `\boxed{...}` /
-  `\fbox{...}` (or `\boxed X`) with balanced braces; a truncated or junk last box gives None; without
-  any box, per policy (`boxed` / `standard` / `lenient`, see `_verifier_extract`): the answer after
-  the last cue ("The answer is X", "Final Answer: X", "Answer: X", "答案是 X", ...), then the last
-  expression. ("That gives X." is not an answer.) Text after a chat-template marker is ignored.
+  `\fbox{...}` (or `\boxed X`) with balanced braces; a truncated or junk last box gives None; a later
+  final statement with a value ("Final Answer: 10,455") replaces the boxes; without any box, per policy
+  (`boxed` / `standard` / `lenient`, see `_verifier_extract`): the answer after the last cue ("The answer
+  is X", "Final Answer: X", "Answer $X$", "答案是 X", ...; a sentence after a cue gives its one value), a
+  bold final value, then the last expression. ("That gives X." is not an answer.) Text after a
+  chat-template marker is ignored.
 - `is_equivalent(gold, pred, timeout_s=None) -> bool`: mathematical equivalence of two final answers
   (numbers in any spelling, relations and intervals, sets and lists, labelled values and equations,
-  matrices, text and choice letters).
+  matrices, text and choice letters); a gold written as a solution gives its boxed or stated answer.
 - `reward(completion, gold, extraction=None) -> float`: 1.0 when the completion's final answer is
   equivalent to gold; several different boxes are one set answer only for a gold set of that size.
+
+docs/verifier.md lists the rules, the choices where graders disagree (`VerifierConfig.list_order`,
+`decimal_comma`, `bare_percent`), the limits and the measurements.
 
 Safety: model text is never evaluated as Python. The in-process part is string work and exact
 `Fraction` arithmetic; the symbolic part converts LaTeX with latex2sympy2_extended's ANTLR grammar
 (no `sympify`/`parse_expr`/`eval` of text) inside a worker process with a memory cap that ends
 itself when a call has used its CPU-time budget. CPU time, not wall time, decides, so a verdict is
 the same under any load; a wall-clock limit remains only as the last guard, and it spares a worker
-that load has starved of CPU (see `_verifier_pool`). Answers are screened for length, nesting,
-power towers and big exponents / factorials before any parsing. Errors never escape: anything unparsable is simply not equivalent.
+that load has starved of CPU (see `_verifier_pool`, which also keeps workers from outliving their user).
+Answers are screened for length (`MAX_RAW_CHARS`), nesting, power towers, powers of more than
+100,000 digits and big factorials / binomials before any parsing. Errors never escape: anything
+unparsable is simply not equivalent.
 
-Speed: identical normalised strings, plain numbers, numerals in a base and text answers are
-decided in-process; verdicts are cached (LRU); only the symbolic remainder costs a round trip to
-the persistent worker pool.
+Speed: identical normalised strings, integers of any length, plain numbers, numerals in a base, choice
+letters and text answers are decided in-process; verdicts are cached (LRU); only the symbolic remainder
+costs a round trip to the persistent worker pool.
 """
 
 from __future__ import annotations
@@ -81,9 +88,9 @@ class VerifierConfig:
     docs/verifier.md), and no call costs much more than this budget of CPU."""
     wall_slack_s: float = 1.5
     """The last guard: a worker that has not answered `timeout_s + wall_slack_s` wall-clock seconds
-    after a request, and has used a quarter of its CPU budget, is killed (the pair is not equivalent);
-    one starved of CPU by load is waited for, so checks that need less than a quarter of the budget get
-    the same verdict on a loaded machine."""
+    after a request is killed (the pair is not equivalent) once its CPU time stops growing for 2 s, i.e.
+    it is stuck; one that load starves of CPU is waited for, so every check within the CPU budget gets the
+    same verdict on a loaded machine."""
     decimal_rel_tol: float = 1e-3
     """A decimal with at least 3 significant digits equals a non-integer fraction when they differ
     by at most this relative amount (`0.4286` vs `3/7`); 0 demands exact equality. Rounded decimals

@@ -275,7 +275,7 @@ def test_hang_inputs_return_false_within_deadline(fresh, gold, pred):
 def test_killed_worker_is_replaced_and_verdicts_continue(fresh):
     killed = fresh.pool.n_killed
     start = time.monotonic()
-    assert fresh.is_equivalent("3", r"\sqrt{2^{99999}+1}", timeout_s=0.5) is False  # CPU-bound in sympy
+    assert fresh.is_equivalent("3", r"\sqrt{2^{99999}+1}", timeout_s=0.2) is False  # CPU-bound in sympy
     assert time.monotonic() - start < 0.5 + SLACK_S
     assert fresh.pool.n_killed == killed + 1
     assert fresh.is_equivalent(r"\cot x", r"\frac{\cos x}{\sin x}") is True

@@ -43,6 +43,7 @@ def _running(pid: int) -> bool:
     return state not in (b"Z", b"X")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; PR_SET_PDEATHSIG is Linux's")
 def test_sigkill_inside_reward_leaves_no_worker_alive():
     child = subprocess.Popen([sys.executable, "-c", CHILD, HARD], cwd=ROOT, stdout=subprocess.PIPE, text=True)
