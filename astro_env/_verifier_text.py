@@ -1,5 +1,5 @@
-"""Pure, in-process text handling for the verifier: answer extraction, normalisation, screening,
-structure splitting and the exact plain-number comparison.
+"""Pure, in-process text handling for the verifier: normalisation, screening, structure splitting and the
+exact plain-number comparison (where the answer is: `_verifier_extract`).
 
 Everything here is linear-time string work (no regex with nested quantifiers, no recursion on
 untrusted depth) and never evaluates text. The symbolic remainder goes to `_verifier_worker`.
@@ -11,6 +11,7 @@ import functools
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+
 from astro_env._verifier_eval import MAX_VALUE_DIGITS, power_digits
 from astro_env.boxes import Boxes, scan_boxes
 
@@ -29,40 +30,9 @@ MAX_ITEMS = 16
 # Extraction
 
 
-_ANSWER_PHRASE = re.compile(r"(?:final\s+answer\s+is|the\s+answer\s+is|final\s+answer\s*:)", re.IGNORECASE)
-
-
 def find_boxes(text: str) -> Boxes:
     """Every top-level `\\boxed{...}` / `\\fbox{...}` / `\\boxed X` of `text` (`astro_env.boxes.scan_boxes`)."""
     return scan_boxes(text)
-
-
-def find_stated_answer(text: str) -> str | None:
-    """Return X of the last "The answer is X" / "final answer is X" / "Final Answer: X" in `text`."""
-    last = None
-    for m in _ANSWER_PHRASE.finditer(text):
-        last = m
-    if last is None:
-        return None
-    rest = text[last.end() : last.end() + 2 * MAX_ANSWER_CHARS].lstrip(" \t:")
-    if rest.startswith("$"):
-        delim = "$$" if rest.startswith("$$") else "$"
-        end = rest.find(delim, len(delim))
-        if end < 0:
-            return None
-        answer = rest[len(delim) : end]
-    elif rest.startswith("\\(") or rest.startswith("\\["):
-        end = rest.find("\\)" if rest[1] == "(" else "\\]", 2)
-        if end < 0:
-            return None
-        answer = rest[2:end]
-    else:
-        line = rest.split("\n", 1)[0]
-        # The sentence ends at ". " or a final ".", not at a decimal point.
-        cut = re.search(r"\.(?:\s|$)", line)
-        answer = line[: cut.start()] if cut else line
-    answer = answer.strip().rstrip(".,;")
-    return answer or None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,8 +263,6 @@ def unbox(s: str) -> str:
     return "".join(out)
 
 
-_unbox = unbox
-
 
 def _strip_trailing(s: str) -> str:
     """Collapse whitespace and drop sentence punctuation and a stray trailing backslash (`5.`, `1/3,`, `185\\`)."""
@@ -350,7 +318,7 @@ def _normalize(answer: str, keep_label: bool) -> str:
     s = s.replace("\\cfrac", "\\frac").replace("\\mbox", "\\text").replace("\\textup", "\\text")
     s = s.replace("\\lvert", "|").replace("\\rvert", "|").replace("\\vert", "|")
     s = s.replace("\\langle", "(").replace("\\rangle", ")")
-    s = _unbox(s)  # \boxed{X} inside an answer is X
+    s = unbox(s)  # \boxed{X} inside an answer is X
     s = _STRIP_COMMANDS.sub("", s)
     s = re.sub(r"\\left\.|\\right\.", "", s)
     s = re.sub(r"(\d)\\,(?=\d{3}(?!\d))", r"\1", s)  # 12\,345

@@ -118,7 +118,7 @@ def _expr_equal(a, b) -> bool:
         return True
     if not (isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr)):
         return False
-    if a.has(*_UNEVALUATED) or b.has(*_UNEVALUATED):
+    if a.has(*_unevaluated()) or b.has(*_unevaluated()):
         # Evaluating a symbolic sum at a point runs Euler-Maclaurin (seconds); doing the operations is cheap.
         difference = (a - b).doit()
         return difference == 0 or sympy.simplify(difference) == 0
@@ -147,7 +147,7 @@ def _proportional(da, db) -> bool | None:
     load-independent, unlike `simplify`): True/False when every point evaluates, else None."""
     import sympy
 
-    if not (isinstance(da, sympy.Expr) and isinstance(db, sympy.Expr)) or da.has(*_UNEVALUATED) or db.has(*_UNEVALUATED):
+    if not (isinstance(da, sympy.Expr) and isinstance(db, sympy.Expr)) or da.has(*_unevaluated()) or db.has(*_unevaluated()):
         return None
     symbols = sorted(da.free_symbols | db.free_symbols, key=lambda s: s.name)
     if not symbols or len(symbols) > len(_POINTS[0]) or da.free_symbols != db.free_symbols:
@@ -188,16 +188,11 @@ def _equal(a, b) -> bool:
     return _expr_equal(a, b)
 
 
-class _Unevaluated:
-    """The sympy classes of unevaluated operations (sums, products, integrals, derivatives, limits), loaded lazily."""
+def _unevaluated():
+    """The sympy classes of operations left unevaluated by parsing: sums, products, integrals, derivatives, limits."""
+    import sympy
 
-    def __iter__(self):
-        import sympy
-
-        return iter((sympy.Sum, sympy.Product, sympy.Integral, sympy.Derivative, sympy.Limit))
-
-
-_UNEVALUATED = _Unevaluated()
+    return (sympy.Sum, sympy.Product, sympy.Integral, sympy.Derivative, sympy.Limit)
 
 
 def _explicit(x):
@@ -271,19 +266,18 @@ def _warm_up() -> None:
         compare(gold, pred)
 
 
-def _watch_parent(parent: int, stop=None) -> None:
-    """Exit this process as soon as `parent` is no longer its parent (polled every 0.1 s by a daemon thread,
-    until `stop` is set)."""
+def _watch_parent(parent: int, stop=None):
+    """Start a daemon thread that exits this process as soon as `parent` is no longer its parent (polled every
+    0.1 s), until `stop` (a threading.Event) is set; return the thread."""
     import os
     import threading
+    import time
 
     def watch() -> None:
         while not (stop is not None and stop.is_set()):
             if os.getppid() != parent:
                 os._exit(0)
             time.sleep(0.1)
-
-    import time
 
     thread = threading.Thread(target=watch, name="watch-parent", daemon=True)
     thread.start()

@@ -18,7 +18,10 @@ Worst case: the CPU seconds (this process plus the worker pool) of each call on 
 injection payloads, inputs that explode a symbolic parser, and the inputs of the verifier issues: a power tower,
 a 5,000-digit integer, 2,000 nested boxes), and whether each verdict is the expected one.
 
-Prints one JSON line. Run: `python -m benchmarks.bench_verifier [--limit N] [--data-dir DIR] [--report]`
+Budget (`--budget-check SECONDS`): every labelled row and MATH-500 pair regraded under both policies with the
+default CPU budget and with SECONDS, and how many verdicts differ.
+
+Prints one JSON line. Run: `python -m benchmarks.bench_verifier [--limit N] [--data-dir DIR] [--report] [--budget-check 4]`
 (or `astro bench verifier ...`). Math-Verify is the optional `compare` extra: without it the command says so in
 one line and exits 2.
 """
@@ -214,6 +217,35 @@ def worst_case(verifier) -> dict[str, object]:
     }
 
 
+def budget_check(rows: list[dict], config, large_s: float) -> dict[str, object]:
+    """Grade every row under both policies with `config` and with the same config at a `large_s` CPU budget:
+    how many verdicts differ, and the most CPU one call used under the large budget."""
+    from dataclasses import replace
+
+    from astro_env.verifier import Verifier
+
+    small, large = Verifier(config), Verifier(replace(config, timeout_s=large_s))
+    n_differing, most = 0, 0.0
+    try:
+        for row in rows:
+            for policy in ("standard", "lenient"):
+                verdicts = []
+                for verifier in (small, large):
+                    before = verifier.pool.cpu_seconds()
+                    if row.get("kind") == "answer":
+                        verdicts.append(verifier.is_equivalent(row["gold"], row["output"]))
+                    else:
+                        verdicts.append(verifier.reward(row["output"], row["gold"], policy))
+                    if verifier is large:
+                        most = max(most, verifier.pool.cpu_seconds() - before)
+                n_differing += verdicts[0] != verdicts[1]
+    finally:
+        small.close()
+        large.close()
+    return {"budget/large_s": large_s, "budget/n_calls": 2 * len(rows), "budget/n_differing": n_differing,
+            "budget/max_worker_cpu_s_at_large": round(most, 3)}
+
+
 def _time_phase(grade, pairs, cpu_of: Callable[[], float]) -> tuple[list[bool], float, float]:
     start, cpu_start = time.perf_counter(), cpu_of()
     verdicts = [grade(solution, gold) for solution, gold in pairs]
@@ -228,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     args_parser.add_argument("--timeout-s", type=float, default=None, help="Our per-call CPU-time budget (default: VerifierConfig's).")
     args_parser.add_argument("--cases", default=None, help="Labelled (gold, output, label) JSONL (default: the test suite's set).")
     args_parser.add_argument("--report", action="store_true", help="Also print the independent set's per-family table and disagreements.")
+    args_parser.add_argument("--budget-check", type=float, default=None, metavar="SECONDS",
+                             help="Also regrade the labelled sets and the MATH-500 pairs with this CPU budget and count differing verdicts.")
     args = args_parser.parse_args(argv)
     try:
         import math_verify  # noqa: F401 - the optional peer this benchmark compares against
@@ -318,6 +352,10 @@ def main(argv: list[str] | None = None) -> int:
             result[f"independent/{g}_accuracy"] = round(table["all"][g] / table["all"]["n"], 4)
         result["independent/by_family"] = {f: [row["n"]] + [row[g] for g in GRADERS] for f, row in table.items()}
     result.update(worst_case(ours))
+    if args.budget_check is not None:
+        labelled = read_cases(INDEPENDENT_FILE) + [{**r, "kind": "output"} for r in read_cases(regression)]
+        pairs = [{"gold": g, "output": o, "kind": "output"} for ph in phases.values() for o, g in ph]
+        result.update(budget_check(labelled + pairs, config, args.budget_check))
     result["disagreements"] = disagreements
     ours.close()
     print(json.dumps(result))
