@@ -9,8 +9,8 @@ same tokens for the same problem:
 - a task prompt becomes the system message (if any) and the user message, followed by the
   template's generation prompt (the opening of the assistant turn);
 - the steps written so far follow as the assistant's partial turn, as plain text
-  (`render(prompt, response)` is `render(prompt) + response`), so a search state's prefix is
-  the SFT example's prefix;
+  (`render(prompt, response)` is `render(prompt) + response`) tokenised apart from the prompt,
+  so a search state's ids start with exactly the ids an SFT example's prompt has;
 - rendered text is tokenised without the tokenizer's own special prefix (the template writes
   its BOS itself), and a completion ends with the template's end-of-turn token (e.g.
   `<|eot_id|>`, `<|im_end|>`), found by rendering a one-message assistant turn;
@@ -18,14 +18,18 @@ same tokens for the same problem:
   tokens and ended by EOS: what every stage did before templates existed, token for token.
   A system prompt without a template is prepended to the task prompt, followed by a blank line.
 
-This module imports no torch; `ChatPrompter` needs a transformers tokenizer (jinja2 renders).
+Commands parse the config with tyro as `--chat-template` and `--system-prompt` (no prefix:
+a run holds one `ChatConfig` and hands it to every stage). This module imports no torch;
+`ChatPrompter` needs a transformers tokenizer (jinja2 renders).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Annotated, Any, Sequence
+
+import tyro
 
 from astro_env.errors import UserError
 
@@ -44,10 +48,10 @@ def _looks_like_path(value: str) -> bool:
 class ChatConfig:
     """Which chat template and system prompt every stage renders task prompts with."""
 
-    template: str = "none"
+    template: Annotated[str, tyro.conf.arg(name="chat-template", prefix_name=False)] = "none"
     """auto (the tokenizer's own chat template when it has one, else none), none (the task prompt as raw
     text, ended by EOS), or a Jinja chat-template file (e.g. the `chat_template` of an instruct checkpoint)."""
-    system_prompt: str = ""
+    system_prompt: Annotated[str, tyro.conf.arg(name="system-prompt", prefix_name=False)] = ""
     """System message: text, or a file holding it (a value naming an existing file is read). Empty: none."""
 
     def __post_init__(self) -> None:
@@ -155,19 +159,28 @@ class ChatPrompter:
         return text + response
 
     def encode(self, prompts: Sequence[str], responses: Sequence[str] | None = None) -> list[list[int]]:
-        """Token ids of `render(prompt, response)` for each prompt (responses default to empty).
+        """Token ids of each prompt followed by its response (responses default to empty).
 
-        Raw prompts keep the tokenizer's default special tokens (e.g. a BOS); rendered ones are
-        tokenised without them, the template having written its own.
+        Raw prompts: the ids of `prompt + response` with the tokenizer's default special tokens
+        (e.g. a BOS), as every stage tokenised text before templates. With a template: the rendered
+        prompt's ids (no special prefix added, the template writes its own), then the response's ids
+        tokenised apart, so the prompt ends on a token boundary exactly as in an SFT example
+        (`completion_ids`) and as when the model wrote the response itself.
         """
         if isinstance(prompts, str):
             raise TypeError("prompts must be a sequence of strings; wrap a single prompt: [prompt].")
         if not prompts:
             return []
-        responses = responses if responses is not None else [""] * len(prompts)
-        texts = [self.render(p, r) for p, r in zip(prompts, responses, strict=True)]
-        kwargs = {} if self.template is None else {"add_special_tokens": False}
-        return [list(ids) for ids in self.tokenizer(texts, **kwargs)["input_ids"]]
+        responses = list(responses) if responses is not None else [""] * len(prompts)
+        if len(responses) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses.")
+        if self.template is None:
+            texts = [self.render(p, r) for p, r in zip(prompts, responses)]
+            return [list(ids) for ids in self.tokenizer(texts)["input_ids"]]
+        heads = self.tokenizer([self.render(p) for p in prompts], add_special_tokens=False)["input_ids"]
+        tails = self.tokenizer([r for r in responses if r], add_special_tokens=False)["input_ids"] if any(responses) else []
+        tails_iter = iter(tails)
+        return [list(head) + (list(next(tails_iter)) if r else []) for head, r in zip(heads, responses)]
 
     def completion_ids(self, completion: str) -> list[int]:
         """A completion's training ids: its text without special prefix, then `end_token_id` (if any)."""

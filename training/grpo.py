@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
+from agents.chat import ChatConfig, ChatPrompter
 from astro_env.errors import UserError
 from astro_env.hub import check_model_source
 from search.executor import ExecutorConfig, Shard, make_shards, map_shards
@@ -149,6 +150,9 @@ class GRPOConfig:
     """torch threads on CPU (0: leave torch's default)."""
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     """Where the difficulty filter's rollouts run (local, or shards on a Ray cluster whose workers load `model`)."""
+    chat: ChatConfig = field(default_factory=ChatConfig)
+    """Chat template and system prompt the rollout prompts are rendered with (the same as SFT's and
+    evaluation's); a template is saved with the output tokenizer."""
 
     def __post_init__(self) -> None:
         if self.group_size < 2:
@@ -450,7 +454,8 @@ def _build_policy(config: GRPOConfig, model, tokenizer, model_path: str):
     from agents.base import PolicyConfig
 
     policy_config = PolicyConfig(
-        backend=config.backend, model=model_path, device=config.device, max_batch_size=config.max_batch_size, seed=config.seed
+        backend=config.backend, model=model_path, device=config.device, max_batch_size=config.max_batch_size, seed=config.seed,
+        chat=config.chat,
     )
     if config.backend == "vllm":
         from agents.vllm_backend import VLLMPolicy
@@ -471,6 +476,7 @@ def _rollout_config(config: GRPOConfig, n: int, seed: int) -> RolloutConfig:
         top_p=config.top_p,
         seed=seed,
         max_steps_per_episode=config.max_steps_per_episode,
+        chat=config.chat,
     )
 
 
@@ -603,6 +609,9 @@ def _start(config: GRPOConfig) -> _Start:
     device = _device(config.device)
     model_path = str(resume_from) if resume_from is not None else config.model
     model, tokenizer = load_policy_model(model_path, device)
+    prompter = ChatPrompter(config.chat, tokenizer)
+    if prompter.active:  # the output model carries the template it was trained in
+        tokenizer.chat_template = prompter.template
     policy = _build_policy(config, model, tokenizer, model_path)
     return _Start(model, tokenizer, policy, device, resume_from, fingerprint)
 

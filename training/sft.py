@@ -1,7 +1,8 @@
 """Behaviour cloning (SFT) of a policy on traces: `astro sft --traces T --model M --out DIR`.
 
-Causal-LM loss on prompt + completion + EOS, on all tokens (the paper's choice) or on the
-completion only; AdamW with a linear-warmup cosine schedule; gradient accumulation; one
+Causal-LM loss on prompt + completion + EOS (with a chat template, `--chat-template`: the
+rendered prompt + completion + the end-of-turn token), on all tokens (the paper's choice) or on
+the completion only; AdamW with a linear-warmup cosine schedule; gradient accumulation; one
 epoch by default. The loop runs through `accelerate.Accelerator`, so the same module trains
 single-process on a CPU and under `accelerate launch` (DDP, DeepSpeed ZeRO-2/3; configs in
 `training/configs/`), with bf16 autocast on GPUs that support it.
@@ -24,10 +25,11 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
+from agents.chat import ChatConfig, ChatPrompter
 from astro_env.errors import MissingFileError, UserError
 from astro_env.hub import check_model_source
 from astro_env.loaders import file_sha256
@@ -97,6 +99,9 @@ class SFTConfig:
     """TensorBoard/console logging interval in optimizer steps (0: no logging)."""
     tensorboard: bool = True
     """Write TensorBoard events under OUT/tb."""
+    chat: ChatConfig = field(default_factory=ChatConfig)
+    """Chat template and system prompt the prompts are rendered with (what generation sees, token for token);
+    a template is saved with the output tokenizer."""
 
     def __post_init__(self) -> None:
         for name in ("n_epochs", "batch_size", "grad_accum", "max_length"):
@@ -362,7 +367,10 @@ def train_sft(config: SFTConfig) -> Path:
     torch.manual_seed(config.seed)
     model, tokenizer = _load(str(resume_from) if resume_from is not None else config.model)
 
-    examples, stats = tokenize_traces(traces, tokenizer, config.max_length, config.overflow)
+    prompter = ChatPrompter(config.chat, tokenizer)
+    examples, stats = tokenize_traces(traces, tokenizer, config.max_length, config.overflow, prompter=prompter)
+    if prompter.active:  # the output model carries the template it was trained in (`auto` and servers find it)
+        tokenizer.chat_template = prompter.template
     if not examples:
         raise ValueError(f"no example of {config.traces} fits max_length={config.max_length}; raise it or use --overflow truncate.")
     batches = _MicroBatches(examples, config, tokenizer.pad_token_id)
