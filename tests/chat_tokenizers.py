@@ -36,8 +36,11 @@ TEXTS = [
 
 def chat_tokenizer(kind: str, texts=TEXTS, vocab_size: int = 256):
     """A `training.embedded.build_tokenizer` BPE tokenizer with `kind`'s ("llama3" or "qwen") special
-    tokens and `chat_template`; Llama's BOS is `<|begin_of_text|>`, Qwen's EOS stays `</s>` (its
-    end of turn, `<|im_end|>`, is found from the template)."""
+    tokens and `chat_template`. Llama's BOS is `<|begin_of_text|>`, added to every encoding as
+    Llama 3's tokenizer does (so a rendered prompt tokenised with special tokens would hold two);
+    Qwen adds none and its EOS stays `</s>` (its end of turn, `<|im_end|>`, comes from the template)."""
+    from tokenizers import processors
+
     from training.embedded import build_tokenizer
 
     tokenizer = build_tokenizer(texts, vocab_size=vocab_size)
@@ -45,6 +48,10 @@ def chat_tokenizer(kind: str, texts=TEXTS, vocab_size: int = 256):
     tokenizer.add_special_tokens({"additional_special_tokens": list(specials)})
     if kind == "llama3":
         tokenizer.bos_token = "<|begin_of_text|>"
+        bos = tokenizer.bos_token_id
+        tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+            single="<|begin_of_text|> $A", pair="<|begin_of_text|> $A $B", special_tokens=[("<|begin_of_text|>", bos)]
+        )
     tokenizer.chat_template = template
     return tokenizer
 
@@ -54,3 +61,19 @@ def template_file(tmp_path, kind: str):
     path = tmp_path / f"{kind}.jinja"
     path.write_text({"llama3": LLAMA3_TEMPLATE, "qwen": QWEN_TEMPLATE}[kind], encoding="utf-8")
     return path
+
+
+def spy_policy_class():
+    """`TransformersPolicy` recording the prompt ids every generation is given (`.seen`)."""
+    from agents.hf import TransformersPolicy
+
+    class SpyPolicy(TransformersPolicy):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.seen: list[list[int]] = []
+
+        def complete_ids(self, prompt_ids, n, sampling=None):
+            self.seen += [list(p) for p in prompt_ids]
+            return super().complete_ids(prompt_ids, n, sampling)
+
+    return SpyPolicy

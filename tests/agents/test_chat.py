@@ -9,11 +9,12 @@ import torch  # noqa: E402
 
 from agents.base import PolicyConfig, SamplingConfig, complete_states  # noqa: E402
 from agents.chat import NO_CHAT, ChatConfig, ChatPrompter, partial_response, render_prompt  # noqa: E402
-from agents.hf import TransformersPolicy  # noqa: E402
 from astro_env.errors import UserError  # noqa: E402
 from astro_env.problem import Problem  # noqa: E402
 from astro_env.state import initial_state, transition  # noqa: E402
-from tests.chat_tokenizers import chat_tokenizer, template_file  # noqa: E402
+from tests.chat_tokenizers import chat_tokenizer, spy_policy_class, template_file  # noqa: E402
+
+SpyPolicy = spy_policy_class()
 
 PROMPT = "Problem: What is 1+1?\n\nSolution:\n"
 
@@ -103,18 +104,6 @@ def test_a_template_that_fails_names_the_flag(tmp_path, llama):
 
 
 # ------------------------------------------------------------------ the transformers backend
-
-
-class SpyPolicy(TransformersPolicy):
-    """Records the prompt ids every generation is given."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.seen: list[list[int]] = []
-
-    def complete_ids(self, prompt_ids, n, sampling=None):
-        self.seen += [list(p) for p in prompt_ids]
-        return super().complete_ids(prompt_ids, n, sampling)
 
 
 def _model(tokenizer):
