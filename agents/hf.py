@@ -169,6 +169,11 @@ class _LlamaRunner:
         layers = getattr(inner, "layers", None)
         if not layers or not hasattr(layers[0], "self_attn") or not hasattr(layers[0].self_attn, "q_proj"):
             return False
+        attn, mlp = layers[0].self_attn, getattr(layers[0], "mlp", None)
+        projections = [getattr(attn, n, None) for n in ("q_proj", "k_proj", "v_proj", "o_proj")]
+        projections += [getattr(mlp, n, None) for n in ("gate_proj", "up_proj", "down_proj")]
+        if not all(isinstance(p, torch.nn.Linear) for p in projections):  # e.g. LoRA-wrapped layers: their forward adds the adapter
+            return False
         return all(
             type(module).__name__.endswith(("RMSNorm",)) for module in (inner.norm, layers[0].input_layernorm)
         ) and isinstance(model.get_output_embeddings(), torch.nn.Linear)

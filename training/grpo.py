@@ -40,6 +40,7 @@ from astro_env.hub import check_model_source
 from search.executor import ExecutorConfig, Shard, make_shards, map_shards
 from training import checkpoint as ckpt
 from training.grpo_trl import train_grpo_trl
+from training.lora import ADAPTER_DIR, attach_lora, check_lora, policy_weights, save_merged
 from training.optim import make_adamw
 from training.objectives import (
     filter_by_pass_rate,
@@ -153,8 +154,18 @@ class GRPOConfig:
     chat: ChatConfig = field(default_factory=ChatConfig)
     """Chat template and system prompt the rollout prompts are rendered with (the same as SFT's and
     evaluation's); a template is saved with the output tokenizer."""
+    lora_rank: int = 0
+    """LoRA rank (0: full fine-tuning). With a rank only the adapters train (peft, the [lora] extra; both engines);
+    the output and the checkpoints hold the merged model (what evaluation and vLLM load), the adapter in adapter/."""
+    lora_alpha: float = 16.0
+    """LoRA scale numerator: an adapter adds (lora_alpha / lora_rank) * B @ A to its weight."""
+    lora_dropout: float = 0.0
+    """Dropout on the adapters' inputs while training (0 keeps the scored log-probs those of the sampler)."""
+    lora_target_modules: tuple[str, ...] = ("all-linear",)
+    """Modules that get adapters: name suffixes (q_proj v_proj ...) or all-linear (every linear layer but the LM head)."""
 
     def __post_init__(self) -> None:
+        check_lora(self.lora_rank, self.lora_alpha, self.lora_dropout, self.lora_target_modules)
         if self.group_size < 2:
             raise ValueError(f"group_size={self.group_size}: GRPO needs >= 2 rollouts per prompt (paper: 4).")
         if self.prompts_per_step < 1 or self.n_steps < 1:
@@ -559,7 +570,7 @@ def train_grpo(config: GRPOConfig) -> Path:
         log.close()
 
     out = Path(config.out)
-    start.model.save_pretrained(out)
+    save_merged(start.model, out)  # a LoRA model merged, its adapter in OUT/adapter
     start.tokenizer.save_pretrained(out)
     from astro_env.jsonl import write_json
 
@@ -608,11 +619,18 @@ def _start(config: GRPOConfig) -> _Start:
     torch.manual_seed(config.seed)
     device = _device(config.device)
     model_path = str(resume_from) if resume_from is not None else config.model
-    model, tokenizer = load_policy_model(model_path, device)
+    lora_in_house = config.lora_rank and config.engine != "trl"  # TRL attaches its own (peft_config)
+    model, tokenizer = load_policy_model(config.model if lora_in_house else model_path, device)
     prompter = ChatPrompter(config.chat, tokenizer)
     if prompter.active:  # the output model carries the template it was trained in
         tokenizer.chat_template = prompter.template
     policy = _build_policy(config, model, tokenizer, model_path)
+    if lora_in_house:
+        # peft injects the adapters into `model` itself, so a transformers policy over it samples with them
+        model = attach_lora(model, config.lora_rank, config.lora_alpha, config.lora_dropout, config.lora_target_modules,
+                            adapter_dir=None if resume_from is None else resume_from / ADAPTER_DIR)
+        if config.backend == "vllm":
+            policy.load_weights(policy_weights(model))
     return _Start(model, tokenizer, policy, device, resume_from, fingerprint)
 
 
@@ -681,7 +699,7 @@ def grpo_step(start: _Start, optimizer, kept: list, step: int, config: GRPOConfi
             "lower --lr, raise --max-grad-norm protection, or check the data."
         ) from None
     if config.backend == "vllm":
-        start.policy.sync_weights(start.model)
+        start.policy.load_weights(policy_weights(start.model))  # merged weights when training LoRA adapters
     return {"step": step + 1, **rollout_metrics(rollouts), **update, "lr": lr,
             "gen_time": t_gen, "step_time": time.perf_counter() - t0}
 

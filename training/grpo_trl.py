@@ -21,6 +21,7 @@ The settings map one to one (`trl_arguments` is the whole map):
 | temperature, top_p, max_new_tokens | temperature, top_p, max_completion_length |
 | n_steps, seed, save_every, keep_checkpoints | max_steps, seed, save_steps, save_total_limit |
 | backend "vllm" | use_vllm, vllm_mode "colocate" (TRL drives its own engine and syncs it) |
+| lora_rank, lora_alpha, lora_dropout, lora_target_modules | peft_config (a `peft.LoraConfig`; the merged model is saved) |
 | chat (a template) | conversational prompts rendered with the tokenizer's `chat_template` (set to the template); the end-of-turn token joins the model's EOS ids |
 
 Outputs land where the in-house engine puts them: `OUT/metrics.jsonl` (one line per logged
@@ -41,6 +42,7 @@ from typing import Any, Sequence
 from agents.chat import ChatPrompter
 from astro_env import get_task
 from astro_env.problem import Problem
+from training.lora import save_merged
 from training.objectives import shape_reward
 from training.rollout import RolloutConfig, make_envs, replay
 
@@ -266,6 +268,11 @@ def train_grpo_trl(config, model, tokenizer, kept: Sequence[Problem], n_problems
     reward = EnvironmentReward(kept, config, prompter.end_token_id)
     callback = _metrics_callback(out, config.tensorboard)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
+    peft_config = None
+    if config.lora_rank:
+        from training.lora import peft_config as lora_config
+
+        peft_config = lora_config(config.lora_rank, config.lora_alpha, config.lora_dropout, config.lora_target_modules)
     trainer = trl.GRPOTrainer(
         model=model,
         reward_funcs=[reward],
@@ -273,12 +280,13 @@ def train_grpo_trl(config, model, tokenizer, kept: Sequence[Problem], n_problems
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
         callbacks=[callback],
+        peft_config=peft_config,
     )
     checkpoints = out / "checkpoints"
     resume = get_last_checkpoint(str(checkpoints)) if config.resume and checkpoints.is_dir() else None
     torch.manual_seed(config.seed)
     trainer.train(resume_from_checkpoint=resume)
-    trainer.model.save_pretrained(out)
+    save_merged(trainer.model, out)  # a LoRA model merged (what evaluation and vLLM load), its adapter in OUT/adapter
     tokenizer.save_pretrained(out)
     write_json(out / "grpo_summary.json", {
         "engine": "trl",

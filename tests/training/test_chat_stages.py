@@ -4,6 +4,7 @@ examples had; `none` keeps the raw prompts' ids."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -119,3 +120,47 @@ def test_none_keeps_the_raw_prompt_ids(tmp_path):
     assert policy.eos_token_ids == frozenset({tokenizer.eos_token_id})
     rollouts = collect_rollouts(policy, tokenizer, problems, RolloutConfig(n_samples=2, max_new_tokens=3, seed=0))
     assert [r.prompt_token_ids for r in rollouts[::2]] == [tuple(tokenizer(q)["input_ids"]) for q in prompts]
+
+
+@pytest.mark.trl
+@pytest.mark.skipif(importlib.util.find_spec("trl") is None, reason="TRL is not installed (pip install 'astro-gym[trl]')")
+@pytest.mark.parametrize("kind", ["llama3", "qwen"])
+def test_trl_rollouts_see_the_rendered_prompt_and_stop_at_the_end_of_turn(kind, tmp_path, monkeypatch):
+    import trl
+
+    torch.set_num_threads(1)
+    problems = _problems(4)
+    tokenizer = chat_tokenizer(kind, texts=TEXTS + [get_task("math").format_prompt(p) for p in problems])
+    base = save_policy(build_model(tokenizer, TINY, seed=0), tokenizer, tmp_path / "base")
+    write_problems(problems, tmp_path / "problems.jsonl")
+    seen, completions = [], []
+    real_tokenize = trl.GRPOTrainer._tokenize_prompts
+
+    def spy_tokenize(self, prompts):
+        out = real_tokenize(self, prompts)
+        seen.extend(tuple(ids) for ids in out[0])
+        return out
+
+    monkeypatch.setattr(trl.GRPOTrainer, "_tokenize_prompts", spy_tokenize)
+    from training import grpo_trl
+
+    real_call = grpo_trl.EnvironmentReward.__call__
+
+    def spy_reward(self, **kw):
+        completions.extend(kw["completions"])
+        return real_call(self, **kw)
+
+    monkeypatch.setattr(grpo_trl.EnvironmentReward, "__call__", spy_reward)
+    out = tmp_path / "trl"
+    assert grpo.main(["--engine", "trl", "--model", str(base), "--problems", str(tmp_path / "problems.jsonl"), "--out", str(out),
+                      "--chat-template", "auto", "--system-prompt", "Answer in a box.", "--n-steps", "1", "--group-size", "2",
+                      "--prompts-per-step", "2", "--max-new-tokens", "4", "--pass-rate-samples", "0", "--save-every", "0",
+                      "--no-tensorboard", "--threads", "1"]) == 0
+    prompter = ChatPrompter(ChatConfig(template="auto", system_prompt="Answer in a box."), tokenizer)
+    wanted = {tuple(prompter.encode([get_task("math").format_prompt(p)])[0]) for p in problems}
+    assert seen and set(seen) <= wanted
+    assert completions and all(isinstance(c, list) and c[0]["role"] == "assistant" for c in completions)
+    from transformers import AutoModelForCausalLM
+
+    eos = AutoModelForCausalLM.from_pretrained(out).generation_config.eos_token_id
+    assert prompter.end_token_id in (eos if isinstance(eos, list) else [eos])
