@@ -40,7 +40,7 @@ from astro_env.hub import check_model_source
 from search.executor import ExecutorConfig, Shard, make_shards, map_shards
 from training import checkpoint as ckpt
 from training.grpo_trl import train_grpo_trl
-from training.lora import ADAPTER_DIR, attach_lora, check_lora, policy_weights, save_merged
+from training.lora import ADAPTER_DIR, attach_lora, check_lora, is_lora, policy_weights, save_merged
 from training.optim import make_adamw
 from training.objectives import (
     filter_by_pass_rate,
@@ -479,6 +479,15 @@ def _build_policy(config: GRPOConfig, model, tokenizer, model_path: str):
     return TransformersPolicy(model, tokenizer, policy_config)
 
 
+def sync_engine(policy, model) -> None:
+    """Push the trained weights into a rollout engine with its own copy (vLLM): the live parameters,
+    or for a LoRA model the merged weights under the plain model's names (`training.lora.policy_weights`)."""
+    if is_lora(model):
+        policy.load_weights(policy_weights(model))
+    else:
+        policy.sync_weights(model)
+
+
 def _rollout_config(config: GRPOConfig, n: int, seed: int) -> RolloutConfig:
     return RolloutConfig(
         n_samples=n,
@@ -630,7 +639,7 @@ def _start(config: GRPOConfig) -> _Start:
         model = attach_lora(model, config.lora_rank, config.lora_alpha, config.lora_dropout, config.lora_target_modules,
                             adapter_dir=None if resume_from is None else resume_from / ADAPTER_DIR)
         if config.backend == "vllm":
-            policy.load_weights(policy_weights(model))
+            sync_engine(policy, model)
     return _Start(model, tokenizer, policy, device, resume_from, fingerprint)
 
 
@@ -699,7 +708,7 @@ def grpo_step(start: _Start, optimizer, kept: list, step: int, config: GRPOConfi
             "lower --lr, raise --max-grad-norm protection, or check the data."
         ) from None
     if config.backend == "vllm":
-        start.policy.load_weights(policy_weights(start.model))  # merged weights when training LoRA adapters
+        sync_engine(start.policy, start.model)
     return {"step": step + 1, **rollout_metrics(rollouts), **update, "lr": lr,
             "gen_time": t_gen, "step_time": time.perf_counter() - t0}
 

@@ -189,3 +189,48 @@ def test_trl_grpo_lora_saves_the_merged_model(workspace, tmp_path, monkeypatch):
     assert json.loads((out / "grpo_summary.json").read_text())["engine"] == "trl"
     _assert_only_adapters_trained(_state(workspace["base"]), _state(out), _adapter(out), scaling=16 / 8)
     _evaluates(out, workspace["problems"], tmp_path / "eval")
+
+
+class FakeLoRAEngine:
+    """Stands in for VLLMPolicy: its own copy of the weights, refreshed by load_weights (plain names only)."""
+
+    instances: list["FakeLoRAEngine"] = []
+
+    def __init__(self, config):
+        from agents.hf import TransformersPolicy
+
+        self.inner = TransformersPolicy.from_pretrained(config.model)
+        self.name = "fake-vllm"
+        self.n_loads = 0
+        FakeLoRAEngine.instances.append(self)
+
+    def complete(self, prompts, n, sampling):
+        return self.inner.complete(prompts, n, sampling)
+
+    def sync_weights(self, model):
+        self.load_weights(model.named_parameters())
+
+    def load_weights(self, named_tensors):
+        params = dict(self.inner.model.named_parameters())
+        with torch.no_grad():
+            for name, tensor in named_tensors:
+                params[name].copy_(tensor)  # a PEFT name (base_model..., lora_A) would be a KeyError
+        self.n_loads += 1
+
+
+def test_grpo_lora_with_an_engine_syncs_the_merged_weights(workspace, tmp_path, monkeypatch):
+    import sys
+    import types
+
+    fake = types.ModuleType("agents.vllm_backend")
+    fake.VLLMPolicy = FakeLoRAEngine
+    monkeypatch.setitem(sys.modules, "agents.vllm_backend", fake)
+    monkeypatch.setattr(grpo, "group_advantages", lambda rewards, size, scale: torch.linspace(-1, 1, len(rewards)))
+    FakeLoRAEngine.instances.clear()
+    out = tmp_path / "v"
+    assert grpo.main(_grpo_argv(workspace, out, "--backend", "vllm", "--n-steps", "2", "--save-every", "0")) == 0
+    (engine,) = FakeLoRAEngine.instances
+    assert engine.n_loads == 1 + 1 + 2  # the plain start, the model with its adapters, then after each step
+    trained = _state(out)
+    for name, param in engine.inner.model.state_dict().items():
+        torch.testing.assert_close(param, trained[name], rtol=0, atol=1e-6)
