@@ -14,8 +14,8 @@ same tokens for the same problem:
 - rendered text is tokenised without the tokenizer's own special prefix (the template writes
   its BOS itself), and a completion ends with the template's end-of-turn token (e.g.
   `<|eot_id|>`, `<|im_end|>`), found by rendering a one-message assistant turn;
-- `template="none"` keeps the raw task prompt, tokenised with the tokenizer's default special
-  tokens and ended by EOS: what every stage did before templates existed, token for token.
+- `template="none"` (the default) keeps the raw task prompt, tokenised with the tokenizer's
+  default special tokens, and ends completions with EOS.
   A system prompt without a template is prepended to the task prompt, followed by a blank line.
 
 Commands parse the config with tyro as `--chat-template` and `--system-prompt` (no prefix:
@@ -41,7 +41,8 @@ _RESPONSE_MARK = "ASTRORESPONSEMARK"
 
 
 def _looks_like_path(value: str) -> bool:
-    return "\n" not in value and value.strip().lower().endswith(_PATH_SUFFIXES)
+    """True for a one-word value ending like a text file (`prompts/system.txt`), not for a sentence."""
+    return not any(c.isspace() for c in value.strip()) and value.strip().lower().endswith(_PATH_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,7 @@ class ChatPrompter:
         """Token ids of each prompt followed by its response (responses default to empty).
 
         Raw prompts: the ids of `prompt + response` with the tokenizer's default special tokens
-        (e.g. a BOS), as every stage tokenised text before templates. With a template: the rendered
+        (e.g. a BOS), tokenised as one text (`ReasoningState.text`). With a template: the rendered
         prompt's ids (no special prefix added, the template writes its own), then the response's ids
         tokenised apart, so the prompt ends on a token boundary exactly as in an SFT example
         (`completion_ids`) and as when the model wrote the response itself.
