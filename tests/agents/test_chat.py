@@ -40,6 +40,7 @@ def test_config_refuses_missing_files_naming_the_flag(tmp_path):
     system.write_text("Think step by step.\n", encoding="utf-8")
     assert ChatConfig(system_prompt=str(system)).system_text == "Think step by step."
     assert ChatConfig(system_prompt="Be brief.").system_text == "Be brief."
+    assert ChatConfig(system_prompt="Write the answer to answer.txt").system_text == "Write the answer to answer.txt"
 
 
 def test_raw_prompts_are_the_tokenizers_own_ids(llama):

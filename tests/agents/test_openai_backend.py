@@ -281,3 +281,10 @@ def test_chat_only_detection_rules():
     assert _looks_chat_only(404, "") and _looks_chat_only(405, "")
     assert _looks_chat_only(400, "This is a chat model and not supported in the v1/completions endpoint")
     assert not _looks_chat_only(400, "max_tokens must be positive") and not _looks_chat_only(401, "chat")
+
+
+def test_raw_prompts_carry_the_system_prompt_on_the_text_route():
+    with FakeServer(echo_choices) as server:
+        policy = OpenAIPolicy(PolicyConfig(backend="openai", model="m", base_url=server.base_url, chat=ChatConfig(system_prompt="Be brief.")))
+        policy.complete(["Problem: 1+1\n\nSolution:\n"], 1, SamplingConfig(seed=0))
+    assert server.paths == ["/v1/completions"] and server.requests[0]["prompt"] == ["Be brief.\n\nProblem: 1+1\n\nSolution:\n"]
