@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "search": ("astro.commands.search", "Build search trees (MCTS, best-of-N, beam) for a problem set."),
     "tree": ("astro.commands.tree", "Inspect search trees: `astro tree show trees.jsonl --index N --out tree.html`."),
     "linearize": ("search.linearize_cli", "Turn trees into ASTRO or Direct traces (`--stats` for the table)."),
+    "export": ("astro.commands.export", "Trees and traces as a Hub-ready dataset folder (Parquet or JSONL + dataset card)."),
     "pretrain": ("training.embedded", "Build and pre-train the embedded base model on the synthetic task."),
     "sft": ("training.sft", "Behaviour cloning (SFT) of a policy on traces."),
     "grpo": ("training.grpo", "GRPO of a policy in the environment."),

@@ -143,7 +143,7 @@ def check_sft(out: Path, device: str) -> tuple[str, str, str]:
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config, "--num_processes", "1",
            "-m", "training.sft", "--traces", str(out / "traces.jsonl"), "--model", str(out / "base"), "--out", str(out / "sft"),
            "--chat-template", "auto", "--system-prompt", SYSTEM, "--n-epochs", "2", "--batch-size", "4", "--lr", "3e-3",
-           "--save-every", "6", "--log-every", "3", "--no-tensorboard"]
+           "--save-every", "6", "--log-every", "3", "--report-to", "none"]
     code, seconds = _run(cmd, device, _limit("sft"), out / "sft.log")
     if code != 0:
         return "FAIL", what, _failed(code, seconds, out / "sft.log")
@@ -237,7 +237,7 @@ def check_trl(out: Path, device: str) -> tuple[str, str, str]:
     cmd = launcher + ["-m", "training.grpo", "--engine", "trl", "--backend", backend, "--model", str(model),
                       "--problems", str(out / "problems.jsonl"), "--out", str(out / "trl"), "--chat-template", "auto",
                       "--system-prompt", SYSTEM, "--n-steps", "2", "--group-size", "4", "--prompts-per-step", "4",
-                      "--max-new-tokens", "24", "--pass-rate-samples", "0", "--save-every", "0", "--no-tensorboard"]
+                      "--max-new-tokens", "24", "--pass-rate-samples", "0", "--save-every", "0", "--report-to", "none"]
     code, seconds = _run(cmd, device, _limit("trl"), out / "trl.log")
     what = f"trl + {backend}"
     if code != 0:

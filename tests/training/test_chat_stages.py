@@ -63,7 +63,7 @@ def test_sft_evaluation_and_grpo_see_the_same_prompt_tokens(kind, tmp_path, monk
     sft_out = tmp_path / "sft"
     assert sft.main(["--traces", str(tmp_path / "traces.jsonl"), "--model", str(base), "--out", str(sft_out),
                      "--chat-template", str(template), "--system-prompt", "Answer in a box.", "--max-steps", "2",
-                     "--batch-size", "3", "--lr", "3e-3", "--save-every", "0", "--log-every", "0", "--no-tensorboard",
+                     "--batch-size", "3", "--lr", "3e-3", "--save-every", "0", "--log-every", "0", "--report-to", "none",
                      "--mixed-precision", "no"]) == 0
     sft_prompts = {tuple(e.input_ids[: e.n_prompt_tokens]) for e in examples}
     assert len(examples) == len(problems) and len(sft_prompts) == len(problems)
@@ -96,7 +96,7 @@ def test_sft_evaluation_and_grpo_see_the_same_prompt_tokens(kind, tmp_path, monk
     assert grpo.main(["--model", str(sft_out), "--problems", str(tmp_path / "problems.jsonl"), "--out", str(grpo_out),
                       "--chat-template", "auto", "--system-prompt", "Answer in a box.", "--n-steps", "1",
                       "--group-size", "2", "--prompts-per-step", "3", "--max-new-tokens", "4", "--pass-rate-samples", "0",
-                      "--save-every", "0", "--no-tensorboard", "--threads", "1"]) == 0
+                      "--save-every", "0", "--report-to", "none", "--threads", "1"]) == 0
     assert len(rollouts) == 6 and {r.prompt_token_ids for r in rollouts} <= sft_prompts
     by_prompt = {r.prompt: r.prompt_token_ids for r in rollouts}
     assert all(by_prompt[p] == tuple(prompter.encode([p])[0]) for p in by_prompt)
@@ -155,7 +155,7 @@ def test_trl_rollouts_see_the_rendered_prompt_and_stop_at_the_end_of_turn(kind, 
     assert grpo.main(["--engine", "trl", "--model", str(base), "--problems", str(tmp_path / "problems.jsonl"), "--out", str(out),
                       "--chat-template", "auto", "--system-prompt", "Answer in a box.", "--n-steps", "1", "--group-size", "2",
                       "--prompts-per-step", "2", "--max-new-tokens", "4", "--pass-rate-samples", "0", "--save-every", "0",
-                      "--no-tensorboard", "--threads", "1"]) == 0
+                      "--report-to", "none", "--threads", "1"]) == 0
     prompter = ChatPrompter(ChatConfig(template="auto", system_prompt="Answer in a box."), tokenizer)
     wanted = {tuple(prompter.encode([get_task("math").format_prompt(p)])[0]) for p in problems}
     assert seen and set(seen) <= wanted

@@ -117,7 +117,7 @@ def test_bad_lora_settings_name_the_flag(flag, value, match):
 
 def _sft_argv(ws, out, *extra):
     return ["--traces", str(ws["root"] / "traces.jsonl"), "--model", str(ws["base"]), "--out", str(out), "--lora-rank", "8",
-            "--lora-alpha", "16", "--batch-size", "2", "--lr", "1e-2", "--log-every", "0", "--no-tensorboard",
+            "--lora-alpha", "16", "--batch-size", "2", "--lr", "1e-2", "--log-every", "0", "--report-to", "none",
             "--mixed-precision", "no", *extra]
 
 
@@ -153,7 +153,7 @@ def test_a_killed_sft_lora_run_resumes_to_the_same_weights(workspace, tmp_path, 
 def _grpo_argv(ws, out, *extra):
     return ["--model", str(ws["base"]), "--problems", str(ws["root"] / "problems.jsonl"), "--out", str(out),
             "--lora-rank", "8", "--lora-alpha", "16", "--group-size", "4", "--prompts-per-step", "3", "--max-new-tokens", "8",
-            "--pass-rate-samples", "0", "--lr", "5e-2", "--reward", "binary", "--truncation", "none", "--no-tensorboard",
+            "--pass-rate-samples", "0", "--lr", "5e-2", "--reward", "binary", "--truncation", "none", "--report-to", "none",
             "--threads", "1", *extra]
 
 
