@@ -51,3 +51,19 @@ class ProceduralTask(Task, Protocol):
     def generate(self, n: int, seed: int) -> list[Problem]:
         """`n` problems whose `task` is this task's name; the same list for the same seed."""
         ...
+
+
+@runtime_checkable
+class SelfCheckingTask(Task, Protocol):
+    """A task whose prompts let a solver check its own answer (optional hook; Countdown has it, math tasks do not).
+
+    `self_check` must use only what `format_prompt(problem)` states, never `problem.answer` or
+    any other gold field: it is the stop rule "sample until a completion passes the check" that
+    any model could run at test time (`benchmarks.retry`, the compute-matched baselines). It may
+    accept a completion the verifier rejects (or reject one it accepts); the baselines count
+    the verifier's verdict of the completion they stop at.
+    """
+
+    def self_check(self, problem: Problem, completion: str) -> bool:
+        """Whether `completion`'s final answer passes the check the prompt allows. Never raises."""
+        ...
