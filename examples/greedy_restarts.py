@@ -20,7 +20,7 @@ from typing import Sequence
 
 from agents.base import PolicyAgent, SamplingConfig
 from astro_env.problem import Problem
-from search.mcts import TaskResolver, add_candidates, call_seed, make_builders
+from search.builder import TaskResolver, add_candidates, call_seed, make_builders
 from search.tree import SearchTree
 
 

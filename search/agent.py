@@ -18,7 +18,8 @@ from agents.base import PolicyAgent
 from astro_env.problem import Problem
 from astro_env.registry import SEARCH_AGENTS
 from search.baselines import BeamConfig, BestOfNConfig, beam_trees, best_of_n_trees
-from search.mcts import MCTSConfig, TaskResolver, mcts_trees
+from search.builder import SearchBudget, TaskResolver
+from search.mcts import MCTSConfig, mcts_trees
 from search.tree import SearchTree
 
 
@@ -29,7 +30,7 @@ class SearchAgent(Protocol):
     `Config` is a frozen dataclass class attribute; the constructor takes one instance of it.
     `search` returns one `SearchTree` per problem, aligned with `problems`; it must be a
     function of (problems, policy, seed): per-problem randomness derives from `seed` and the
-    problem (see `search.mcts.problem_seed`), so a resumed or sharded run gives the same trees.
+    problem (see `search.builder.problem_seed`), so a resumed or sharded run gives the same trees.
     Terminal nodes carry the task's verdict (`Node.correct`); linearisation relies on it.
     """
 
@@ -92,6 +93,23 @@ def search_agent_class(name: str) -> type:
     if not callable(getattr(cls, "search", None)):
         raise ValueError(f"search agent {name!r} ({cls.__name__}) has no search() method (see search.agent.SearchAgent).")
     return cls
+
+
+def default_agent_config(name: str, budget: SearchBudget | None = None) -> Any:
+    """The config agent `name` runs with when none is given: `Config.for_budget(budget)` when its
+    Config declares that classmethod (and a budget is given), else `Config()`.
+
+    This is the only way a run's budget reaches an agent: a field of the agent's Config is never
+    set because its name matches a budget field.
+    """
+    config_cls = search_agent_class(name).Config
+    for_budget = getattr(config_cls, "for_budget", None)
+    if budget is None or not callable(for_budget):
+        return config_cls()
+    config = for_budget(budget)
+    if not isinstance(config, config_cls):
+        raise TypeError(f"search agent {name!r}: {config_cls.__name__}.for_budget returned a {type(config).__name__}, not a {config_cls.__name__}.")
+    return config
 
 
 def agent_config(name: str, options: Mapping[str, Any]) -> Any:

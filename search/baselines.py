@@ -14,7 +14,7 @@ from typing import Literal, Sequence
 from agents.base import PolicyAgent, SamplingConfig
 from astro_env.problem import Problem
 from astro_env.state import DEFAULT_DELIMITER
-from search.mcts import TaskResolver, add_candidates, call_seed, default_task_resolver, make_builders
+from search.builder import SearchBudget, TaskResolver, add_candidates, call_seed, default_task_resolver, make_builders
 from search.tree import SearchTree
 
 
@@ -40,6 +40,11 @@ class BestOfNConfig:
             raise ValueError("max_tokens and max_depth must be >= 1.")
         if self.temperature < 0 or not 0 < self.top_p <= 1:
             raise ValueError(f"temperature={self.temperature}, top_p={self.top_p}: use temperature >= 0 and top_p in (0, 1].")
+
+    @classmethod
+    def for_budget(cls, budget: SearchBudget) -> "BestOfNConfig":
+        """Equal compute: as many whole samples as MCTS spends on rollouts, each with the rollout token budget."""
+        return cls(n_samples=budget.n_rollouts_total, max_tokens=budget.rollout_max_tokens, max_depth=budget.max_depth)
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,12 @@ class BeamConfig:
             raise ValueError("step_max_tokens and rollout_max_tokens must be >= 1.")
         if self.temperature < 0 or not 0 < self.top_p <= 1:
             raise ValueError(f"temperature={self.temperature}, top_p={self.top_p}: use temperature >= 0 and top_p in (0, 1].")
+
+    @classmethod
+    def for_budget(cls, budget: SearchBudget) -> "BeamConfig":
+        """A beam as wide as MCTS's expansion, expanding as many candidates, with its rollouts, depth and token budgets."""
+        return cls(beam_width=budget.n_children, n_expansions=budget.n_children, n_rollouts=budget.n_rollouts,
+                   max_depth=budget.max_depth, step_max_tokens=budget.step_max_tokens, rollout_max_tokens=budget.rollout_max_tokens)
 
 
 def split_steps(text: str, delimiter: str) -> list[str]:

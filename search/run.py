@@ -21,9 +21,9 @@ from agents.base import PolicyAgent
 from astro_env.jsonl import JsonlWriter, read_jsonl, write_json
 from astro_env.problem import Problem
 from astro_env.state import DEFAULT_DELIMITER
-from search.agent import SearchAgent, search_agent_class
+from search.agent import SearchAgent, default_agent_config, search_agent_class
+from search.builder import SearchBudget, TaskResolver, default_task_resolver
 from search.executor import ExecutorConfig, Shard, make_shards, map_shards
-from search.mcts import TaskResolver, default_task_resolver
 from search.tree import SearchTree
 
 
@@ -35,7 +35,11 @@ class SearchConfig:
     """Search agent: a registered name (mcts, best_of_n, beam, or a plug-in's) or a
     `package.module:Class` import path (see `search.agent.SearchAgent`)."""
     agent_config: Any = None
-    """An instance of the agent's own `Config` dataclass; None = that class's defaults."""
+    """An instance of the agent's own `Config` dataclass; None = `Config.for_budget(budget)` when the
+    agent's Config declares that classmethod, else the Config's defaults."""
+    budget: SearchBudget = SearchBudget()
+    """The equal-compute budget; it reaches the agent only through its Config's `for_budget`, when
+    `agent_config` is left to default."""
     seed: int = 0
     """Search seed; each problem's seed is derived from it and the problem id."""
     batch_problems: int = 8
@@ -48,7 +52,7 @@ class SearchConfig:
     def __post_init__(self) -> None:
         cls = search_agent_class(self.agent)  # ValueError naming the registered agents
         if self.agent_config is None:
-            object.__setattr__(self, "agent_config", cls.Config())
+            object.__setattr__(self, "agent_config", default_agent_config(self.agent, self.budget))
         elif not isinstance(self.agent_config, cls.Config):
             raise ValueError(
                 f"agent_config is a {type(self.agent_config).__name__}; search agent {self.agent!r} takes {cls.Config.__name__}."
@@ -67,6 +71,7 @@ class SearchConfig:
         return {
             "agent": self.agent,
             "agent_config": asdict(self.agent_config),
+            "budget": asdict(self.budget),
             "seed": self.seed,
             "batch_problems": self.batch_problems,
             "delimiter": self.delimiter,

@@ -5,7 +5,8 @@ import pytest
 
 from agents.scripted import ScriptedPolicy
 from astro_env.problem import Problem
-from search.mcts import MCTSConfig, mcts_trees, problem_seed
+from search.builder import problem_seed
+from search.mcts import MCTSConfig, mcts_trees
 from search.tree import SearchTree
 
 PROBLEM = Problem(id="toy/1", problem="What is 2+2?", answer="4")
@@ -72,7 +73,7 @@ def test_backup_mixes_child_values_with_rollout_value():
 
 def _rollout_sampling(tree, config):
     from agents.base import SamplingConfig
-    from search.mcts import call_seed
+    from search.builder import call_seed
 
     return SamplingConfig(max_tokens=config.rollout_max_tokens, stop=(), seed=call_seed([tree.seed], 0, "rollout"))
 
