@@ -7,8 +7,9 @@ environment modules themselves load only when `gymnasium.make` builds one.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 import gymnasium
 
@@ -18,22 +19,42 @@ if TYPE_CHECKING:
 __all__ = ["get_task"]
 
 
-def get_task(name: str) -> "Task":
-    """The `Task` instance a `Problem.task` name stands for (one instance per name).
+def get_task(name: str, config: Any = None) -> "Task":
+    """The `Task` instance a `Problem.task` name stands for (one instance per name and config).
 
     `name` is a registered task ("math", "countdown", plug-ins through the `astro.tasks`
     entry-point group), a registered name with an argument ("reasoning_gym:chain_sum"), or a
     `package.module:Class` import path. ValueError naming the registered tasks otherwise.
+    `config` is an instance of the task's `Config` dataclass, or a mapping of its fields (`{}`:
+    its defaults), handed to the constructor as `config=`; None builds the task as it comes. A
+    config for a task that declares no `Config`, or a field it does not have, raises `UserError`.
     """
-    return _task(name)
+    if config is None:
+        return _task(name, None)
+    from astro_env.errors import UserError
+    from astro_env.task import task_config_class
+
+    config_cls = task_config_class(name)
+    if config_cls is None:
+        raise UserError(f"task {name!r} takes no config (it declares no Config dataclass); leave its config empty.")
+    if isinstance(config, Mapping):
+        fields = {f.name for f in dataclasses.fields(config_cls)}
+        unknown = sorted(set(config) - fields)
+        if unknown:
+            raise UserError(f"task {name!r}: unknown config field(s) {', '.join(unknown)}; its fields are {', '.join(sorted(fields))}.")
+        config = config_cls(**config)
+    elif not isinstance(config, config_cls):
+        raise UserError(f"task {name!r} takes a {config_cls.__name__}, got {type(config).__name__}.")
+    return _task(name, config)
 
 
 @functools.lru_cache(maxsize=None)
-def _task(name: str) -> "Task":
+def _task(name: str, config: Any) -> "Task":
     from astro_env.registry import TASKS
 
     factory, arg = TASKS.load(name)
-    task = factory(arg) if arg is not None else factory()
+    args = (arg,) if arg is not None else ()
+    task = factory(*args, config=config) if config is not None else factory(*args)
     for attr in ("format_prompt", "reward", "extract_answer", "is_correct", "is_equivalent"):
         if not callable(getattr(task, attr, None)):
             raise ValueError(f"task {name!r} ({type(task).__name__}) has no {attr}(); a Task implements astro_env.task.Task.")

@@ -459,10 +459,17 @@ class CountdownTask:
     """The Countdown `Task`: prompt = problem text + a blank line, answer = the last boxed expression."""
 
     name = "countdown"
+    Config = CountdownConfig
+    default_search_policy = "countdown"
+
+    def __init__(self, config: CountdownConfig = CountdownConfig()) -> None:
+        if not isinstance(config, CountdownConfig):
+            raise ValueError(f"CountdownTask takes a CountdownConfig, got {type(config).__name__}.")
+        self.config = config
 
     def generate(self, n: int, seed: int) -> list[Problem]:
-        """`n` problems of the default `CountdownConfig` (the same for the same seed)."""
-        return generate_problems(n, seed=seed)
+        """`n` problems of this task's `CountdownConfig` (the same for the same seed)."""
+        return generate_problems(n, seed=seed, config=self.config)
 
     def format_prompt(self, problem: Problem) -> str:
         """`problem.problem + "\\n\\n"`: the first step follows directly."""

@@ -13,6 +13,7 @@ its own problems also has `generate(n, seed) -> list[Problem]` (`ProceduralTask`
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Protocol, runtime_checkable
 
 from astro_env.problem import Problem
@@ -51,3 +52,18 @@ class ProceduralTask(Task, Protocol):
     def generate(self, n: int, seed: int) -> list[Problem]:
         """`n` problems whose `task` is this task's name; the same list for the same seed."""
         ...
+
+
+def task_config_class(name: str) -> type | None:
+    """The `Config` dataclass the task `name` takes (None when it declares none); imports the task's module only."""
+    from astro_env.registry import TASKS
+
+    factory, _ = TASKS.load(name)
+    config_cls = getattr(factory, "Config", None)
+    return config_cls if isinstance(config_cls, type) and dataclasses.is_dataclass(config_cls) else None
+
+
+def default_search_policy(task: Task) -> str:
+    """The policy backend that proposes search steps for `task` by default: its `default_search_policy`, else "base" (the policy itself)."""
+    name = getattr(task, "default_search_policy", None)
+    return name if isinstance(name, str) and name else "base"
