@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from agents.base import StepSample
+from astro_env.errors import UserError
 from astro_env.problem import Problem
 from astro_env.state import ReasoningState, initial_state, transition
 from astro_env.task import Task
@@ -71,7 +72,7 @@ class SearchBudget:
         for name in ("n_iterations", "n_children", "n_rollouts", "max_depth", "step_max_tokens", "rollout_max_tokens"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"search budget {name}={value!r}: use an integer >= 1.")
+                raise UserError(f"search budget {name}={value!r}: use an integer >= 1.")
 
     @property
     def n_rollouts_total(self) -> int:

@@ -29,11 +29,11 @@ the same tree on a deterministic backend, whatever ran before.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
 from agents.base import PolicyAgent, SamplingConfig
+from astro_env.errors import UserError
 from astro_env.problem import Problem
 from astro_env.state import DEFAULT_DELIMITER
 from search.builder import SearchBudget, TaskResolver, TreeBuilder, add_candidates, call_seed, default_task_resolver, make_builders
@@ -74,25 +74,25 @@ class MCTSConfig:
 
     def __post_init__(self) -> None:
         if self.n_iterations < 1:
-            raise ValueError(f"n_iterations={self.n_iterations}: use >= 1 (paper: 32).")
+            raise UserError(f"n_iterations={self.n_iterations}: use >= 1 (paper: 32).")
         if self.n_children < 1:
-            raise ValueError(f"n_children={self.n_children} cannot expand a node; use >= 1 (paper: 8).")
+            raise UserError(f"n_children={self.n_children} cannot expand a node; use >= 1 (paper: 8).")
         if self.n_rollouts < 1:
-            raise ValueError(f"n_rollouts={self.n_rollouts} leaves new children unvalued; use >= 1 (paper: 16).")
+            raise UserError(f"n_rollouts={self.n_rollouts} leaves new children unvalued; use >= 1 (paper: 16).")
         if self.max_depth < 1:
-            raise ValueError(f"max_depth={self.max_depth}: use >= 1 (paper: 50).")
+            raise UserError(f"max_depth={self.max_depth}: use >= 1 (paper: 50).")
         if self.c_puct < 0:
-            raise ValueError(f"c_puct={self.c_puct}: use >= 0 (ours: 1.0).")
+            raise UserError(f"c_puct={self.c_puct}: use >= 0 (ours: 1.0).")
         if self.prior not in ("logprob_softmax", "uniform"):
-            raise ValueError(f"prior={self.prior!r}: use 'logprob_softmax' or 'uniform'.")
+            raise UserError(f"prior={self.prior!r}: use 'logprob_softmax' or 'uniform'.")
         if self.prior_temperature <= 0:
-            raise ValueError(f"prior_temperature={self.prior_temperature}: use > 0.")
+            raise UserError(f"prior_temperature={self.prior_temperature}: use > 0.")
         if self.unvisited_value not in ("zero", "rollout"):
-            raise ValueError(f"unvisited_value={self.unvisited_value!r}: use 'zero' or 'rollout'.")
+            raise UserError(f"unvisited_value={self.unvisited_value!r}: use 'zero' or 'rollout'.")
         if self.step_max_tokens < 1 or self.rollout_max_tokens < 1:
-            raise ValueError("step_max_tokens and rollout_max_tokens must be >= 1.")
+            raise UserError("step_max_tokens and rollout_max_tokens must be >= 1.")
         if self.temperature < 0 or not 0 < self.top_p <= 1:
-            raise ValueError(f"temperature={self.temperature}, top_p={self.top_p}: use temperature >= 0 and top_p in (0, 1].")
+            raise UserError(f"temperature={self.temperature}, top_p={self.top_p}: use temperature >= 0 and top_p in (0, 1].")
 
     @classmethod
     def for_budget(cls, budget: SearchBudget) -> "MCTSConfig":
@@ -127,7 +127,6 @@ def mcts_trees(
     Each iteration makes at most two policy calls for the whole batch: one `propose_steps`
     for every selected non-terminal leaf and one `complete` for every new child's rollouts.
     """
-    start = time.perf_counter()
     builders = make_builders(problems, task_for, delimiter, seed, "mcts")
     seeds = [b.seed for b in builders]
     step_sampling = dict(max_tokens=config.step_max_tokens, temperature=config.temperature, top_p=config.top_p, stop=(delimiter,))
@@ -167,5 +166,4 @@ def mcts_trees(
         for builder, path in zip(builders, paths):
             builder.backup(path)
             builder.stats["n_iterations"] += 1
-    seconds = time.perf_counter() - start
-    return [b.freeze(seconds=seconds, batch_size=len(builders)) for b in builders]
+    return [b.freeze(batch_size=len(builders)) for b in builders]
