@@ -26,10 +26,9 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Mapping
 
 from agents.base import PolicyConfig
-from astro_env.countdown import CountdownConfig
 from astro_env.errors import UserError
 from astro_env.registry import component_config_field
 from astro_env.task import task_config_class
@@ -67,7 +66,7 @@ class TaskConfig:
     """Task: countdown, math, reasoning_gym:<dataset>, a plug-in's name, or package.module:Class."""
     config: Any = component_config_field("name", task_config_class)
     """The task's own `Config` (its flags appear once --task.name names the task); None: its defaults,
-    or nothing for a task that declares no Config."""
+    or nothing for a task that declares no Config. A mapping of its fields is turned into one."""
     train_problems: str = ""
     """Problems for search, SFT and GRPO: a .jsonl file or a set name (math_train, numinamath, ...);
     empty = the task generates them (Countdown, the synthetic MATH-style task, reasoning_gym)."""
@@ -84,6 +83,8 @@ class TaskConfig:
 
     def __post_init__(self) -> None:
         config_cls = task_config_class(self.name)  # UserError naming the registered tasks
+        if isinstance(self.config, Mapping) and config_cls is not None:
+            object.__setattr__(self, "config", config_cls(**self.config))
         if self.config is None and config_cls is not None:
             object.__setattr__(self, "config", config_cls())
         elif self.config is not None and (config_cls is None or not isinstance(self.config, config_cls)):
@@ -135,7 +136,7 @@ class RunConfig:
     """Training/evaluation seeds: SFT, GRPO and evaluation are repeated per seed (95% intervals need >= 2)."""
     data_seed: int = 1234
     """Seed of the data-side stages: problem generation, pre-training, search, linearisation, self-evaluation."""
-    task: TaskConfig = TaskConfig(config=CountdownConfig(n_numbers=3, max_number=9, max_target=50))
+    task: TaskConfig = TaskConfig(name="countdown", config={"n_numbers": 3, "max_number": 9, "max_target": 50})
     """The task and its problem sets."""
     policy: PolicyConfig = PolicyConfig(step_max_tokens=STEP_MAX_TOKENS)
     """The base policy: `model` empty = pre-train the embedded model here; else a save_pretrained dir or hub name,
@@ -206,8 +207,6 @@ class RunConfig:
             raise UserError("--eval-every sets GRPO's checkpoints (save_every = N, all kept): leave --grpo.save-every and --grpo.keep-checkpoints out.")
         if self.policy.backend == "vllm" and not self.policy.model and self.runnable_here:
             raise UserError("policy backend 'vllm' needs --policy.model (a checkpoint vLLM can load); the embedded model uses transformers.")
-        if self.policy.model and self.policy.backend == "countdown":
-            raise UserError("--policy.backend countdown is the symbolic proposer, not a model backend: use transformers or vllm with --model.")
         if self.proposer.backend in ("transformers", "vllm", "openai") and not self.proposer.model:
             raise UserError(f"proposer backend {self.proposer.backend!r} needs --proposer.model (a teacher model), or use --proposer.backend base.")
 

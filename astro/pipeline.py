@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import subprocess
 import sys
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable
@@ -74,10 +75,19 @@ def run_stage(runner: StageRunner, stage: Stage, accelerate_config: str = "") ->
     <command> --config <stage file>` (the command `astro run --dry-run` prints), in the foreground.
     """
     key = stage_key(stage.command, stage.config, stage.inputs, runner.run_dir)
-    if accelerate_config and stage.command in ("sft", "grpo"):
+    if accelerate_config and stage.command in ("sft", "grpo"):  # the launched command keys and marks the stage itself
+        out = runner.run_dir / stage.name
+        if runner.is_done(stage.name, key):
+            log.info("stage %-16s done already, skipped", stage.name)
+            runner.timings.setdefault(stage.name, 0.0)
+            return out
         write_stage_file(stage.file(runner.run_dir), stage.stage_file(runner.run_dir))
-        command = launch_command_for(accelerate_config, stage, runner.run_dir)
-        return runner(stage.name, key, lambda out: subprocess.run(command, check=True))
+        start = time.perf_counter()
+        subprocess.run(launch_command_for(accelerate_config, stage, runner.run_dir), check=True)
+        runner.timings[stage.name] = time.perf_counter() - start
+        if not runner.is_done(stage.name, key):
+            raise RuntimeError(f"stage {stage.name} launched through accelerate did not finish with the key this run computes")
+        return out
     body = stage_function(stage.command)
     return runner(stage.name, key, lambda out: body(stage.config))
 

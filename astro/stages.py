@@ -94,6 +94,11 @@ class StageRunner:
     run_dir: Path
     timings: dict[str, float] = field(default_factory=dict)
 
+    def is_done(self, name: str, key: dict[str, Any]) -> bool:
+        """True when stage `name` finished with exactly `key`."""
+        marker = read_marker(self.run_dir / name)
+        return marker is not None and marker["key_hash"] == config_hash(key) and marker.get("status") == "done"
+
     def __call__(self, name: str, key: dict[str, Any], body: Callable[[Path], Any]) -> Path:
         out = self.run_dir / name
         digest = config_hash(key)

@@ -49,16 +49,26 @@ def test_paper_stages_in_process_receive_exactly_the_printed_configs(tmp_path, c
         def run(config):
             name = str(Path(config.out).relative_to(run_dir)) if command != "search" else "trees"
             received[name] = dataclasses.asdict(config)
+            out = Path(config.out)
+            if command in ("sft", "grpo"):  # what the commands print from, and the checkpoints --eval-every evaluates
+                out.mkdir(parents=True, exist_ok=True)
+                (out / f"{command}_summary.json").write_text("{}")
+                for step in range(100, 1001, 100) if command == "grpo" else ():
+                    (out / "checkpoints" / f"step-{step:08d}").mkdir(parents=True)
+            return out
         return run
 
+    monkeypatch.setattr("training.sft.train_sft", stand_in("sft"))
+    monkeypatch.setattr("training.grpo.train_grpo", stand_in("grpo"))
+
     def launched(argv, check):  # `accelerate launch ... -m astro.cli sft|grpo --config FILE`, as printed
+        from astro.cli import main as astro_main
+
         assert argv[argv.index("--config_file") + 1] == PRESETS["paper"].accelerate_config
         command, file = argv[argv.index("astro.cli") + 1], argv[argv.index("--config") + 1]
         data = json.loads(Path(file).read_text())
-        received[data["stage"]] = data["config"]
-        if command == "grpo":  # the checkpoints --eval-every evaluates
-            for step in range(100, 1001, 100):
-                (Path(data["config"]["out"]) / "checkpoints" / f"step-{step:08d}").mkdir(parents=True)
+        assert astro_main([command, "--config", file]) == 0  # the launched command, with its stage function recorded
+        assert data["stage"] in received
 
     monkeypatch.setattr(pipeline, "stage_function", stand_in)
     monkeypatch.setattr(pipeline.subprocess, "run", launched)
@@ -104,3 +114,47 @@ def test_the_smoke_run_through_its_printed_commands_equals_the_in_process_run(tm
     for marker in markers:
         twin = in_process / marker.relative_to(launched)
         assert json.loads(marker.read_text())["key_hash"] == json.loads(twin.read_text())["key_hash"], marker
+
+
+def test_the_accelerate_config_reaches_sft_and_grpo_and_stays_out_of_their_keys(tmp_path):
+    from astro.config import PRESETS
+    from astro.plan import run_stages
+    from astro.stages import stage_key
+
+    paper = PRESETS["paper"]
+    local = dataclasses.replace(paper, accelerate_config="")
+    for with_it, without in zip(run_stages(paper, tmp_path), run_stages(local, tmp_path)):
+        assert stage_key(with_it.command, with_it.config, with_it.inputs, tmp_path) == \
+            stage_key(without.command, without.config, without.inputs, tmp_path), with_it.name
+    sft = next(s for s in run_stages(paper, tmp_path) if s.command == "sft")
+    argv = pipeline.launch_command_for(paper.accelerate_config, sft, tmp_path)
+    assert argv[1:5] == ["-m", "accelerate.commands.launch", "--config_file", paper.accelerate_config]
+    assert argv[-4:] == ["astro.cli", "sft", "--config", str(sft.file(tmp_path))]
+
+
+@pytest.mark.slow
+def test_an_sft_stage_launched_through_accelerate_is_marked_done_with_the_in_process_key(tmp_path):
+    from astro.plan import Stage
+    from astro.stages import StageRunner, read_marker, stage_key
+    from search.trace import Trace
+    from training.embedded import ModelConfig, build_model, build_tokenizer, save_policy
+    from training.sft import SFTConfig
+
+    pairs = [(f"{a}+{b}=", f"{a + b}") for a in range(6) for b in range(4)]
+    traces = tmp_path / "traces" / "traces_astro.jsonl"
+    traces.parent.mkdir()
+    traces.write_text("".join(json.dumps(Trace(problem_id=f"t/{i}", arm="astro", prompt=p, completion=c).to_dict()) + "\n"
+                              for i, (p, c) in enumerate(pairs)))
+    tokenizer = build_tokenizer([p + c for p, c in pairs], kind="char")
+    base = save_policy(build_model(tokenizer, ModelConfig(hidden_size=32, n_layers=1, n_heads=2, intermediate_size=64,
+                                                          max_position_embeddings=64), seed=0), tokenizer, tmp_path / "base")
+    config = SFTConfig(traces=str(traces), model=str(base), out=str(tmp_path / "seed0" / "sft-astro"), max_steps=1, batch_size=8,
+                       save_every=0, log_every=0, mixed_precision="no")
+    stage = Stage("seed0/sft-astro", "sft", config, (), "astro")
+    pipeline.run_stage(StageRunner(tmp_path), stage, accelerate_config=str(ROOT / "training" / "configs" / "accelerate_cpu.yaml"))
+    marker = read_marker(tmp_path / "seed0" / "sft-astro")
+    assert marker["status"] == "done"
+    from astro.config import config_hash
+
+    assert marker["key_hash"] == config_hash(stage_key("sft", config, (), tmp_path))
+    assert json.loads((tmp_path / "seed0" / "sft-astro" / "sft_summary.json").read_text())["n_steps"] == 1
