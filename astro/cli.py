@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "search": ("astro.commands.search", "Build search trees (MCTS, best-of-N, beam, a plug-in) for a problem set."),
     "tree": ("astro.commands.tree", "Inspect search trees: `astro tree show trees.jsonl --index N --out tree.html`."),
     "linearize": ("astro.commands.linearize", "Turn trees into ASTRO and Direct traces (`--stats` for the table)."),
+    "export": ("astro.commands.export", "Trees and traces as a Hub-ready dataset folder (Parquet or JSONL + dataset card)."),
     "sft": ("astro.commands.sft", "Behaviour cloning (SFT) of a policy on traces."),
     "grpo": ("astro.commands.grpo", "GRPO of a policy in the environment (engines: astro, trl, plug-ins)."),
     "eval": ("astro.commands.eval", "Evaluate a policy on MATH-500 / AMC 2023 / AIME 2024 or a problem file."),

@@ -13,8 +13,8 @@ Each field has one home: the config of the component that reads it. The tree hol
 | `sft`, `grpo`, `eval` | `training.sft.SFTConfig`, `training.grpo.GRPOConfig`, `benchmarks.evaluate.EvalConfig` | the per-seed stages |
 | `executor` | `search.executor.ExecutorConfig` | every parallel stage |
 
-plus a few run-level fields (seeds, the data seed, threads, parallel arms, `eval_every`, the
-accelerate config that launches SFT and GRPO). Fields that tie a component to a place in the
+plus a few run-level fields (seeds, the data seed, threads, parallel arms, `eval_every`, where SFT
+and GRPO report their scalars, the accelerate config that launches them). Fields that tie a component to a place in the
 run (input and output paths, seeds, the executor; `PER_STAGE`) are filled by the pipeline for
 each stage (`astro.plan`) and must be left at their defaults here. Presets are instances of the
 tree; `run_config.json` is the tree (`astro.configfile` reads it back into the same objects).
@@ -41,6 +41,7 @@ from search.run import SearchConfig
 from training.embedded import PretrainConfig
 from training.grpo import GRPOConfig
 from training.sft import SFTConfig
+from training.tracking import ReportTo
 
 ARMS = ("direct", "astro")
 MODELS = ("base", "direct-sft", "astro-sft", "direct-rl", "astro-rl")
@@ -117,10 +118,11 @@ PER_STAGE: dict[str, dict[str, str]] = {
     "pretrain": {"out": "the run folder", "seed": "--data-seed", "countdown": "--task.config"},
     "search": {"seed": "--data-seed", "executor": "--executor"},
     "curation": {"seed": "--data-seed", "executor": "--executor"},
-    "sft": {"traces": "the run folder", "model": "the run folder", "out": "the run folder", "seed": "--seeds"},
+    "sft": {"traces": "the run folder", "model": "the run folder", "out": "the run folder", "seed": "--seeds",
+            "report_to": "--report-to"},
     "grpo": {"model": "the run folder", "problems": "the run folder", "out": "the run folder", "seed": "--seeds",
              "threads": "--threads", "executor": "--executor", "backend": "--policy.backend",
-             "device": "--policy.device", "max_batch_size": "--policy.max-batch-size"},
+             "device": "--policy.device", "max_batch_size": "--policy.max-batch-size", "report_to": "--report-to"},
     "eval": {"seed": "--seeds", "executor": "--executor", "benches": "--task.bench"},
 }
 """Fields of the tree's component configs that the pipeline fills for each stage, and where their value comes from."""
@@ -181,6 +183,8 @@ class RunConfig:
     """torch CPU threads per process (one is fastest for the embedded model, and steady on a shared machine)."""
     parallel_arms: bool = True
     """Train and evaluate the Direct and ASTRO arms in two processes at once (one per core)."""
+    report_to: ReportTo = "tensorboard"
+    """Where SFT and GRPO send their scalars (TRL's names): tensorboard (OUT/tb of each stage), wandb, or none."""
     accelerate_config: str = ""
     """accelerate config file (DeepSpeed ZeRO: training/configs/accelerate_zero3.yaml) that SFT and GRPO are
     launched with (`accelerate launch --config_file FILE`); empty: they run in the run's own processes."""

@@ -136,11 +136,12 @@ def run_stages(config: RunConfig, run_dir: Path) -> list[Stage]:
         stages.append(_eval_stage(config, d, seed, "base", base, _base_inputs(config)))
         for arm in ARMS:
             sft_name, rl_name = f"seed{seed}/sft-{arm}", f"seed{seed}/rl-{arm}"
-            sft = replace(config.sft, traces=str(d / "traces" / f"traces_{arm}.jsonl"), model=base, out=str(d / sft_name), seed=seed)
+            sft = replace(config.sft, traces=str(d / "traces" / f"traces_{arm}.jsonl"), model=base, out=str(d / sft_name), seed=seed,
+                          report_to=config.report_to)
             stages.append(Stage(sft_name, "sft", sft, ("traces", *_base_inputs(config)), arm))
             grpo = replace(config.grpo, model=str(d / sft_name), problems=str(d / "problems" / "train.jsonl"), out=str(d / rl_name),
                            seed=seed, threads=config.threads, executor=config.executor, backend=config.policy.backend,
-                           device=config.policy.device, max_batch_size=config.policy.max_batch_size)
+                           device=config.policy.device, max_batch_size=config.policy.max_batch_size, report_to=config.report_to)
             if config.eval_every:
                 grpo = replace(grpo, save_every=config.eval_every, keep_checkpoints=0)
             stages.append(Stage(rl_name, "grpo", grpo, (sft_name, "problems"), arm))

@@ -67,7 +67,7 @@ def run_ours(model_dir: Path, traces: Path, out: Path, steps: int, seed: int) ->
     config = SFTConfig(
         traces=str(traces), model=str(model_dir), out=str(out), packing=True, max_length=SEQ_LEN,
         batch_size=BATCH_SIZE, max_steps=steps, lr=LR, warmup_ratio=0.05, seed=seed,
-        mixed_precision="no", save_every=0, log_every=0, tensorboard=False, resume=False,
+        mixed_precision="no", save_every=0, log_every=0, report_to="none", resume=False,
     )
     train_sft(config)
     summary = json.loads((out / "sft_summary.json").read_text(encoding="utf-8"))

@@ -4,8 +4,9 @@ The page is one HTML file with inline SVG and CSS (no scripts, no external files
 laid out top-down by depth, leaves left to right in creation order; correct terminals are
 green, wrong terminals red, intermediate nodes blue with a shade given by Q; a node's area
 grows with its visits and an edge's width with the child's visits. Hovering a node shows its
-step text, N, Q, prior and verdict; the label under it shows N and Q. Below the drawing,
-every terminal's full solution text (correct ones first) unfolds on click.
+step text, N, Q, prior and verdict; clicking it opens the same text in a panel (a link to
+`#step-N`, shown by CSS `:target`, so the page still needs no script); the label under it shows
+N and Q. Below the drawing, every terminal's full solution text (correct ones first) unfolds on click.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def render_html(tree: SearchTree, title: str | None = None) -> str:
     max_visits = max((n.visits for n in tree.nodes[1:]), default=0)
     width = max(x for x, _ in pos.values()) + MARGIN + 60
     height = max(y for _, y in pos.values()) + MARGIN + 40
-    edges, circles = [], []
+    edges, circles, panels = [], [], []
     for node in tree.nodes[1:]:
         (x1, y1), (x2, y2) = pos[node.parent_id], pos[node.id]  # type: ignore[index]
         w = 1.0 + 5.0 * (node.visits / max_visits if max_visits else 0.0)
@@ -84,11 +85,13 @@ def render_html(tree: SearchTree, title: str | None = None) -> str:
         x, y = pos[node.id]
         r = node_radius(node, max_visits)
         cls = "node correct" if node.terminal and node.correct else "node wrong" if node.terminal else "node"
+        text = html.escape(node_tooltip(node))
         circles.append(
-            f'<g class="{cls}" id="node-{node.id}"><title>{html.escape(node_tooltip(node))}</title>'
+            f'<a href="#step-{node.id}"><g class="{cls}" id="node-{node.id}"><title>{text}</title>'
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="{node_colour(node)}"/>'
-            f'<text x="{x:.1f}" y="{y + r + 12:.1f}">{node.visits}|{node.value:.2f}</text></g>'
+            f'<text x="{x:.1f}" y="{y + r + 12:.1f}">{node.visits}|{node.value:.2f}</text></g></a>'
         )
+        panels.append(f'<div class="step" id="step-{node.id}"><a class="close" href="#">close</a><pre>{text}</pre></div>')
     n_correct, n_wrong = len(tree.correct_terminals()), len(tree.wrong_terminals())
     terminals = sorted(tree.terminals(), key=lambda n: (not n.correct, -n.visits, n.id))
     paths = []
@@ -115,6 +118,10 @@ pre {{ background: #f5f5f5; padding: .6em; white-space: pre-wrap; max-width: 70e
 .node text {{ font-size: 9px; text-anchor: middle; fill: #555; }}
 b.correct {{ color: #2e9d44; }} b.wrong {{ color: #d64545; }}
 summary {{ cursor: pointer; margin: .2em 0; }}
+.step {{ display: none; position: fixed; right: 1em; bottom: 1em; max-width: 40em; max-height: 45vh; overflow: auto;
+         background: #fff; border: 1px solid #888; box-shadow: 0 2px 8px rgba(0,0,0,.25); padding: .4em .8em; }}
+.step:target {{ display: block; }}
+.step .close {{ float: right; }}
 </style></head><body>
 <h2>{html.escape(title)}</h2>
 <p><b>Gold answer:</b> {html.escape(tree.problem.answer)} &nbsp; <b>Nodes:</b> {len(tree)} &nbsp;
@@ -124,12 +131,15 @@ summary {{ cursor: pointer; margin: .2em 0; }}
 <span><i class="dot" style="background:#d64545"></i>wrong terminal</span>
 <span><i class="dot" style="background:hsl(212,70%,40%)"></i>step, high Q</span>
 <span><i class="dot" style="background:hsl(212,70%,85%)"></i>step, low Q</span>
-<span>size / edge width: visits N; label: N|Q; hover a node for its step text</span></p>
+<span>size / edge width: visits N; label: N|Q; hover or click a node for its step text</span></p>
 <p><small>{html.escape(stats)}</small></p>
 <div class="scroll"><svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}">
 {chr(10).join(edges)}
 {chr(10).join(circles)}
 </svg></div>
+<div class="steps">
+{chr(10).join(panels)}
+</div>
 <h3>Terminal paths ({len(terminals)})</h3>
 {chr(10).join(paths)}
 </body></html>

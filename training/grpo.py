@@ -12,7 +12,8 @@ pass_rate_high] (ASTRO: 1%..75%); `OUT/filter.json` records how many survive.
 
 Outputs in `OUT/`: the final model and tokenizer (`save_pretrained`), `grpo_config.json`,
 `filter.json`, `grpo_summary.json`, per-step metrics in `metrics.jsonl` (one line per step),
-TensorBoard events in `OUT/tb` (`grpo/reward_mean`, `grpo/pass_rate`, `grpo/completion_len`,
+scalars sent where `--report-to` says (TensorBoard events in `OUT/tb`, a W&B run in `OUT/wandb`, or
+none: `grpo/reward_mean`, `grpo/pass_rate`, `grpo/completion_len`,
 `grpo/backtracks`, `grpo/kl`, `grpo/clip_frac`, `grpo/entropy`, `grpo/step_time`, ...), and
 checkpoints in `OUT/checkpoints/step-*` (`training.checkpoint`). Rerunning the same command
 resumes from the last checkpoint with the same problem order and sampling seeds. A NaN or inf
@@ -41,6 +42,7 @@ from astro_env.task import task_config_class
 from search.executor import ExecutorConfig, Shard, make_shards, map_shards
 from training import checkpoint as ckpt
 from training.optim import make_adamw
+from training.tracking import MetricsTracker, ReportTo, check_report_to
 from training.objectives import (
     filter_by_pass_rate,
     group_advantages,
@@ -139,8 +141,9 @@ class GRPOConfig:
     """Newest checkpoints kept."""
     log_every: int = 1
     """Log metrics every N steps."""
-    tensorboard: bool = True
-    """Write TensorBoard events to OUT/tb."""
+    report_to: ReportTo = field(default="tensorboard", compare=False)
+    """Where the grpo/* scalars go: "tensorboard" (OUT/tb), "wandb" (a W&B run in OUT/wandb; WANDB_MODE=offline
+    keeps it on disk) or "none" (TRL's names; see training.tracking). `--engine trl` passes it to TRL's report_to."""
     resume: bool = True
     """Resume from the newest checkpoint in OUT/checkpoints when there is one."""
     seed: int = 0
@@ -199,6 +202,7 @@ class GRPOConfig:
         elif self.task_config is not None and (config_cls is None or not isinstance(self.task_config, config_cls)):
             raise UserError(f"task_config is a {type(self.task_config).__name__}; task {self.task!r} takes "
                              f"{config_cls.__name__ if config_cls else 'no config'}.")
+        check_report_to(self.report_to)
 
     @property
     def rollouts_per_step(self) -> int:
@@ -727,11 +731,7 @@ class _TrainingLog:
         self.metrics = JsonlWriter(path)
         for record in previous:
             self.metrics.write(record)
-        self.tb = None
-        if config.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.tb = SummaryWriter(log_dir=str(out / "tb"), purge_step=step + 1 if step else None)
+        self.tracker = MetricsTracker(config.report_to, out, "grpo", asdict(config), purge_step=step + 1 if step else None)
 
     def write(self, record: dict[str, Any]) -> None:
         self.last = record
@@ -739,18 +739,14 @@ class _TrainingLog:
         if not (self.config.log_every and step % self.config.log_every == 0):
             return
         self.metrics.write(record)
-        if self.tb is not None:
-            for key, value in record.items():
-                if key != "step" and isinstance(value, (int, float)) and math.isfinite(value):
-                    self.tb.add_scalar(f"grpo/{key}", value, step)
+        self.tracker.log({f"grpo/{key}": value for key, value in record.items() if key != "step"}, step)
         print(f"grpo step {step}/{self.config.n_steps}: reward {record['reward_mean']:.3f} "
               f"len {record['completion_len']:.1f} loss {record['loss']:.4f} "
               f"clip {record['clip_frac']:.3f} {record['step_time']:.2f}s", flush=True)
 
     def close(self) -> None:
         self.metrics.close()
-        if self.tb is not None:
-            self.tb.close()
+        self.tracker.close()
 
 
 def _finite(record: dict[str, Any]) -> dict[str, float]:

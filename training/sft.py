@@ -11,7 +11,8 @@ ASTRO fine-tunes Llama-3.1-70B-Instruct for 1 epoch, LR 3e-6, cosine schedule, m
 the few-million-parameter embedded model; pass `--lr 3e-6` for a 70B checkpoint.
 
 Outputs in `OUT/`: the final model and tokenizer (`save_pretrained`), `sft_config.json`,
-`sft_summary.json`, TensorBoard events in `OUT/tb` (`sft/loss`, `sft/lr`, `sft/tokens_per_s`),
+`sft_summary.json`, the scalars `sft/loss`, `sft/lr`, `sft/tokens_per_s` (TensorBoard events in
+`OUT/tb`, a W&B run in `OUT/wandb`, or none: `--report-to`),
 and checkpoints in `OUT/checkpoints/step-*` (see `training.checkpoint`). Rerunning the same
 command resumes from the last checkpoint and replays the same data order, so a killed run
 ends with the same weights as an uninterrupted one.
@@ -24,7 +25,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
@@ -33,6 +34,7 @@ from astro_env.hub import check_model_source
 from astro_env.loaders import file_sha256
 from training import checkpoint as ckpt
 from training.optim import make_adamw
+from training.tracking import MetricsTracker, ReportTo, check_report_to
 from training.data import (
     IGNORE_INDEX,
     TokenizedExample,
@@ -95,8 +97,9 @@ class SFTConfig:
     """Continue from the newest checkpoint in OUT/checkpoints when there is one."""
     log_every: int = 10
     """TensorBoard/console logging interval in optimizer steps (0: no logging)."""
-    tensorboard: bool = True
-    """Write TensorBoard events under OUT/tb."""
+    report_to: ReportTo = field(default="tensorboard", compare=False)
+    """Where the sft/* scalars go (not part of a stage key: it does not change the model): "tensorboard" (OUT/tb), "wandb" (a W&B run in OUT/wandb; WANDB_MODE=offline
+    keeps it on disk) or "none" (TRL's names; see training.tracking)."""
 
     def __post_init__(self) -> None:
         for name in ("n_epochs", "batch_size", "grad_accum", "max_length"):
@@ -122,12 +125,13 @@ class SFTConfig:
             raise UserError(f"overflow={self.overflow!r}: use 'truncate' or 'drop'.")
         if self.mixed_precision not in ("auto", "no", "bf16"):
             raise UserError(f"mixed_precision={self.mixed_precision!r}: use 'auto', 'no' or 'bf16'.")
+        check_report_to(self.report_to)
         if self.save_every < 0 or self.log_every < 0 or self.keep_last < 0:
             raise UserError("save_every, log_every and keep_last must be >= 0 (0 disables).")
 
     def fingerprint(self) -> dict[str, Any]:
         """The fields that fix the data order and the schedule: a resumed run must match them."""
-        skip = {"resume", "save_every", "keep_last", "log_every", "tensorboard", "mixed_precision", "out"}
+        skip = {"resume", "save_every", "keep_last", "log_every", "report_to", "mixed_precision", "out"}
         return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
@@ -396,11 +400,7 @@ def train_sft(config: SFTConfig) -> Path:
         if is_main:
             print(f"sft: resuming from {resume_from} (step {step}, micro-batch {position})", flush=True)
 
-    writer = None
-    if is_main and config.tensorboard and config.log_every:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(log_dir=str(out / "tb"))
+    tracker = MetricsTracker(config.report_to, out, "sft", asdict(config)) if is_main and config.log_every else None
 
     last_good = resume_from
     device = accelerator.device
@@ -456,9 +456,8 @@ def train_sft(config: SFTConfig) -> Path:
                     "sft/lr": optimizer.param_groups[0]["lr"],
                     "sft/tokens_per_s": log_seen * world / max(now - t_log, 1e-9),
                 }
-                if writer is not None:
-                    for key, value in metrics.items():
-                        writer.add_scalar(key, value, step)
+                if tracker is not None:
+                    tracker.log(metrics, step)
                 if is_main:
                     print(f"sft: step {step}/{total_steps} loss {last_loss:.4f} lr {metrics['sft/lr']:.2e} "
                           f"tok/s {metrics['sft/tokens_per_s']:.0f}", flush=True)
@@ -477,8 +476,8 @@ def train_sft(config: SFTConfig) -> Path:
                     extra_json={INPUTS_FILE: inputs},
                 )
     finally:
-        if writer is not None:
-            writer.close()
+        if tracker is not None:
+            tracker.close()
     train_seconds = time.perf_counter() - t_start
     if log_tokens:  # loss since the last log (the whole run's mean when logging is off)
         last_loss = _mean_loss(accelerator, log_loss, log_tokens)

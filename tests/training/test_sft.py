@@ -54,7 +54,7 @@ def workspace(tmp_path_factory):
 def _config(ws, out, **kw) -> SFTConfig:
     defaults = dict(
         traces=str(ws["traces"]), model=str(ws["base"]), out=str(out), batch_size=8, lr=3e-3,
-        save_every=0, log_every=0, tensorboard=False, mixed_precision="no",
+        save_every=0, log_every=0, report_to="none", mixed_precision="no",
     )
     return SFTConfig(**(defaults | kw))
 
@@ -159,7 +159,7 @@ def test_sft_lowers_the_loss_and_saves_a_loadable_model(workspace, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     before = _mean_loss(workspace["base"], workspace)
-    out = train_sft(_config(workspace, tmp_path / "out", n_epochs=4, log_every=2, tensorboard=True))
+    out = train_sft(_config(workspace, tmp_path / "out", n_epochs=4, log_every=2, report_to="tensorboard"))
     after = _mean_loss(out, workspace)
     assert after < before - 0.5, (before, after)
     assert AutoModelForCausalLM.from_pretrained(out) is not None and AutoTokenizer.from_pretrained(out) is not None
@@ -232,7 +232,7 @@ def test_cli_main(workspace, tmp_path, capsys):
     from astro.commands import sft as sft_command
 
     rc = sft_command.main(["--traces", str(workspace["traces"]), "--model", str(workspace["base"]), "--out", str(tmp_path / "cli"),
-                   "--max-steps", "1", "--loss-on", "completion", "--no-tensorboard", "--mixed-precision", "no"])
+                   "--max-steps", "1", "--loss-on", "completion", "--report-to", "none", "--mixed-precision", "no"])
     assert rc == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert json.loads(line)["n_steps"] == 1
