@@ -133,7 +133,7 @@ class RunConfig:
     """Everything that decides a Direct-vs-ASTRO run; saved as run_config.json in the run folder."""
 
     preset: str = "default"
-    """Name of the preset these values came from (informational)."""
+    """The preset the values start from (`--preset NAME`; recorded in run_config.json and the report)."""
     seeds: tuple[int, ...] = (0,)
     """Training/evaluation seeds: SFT, GRPO and evaluation are repeated per seed (95% intervals need >= 2)."""
     data_seed: int = 1234

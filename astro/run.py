@@ -81,7 +81,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[RunConfig, RunArgs]:
         "Direct-vs-ASTRO end to end: search trees, traces, SFT and GRPO per arm, evaluation, report. Default: the embedded "
         "Countdown model on a CPU; --task math --model DIR --bench math500 amc23 aime24 for the paper's experiment. "
         f"Presets: {', '.join(sorted(PRESETS))} (--preset NAME). Short flags: "
-        + ", ".join(f"{a} = {b}" for a, b in ALIASES.items()) + "."
+        + ", ".join(f"{a} = {b}" for a, b in ALIASES.items()) + ". The fields the pipeline fills for each stage (paths, "
+        "per-stage seeds, the executor; astro.config.PER_STAGE) are listed below but refused here."
     )
     args = parse_config(RunArgs, argv, default, prog="astro run", description=description)
     config = RunConfig(**{f.name: getattr(args, f.name) for f in fields(RunConfig)})
