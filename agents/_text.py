@@ -80,16 +80,22 @@ def completion_to_step(completion: Completion) -> StepSample:
     )
 
 
-def propose_via_complete(complete, states, n: int, sampling: SamplingConfig | None, step_max_tokens: int) -> list[list[StepSample]]:
+def propose_via_complete(
+    complete, states, n: int, sampling: SamplingConfig | None, step_max_tokens: int, prompts_of=None
+) -> list[list[StepSample]]:
     """`n` StepSamples per state by calling `complete(prompts, n, sampling)` once per distinct
-    delimiter (usually once), continuing each `state.text` and stopping at its delimiter."""
+    delimiter (usually once), continuing each state and stopping at its delimiter.
+
+    `prompts_of(states)` gives what `complete` is passed for those states (a backend's rendered
+    prompt ids, say); default: each `state.text`."""
     out: list[list[StepSample] | None] = [None] * len(states)
     by_delimiter: dict[str, list[int]] = {}
     for idx, state in enumerate(states):
         by_delimiter.setdefault(state.delimiter, []).append(idx)
     for delimiter, idxs in by_delimiter.items():
         step_cfg = step_sampling(sampling, delimiter, step_max_tokens)
-        completions = complete([states[i].text for i in idxs], n, step_cfg)
+        group = [states[i] for i in idxs]
+        completions = complete(prompts_of(group) if prompts_of is not None else [s.text for s in group], n, step_cfg)
         for i, row in zip(idxs, completions):
             out[i] = [completion_to_step(c) for c in row]
     return out  # type: ignore[return-value]

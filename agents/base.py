@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, Sequence, runtime_checkable
 
+from agents.chat import ChatConfig
 from astro_env.state import ReasoningState
 
 
@@ -114,8 +115,25 @@ class PolicyAgent(Protocol):
         n: int,
         sampling: SamplingConfig,
     ) -> list[list[Completion]]:
-        """`n` completions for each prompt (outer list aligned with `prompts`)."""
+        """`n` completions for each prompt (outer list aligned with `prompts`).
+
+        Each prompt is a task prompt (what `Task.format_prompt` writes); a backend with a chat
+        template renders it as the user turn. `complete_states` continues a partial solution.
+        """
         ...
+
+
+def complete_states(policy: PolicyAgent, states: Sequence[ReasoningState], n: int, sampling: SamplingConfig) -> list[list[Completion]]:
+    """`n` completions continuing each state's partial solution (outer list aligned with `states`).
+
+    Backends that render prompts themselves (chat templates) provide `complete_states` and are
+    given the states, so the steps so far continue the assistant's turn; any other policy is
+    asked `complete([state.text for state in states])`, the raw prompt followed by the steps.
+    """
+    method = getattr(policy, "complete_states", None)
+    if callable(method):
+        return method(states, n, sampling)
+    return policy.complete([state.text for state in states], n, sampling)
 
 
 @runtime_checkable
@@ -159,5 +177,7 @@ class PolicyConfig:
     """Token budget of one proposed step."""
     seed: int = 0
     """Backend seed (deterministic sampling where the backend allows it)."""
+    chat: ChatConfig = field(default_factory=ChatConfig)
+    """Chat template and system prompt the backend renders prompts with (`agents.chat`; default: raw prompts)."""
     extra: dict = field(default_factory=dict, hash=False, compare=False)
     """Backend-specific keyword arguments (e.g. vLLM's gpu_memory_utilization)."""

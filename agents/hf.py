@@ -28,6 +28,7 @@ import torch
 
 from agents._text import check_batch, propose_via_complete, truncate_at_stop
 from agents.base import Completion, PolicyConfig, SamplingConfig, StepSample
+from agents.chat import ChatPrompter, partial_response
 from astro_env.errors import UserError
 from astro_env.hub import check_model_source
 from astro_env.state import ReasoningState
@@ -168,6 +169,11 @@ class _LlamaRunner:
         layers = getattr(inner, "layers", None)
         if not layers or not hasattr(layers[0], "self_attn") or not hasattr(layers[0].self_attn, "q_proj"):
             return False
+        attn, mlp = layers[0].self_attn, getattr(layers[0], "mlp", None)
+        projections = [getattr(attn, n, None) for n in ("q_proj", "k_proj", "v_proj", "o_proj")]
+        projections += [getattr(mlp, n, None) for n in ("gate_proj", "up_proj", "down_proj")]
+        if not all(isinstance(p, torch.nn.Linear) for p in projections):  # e.g. LoRA-wrapped layers: their forward adds the adapter
+            return False
         return all(
             type(module).__name__.endswith(("RMSNorm",)) for module in (inner.norm, layers[0].input_layernorm)
         ) and isinstance(model.get_output_embeddings(), torch.nn.Linear)
@@ -281,8 +287,9 @@ class TransformersPolicy:
     """PolicyAgent over an in-memory transformers causal LM and its tokenizer.
 
     Wraps the live objects (no copies): weights an optimizer updates in place are used by the
-    next call. `model` and `tokenizer` stay public for trainers. Prompts are tokenised with the
-    tokenizer's default special tokens. Unseeded calls (`sampling.seed is None`) draw their seed
+    next call. `model` and `tokenizer` stay public for trainers. Prompts are rendered and tokenised
+    by `chat` (`config.chat`: raw prompts with the tokenizer's default special tokens, or a chat
+    template, whose end-of-turn token then also ends a completion). Unseeded calls (`sampling.seed is None`) draw their seed
     from `config.seed` and a per-policy call counter, so a run is reproducible call by call;
     a seeded call always gives the same samples for the same prompts and n.
     """
@@ -292,7 +299,9 @@ class TransformersPolicy:
         self.tokenizer = tokenizer
         self.config = config if config is not None else PolicyConfig(backend="transformers")
         self.name = f"transformers:{getattr(model, 'name_or_path', '') or type(model).__name__}"
-        self.eos_token_ids: frozenset[int] = self._find_eos_ids()
+        self.chat = ChatPrompter(self.config.chat, tokenizer)
+        """Renders and tokenises prompts (`agents.chat`); trainers tokenise through it too."""
+        self.eos_token_ids: frozenset[int] = self._find_eos_ids() | self.chat.stop_token_ids
         """Tokens that end a completion with finish_reason "eos" (empty: never)."""
         self.n_unseeded_calls = 0
         self._pieces: list[str] | None = None
@@ -359,12 +368,28 @@ class TransformersPolicy:
         n: int,
         sampling: SamplingConfig | None = None,
     ) -> list[list[StepSample]]:
-        """`n` candidate next steps per state: continuations of `state.text` cut at `state.delimiter`.
+        """`n` candidate next steps per state: continuations of the rendered prompt and the steps so far
+        (`state.text` for raw prompts), cut at `state.delimiter`.
 
         Default sampling: temperature 1, `config.step_max_tokens` tokens; the delimiter is
         added to `sampling.stop`. One batched generation per distinct delimiter.
         """
-        return propose_via_complete(self.complete, states, n, sampling, self.config.step_max_tokens)
+        return propose_via_complete(self.complete_ids, states, n, sampling, self.config.step_max_tokens, self.state_ids)
+
+    def state_ids(self, states: Sequence[ReasoningState]) -> list[list[int]]:
+        """Prompt ids of each state: its rendered task prompt followed by the steps so far (the assistant's partial turn)."""
+        return self.chat.encode([s.prompt for s in states], [partial_response(s) for s in states])
+
+    def complete_states(
+        self,
+        states: Sequence[ReasoningState],
+        n: int,
+        sampling: SamplingConfig | None = None,
+    ) -> list[list[Completion]]:
+        """`n` completions continuing each state's steps so far (outer list aligned with `states`)."""
+        if n < 1:
+            raise ValueError(f"n={n}: ask for at least one sample per prompt.")
+        return self.complete_ids(self.state_ids(states), n, sampling) if states else []
 
     def complete(
         self,
@@ -376,8 +401,7 @@ class TransformersPolicy:
         check_batch(prompts, n)
         if not prompts:
             return []
-        prompt_ids = self.tokenizer(list(prompts))["input_ids"]
-        return self.complete_ids(prompt_ids, n, sampling)
+        return self.complete_ids(self.chat.encode(list(prompts)), n, sampling)
 
     def complete_ids(
         self,

@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 
 from agents._text import check_batch, propose_via_complete, truncate_at_stop
 from agents.base import Completion, PolicyConfig, SamplingConfig, StepSample
+from agents.chat import ChatPrompter, partial_response
 from astro_env.hub import check_model_source
 from astro_env.state import ReasoningState
 
@@ -186,6 +187,9 @@ class VLLMPolicy:
         self.llm = llm
         self.name = f"vllm:{config.model}"
         self.tokenizer = llm.get_tokenizer() if hasattr(llm, "get_tokenizer") else None
+        self.chat = ChatPrompter(config.chat, self.tokenizer)
+        """Renders prompts (`agents.chat`). With a template the engine is sent token ids (rendered, no
+        special prefix added) and also stops at the end-of-turn token; raw prompts are sent as text."""
         self.n_unseeded_calls = 0
 
     def propose_steps(
@@ -194,8 +198,37 @@ class VLLMPolicy:
         n: int,
         sampling: SamplingConfig | None = None,
     ) -> list[list[StepSample]]:
-        """`n` candidate next steps per state: `complete` on `state.text` with the delimiter as a stop string."""
-        return propose_via_complete(self.complete, states, n, sampling, self.config.step_max_tokens)
+        """`n` candidate next steps per state: the rendered prompt and the steps so far (`state.text` for
+        raw prompts) continued up to the delimiter, a stop string."""
+        return propose_via_complete(self._generate, states, n, sampling, self.config.step_max_tokens, self._state_inputs)
+
+    def _state_inputs(self, states: Sequence[ReasoningState]) -> list:
+        prompts, responses = [s.prompt for s in states], [partial_response(s) for s in states]
+        if self.chat.active:
+            return [{"prompt_token_ids": ids} for ids in self.chat.encode(prompts, responses)]
+        return [self.chat.render(p, r) for p, r in zip(prompts, responses)]
+
+    def complete_states(
+        self,
+        states: Sequence[ReasoningState],
+        n: int,
+        sampling: SamplingConfig | None = None,
+    ) -> list[list[Completion]]:
+        """`n` completions continuing each state's steps so far (outer list aligned with `states`)."""
+        if n < 1:
+            raise ValueError(f"n={n}: ask for at least one sample per prompt.")
+        return self._generate(self._state_inputs(states), n, sampling) if states else []
+
+    def complete_ids(
+        self,
+        prompt_ids: Sequence[Sequence[int]],
+        n: int,
+        sampling: SamplingConfig | None = None,
+    ) -> list[list[Completion]]:
+        """`complete` for already tokenised prompts (what GRPO calls: the engine samples from exactly the ids it scores)."""
+        if n < 1:
+            raise ValueError(f"n={n}: ask for at least one sample per prompt.")
+        return self._generate([{"prompt_token_ids": [int(t) for t in ids]} for ids in prompt_ids], n, sampling)
 
     def complete(
         self,
@@ -205,6 +238,14 @@ class VLLMPolicy:
     ) -> list[list[Completion]]:
         """`n` completions per prompt (outer list aligned with `prompts`), one engine call for the batch."""
         check_batch(prompts, n)
+        if not prompts:
+            return []
+        if self.chat.active:
+            return self._generate([{"prompt_token_ids": ids} for ids in self.chat.encode(list(prompts))], n, sampling)
+        return self._generate([self.chat.render(p) for p in prompts], n, sampling)
+
+    def _generate(self, prompts: list, n: int, sampling: SamplingConfig | None) -> list[list[Completion]]:
+        """`n` completions per engine prompt (a text or a `{"prompt_token_ids": ...}` dict), one engine call."""
         if not prompts:
             return []
         sampling = sampling if sampling is not None else SamplingConfig()
@@ -222,6 +263,7 @@ class VLLMPolicy:
                 stop=list(sampling.stop) or None,
                 seed=_sample_seed(seed, p, s),
                 logprobs=0,
+                **({"stop_token_ids": sorted(self.chat.stop_token_ids)} if self.chat.stop_token_ids else {}),
             )
             for p in range(len(prompts))
             for s in range(n)

@@ -5,6 +5,7 @@ Each field has one home: the config of the component that reads it. The tree hol
 | field | config | what reads it |
 |---|---|---|
 | `task` | `TaskConfig` (the task's name and own `Config`, the problem sets) | the `problems` stage |
+| `chat` | `agents.chat.ChatConfig` | every stage that renders prompts (one value for all) |
 | `policy` | `agents.base.PolicyConfig` | the base policy everywhere (`model` empty: pre-train the embedded one) |
 | `pretrain` | `training.embedded.PretrainConfig` | the `base` stage (only without a model) |
 | `proposer` | `agents.base.PolicyConfig` | who proposes steps during search (`base`: the policy itself) |
@@ -29,6 +30,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Mapping
 
 from agents.base import PolicyConfig
+from agents.chat import ChatConfig
 from astro_env.errors import UserError
 from astro_env.registry import component_config_field
 from astro_env.task import task_config_class
@@ -112,17 +114,18 @@ def _bench_label(spec: str) -> str:
 
 
 PER_STAGE: dict[str, dict[str, str]] = {
-    "policy": {"seed": "--seeds / --data-seed"},
-    "proposer": {"seed": "--data-seed"},
-    "judge": {"seed": "--data-seed"},
+    "policy": {"seed": "--seeds / --data-seed", "chat": "--chat.*"},
+    "proposer": {"seed": "--data-seed", "chat": "--chat.*"},
+    "judge": {"seed": "--data-seed", "chat": "--chat.*"},
     "pretrain": {"out": "the run folder", "seed": "--data-seed", "countdown": "--task.config"},
     "search": {"seed": "--data-seed", "executor": "--executor"},
     "curation": {"seed": "--data-seed", "executor": "--executor"},
     "sft": {"traces": "the run folder", "model": "the run folder", "out": "the run folder", "seed": "--seeds",
-            "report_to": "--report-to"},
+            "report_to": "--report-to", "chat": "--chat.*"},
     "grpo": {"model": "the run folder", "problems": "the run folder", "out": "the run folder", "seed": "--seeds",
              "threads": "--threads", "executor": "--executor", "backend": "--policy.backend",
-             "device": "--policy.device", "max_batch_size": "--policy.max-batch-size", "report_to": "--report-to"},
+             "device": "--policy.device", "max_batch_size": "--policy.max-batch-size", "report_to": "--report-to",
+             "chat": "--chat.*"},
     "eval": {"seed": "--seeds", "executor": "--executor", "benches": "--task.bench"},
 }
 """Fields of the tree's component configs that the pipeline fills for each stage, and where their value comes from."""
@@ -140,6 +143,9 @@ class RunConfig:
     """Seed of the data-side stages: problem generation, pre-training, search, linearisation, self-evaluation."""
     task: TaskConfig = TaskConfig(name="countdown", config={"n_numbers": 3, "max_number": 9, "max_target": 50})
     """The task and its problem sets."""
+    chat: ChatConfig = ChatConfig()
+    """The chat template and system prompt every stage renders task prompts with (search, SFT, GRPO,
+    evaluation, the judge); the default keeps raw prompts, as the embedded model was pre-trained on."""
     policy: PolicyConfig = PolicyConfig(step_max_tokens=STEP_MAX_TOKENS)
     """The base policy: `model` empty = pre-train the embedded model here; else a save_pretrained dir or hub name,
     on `backend` (search with the base as proposer, GRPO rollouts, evaluation)."""

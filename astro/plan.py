@@ -65,6 +65,11 @@ class Stage:
         return StageFile(self.name, str(run_dir), self.inputs, self.config)
 
 
+def _policy(config: RunConfig, **changes: Any) -> PolicyConfig:
+    """The run's policy config with the run's chat settings (and `changes`)."""
+    return replace(config.policy, chat=config.chat, **changes)
+
+
 def base_model(config: RunConfig, run_dir: Path) -> str:
     """The base policy's model: --policy.model, or the embedded model the `base` stage pre-trains."""
     return config.policy.model or str(Path(run_dir) / "base")
@@ -81,13 +86,13 @@ def proposer_policy(config: RunConfig, run_dir: Path) -> tuple[PolicyConfig, boo
 
     backend = config.proposer.backend or default_search_policy(astro_env.get_task(config.task.name, config.task.config))
     if backend == "base":
-        return replace(config.policy, model=base_model(config, run_dir), seed=config.data_seed), True
-    return replace(config.proposer, backend=backend, seed=config.data_seed), False
+        return _policy(config, model=base_model(config, run_dir), seed=config.data_seed), True
+    return replace(config.proposer, backend=backend, seed=config.data_seed, chat=config.chat), False
 
 
 def _judge_policy(config: RunConfig, run_dir: Path) -> PolicyConfig:
     return replace(config.judge, backend=config.judge.backend or config.policy.backend,
-                   model=config.judge.model or base_model(config, run_dir), seed=config.data_seed)
+                   model=config.judge.model or base_model(config, run_dir), seed=config.data_seed, chat=config.chat)
 
 
 def _eval_stage(config: RunConfig, run_dir: Path, seed: int, name: str, model: str, inputs: tuple[str, ...], arm: str = "") -> Stage:
@@ -95,7 +100,7 @@ def _eval_stage(config: RunConfig, run_dir: Path, seed: int, name: str, model: s
     files = tuple(str(d / "problems" / "eval" / f"{label}.jsonl") for label in config.benches)
     job = EvalJob(
         out=str(d / f"seed{seed}" / f"eval-{name}"),
-        policy=replace(config.policy, model=model, seed=seed),
+        policy=_policy(config, model=model, seed=seed),
         eval=replace(config.eval, seed=seed, executor=config.executor, benches=files),
         model_name=name,
         token_count="words",
@@ -137,11 +142,12 @@ def run_stages(config: RunConfig, run_dir: Path) -> list[Stage]:
         for arm in ARMS:
             sft_name, rl_name = f"seed{seed}/sft-{arm}", f"seed{seed}/rl-{arm}"
             sft = replace(config.sft, traces=str(d / "traces" / f"traces_{arm}.jsonl"), model=base, out=str(d / sft_name), seed=seed,
-                          report_to=config.report_to)
+                          report_to=config.report_to, chat=config.chat)
             stages.append(Stage(sft_name, "sft", sft, ("traces", *_base_inputs(config)), arm))
             grpo = replace(config.grpo, model=str(d / sft_name), problems=str(d / "problems" / "train.jsonl"), out=str(d / rl_name),
                            seed=seed, threads=config.threads, executor=config.executor, backend=config.policy.backend,
-                           device=config.policy.device, max_batch_size=config.policy.max_batch_size, report_to=config.report_to)
+                           device=config.policy.device, max_batch_size=config.policy.max_batch_size, report_to=config.report_to,
+                           chat=config.chat)
             if config.eval_every:
                 grpo = replace(grpo, save_every=config.eval_every, keep_checkpoints=0)
             stages.append(Stage(rl_name, "grpo", grpo, (sft_name, "problems"), arm))

@@ -1,5 +1,6 @@
-"""The run report of `astro run`: what was run, the control table per evaluation set, training
-dynamics across GRPO checkpoints, trace statistics, plots, tree pages."""
+"""The run report of `astro run`: what was run, the control table per evaluation set, compute-matched
+retry baselines, paired differences across seeds, training dynamics across GRPO checkpoints, trace
+statistics, plots, tree pages."""
 
 from __future__ import annotations
 
@@ -8,9 +9,19 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+
 from astro.config import ARMS, MODEL_LABELS, RunConfig, changed_fields, to_json
 from astro_env.jsonl import read_jsonl, write_json
-from benchmarks.records import EvalReport
+from benchmarks.metrics import pearson
+from benchmarks.records import EvalRecord, EvalReport
+from benchmarks.replicate import PairedDifference, paired_difference, problem_rates
+from benchmarks.retry import compute_matched
+
+RETRY_SOURCES = ("direct-sft", "direct-rl")
+"""Models whose evaluation completions make the compute-matched retry baselines (Direct answers once)."""
+PAIRS = (("astro-rl", "direct-rl"), ("astro-rl", "astro-sft"))
+"""(minuend, subtrahend) of the paired differences across seeds."""
 
 
 def load_eval_reports(config: RunConfig, run_dir: Path) -> dict[str, list[EvalReport]]:
@@ -42,25 +53,115 @@ def correlation_points(reports: Mapping[str, list], bench: str) -> tuple[list[tu
     return backtracks, tokens
 
 
+def reports_by_seed(config: RunConfig, run_dir: Path) -> dict[str, dict[int, EvalReport]]:
+    """{model name: {seed: EvalReport}} for every evaluated model and seed whose summary exists."""
+    out: dict[str, dict[int, EvalReport]] = {}
+    for name in config.models:
+        for seed in config.seeds:
+            summary = run_dir / f"seed{seed}" / f"eval-{name}" / "summary.json"
+            if summary.exists():
+                out.setdefault(name, {})[seed] = EvalReport.from_dict(json.loads(summary.read_text()))
+    return out
+
+
+def eval_records(run_dir: Path, seed: int, name: str, bench: str, n_samples: int) -> list[list[EvalRecord]]:
+    """One model's evaluation records on one set and seed, grouped per problem (samples 0..n_samples-1 in
+    order; problems in file order); [] when the completions file is absent."""
+    path = run_dir / f"seed{seed}" / f"eval-{name}" / bench / "completions.jsonl"
+    grouped: dict[str, list[EvalRecord]] = {}
+    for row in read_jsonl(path):
+        record = EvalRecord.from_dict(row)
+        if record.bench == bench and record.sample_idx < n_samples:
+            grouped.setdefault(record.problem_id, []).append(record)
+    return [sorted(rs, key=lambda r: r.sample_idx) for rs in grouped.values()]
+
+
+def load_records(config: RunConfig, run_dir: Path, by_seed: Mapping[str, Mapping[int, EvalReport]]
+                 ) -> dict[str, dict[int, dict[str, list[list[EvalRecord]]]]]:
+    """{bench: {seed: {model name: per-problem records}}} for every report in `by_seed`."""
+    out: dict[str, dict[int, dict[str, list[list[EvalRecord]]]]] = {}
+    for bench in config.benches:
+        for name, per_seed in by_seed.items():
+            for seed, report in per_seed.items():
+                result = report.benches.get(bench)
+                if result is None:
+                    continue
+                records = eval_records(run_dir, seed, name, bench, result.n_samples)
+                if records:
+                    out.setdefault(bench, {}).setdefault(seed, {})[name] = records
+    return out
+
+
+def compute_matched_section(records: Mapping[str, Mapping[int, Mapping[str, list[list[EvalRecord]]]]]) -> dict[str, Any]:
+    """{bench: `benchmarks.retry.compute_matched` over the seeds} with the `RETRY_SOURCES` as sources."""
+    return {bench: compute_matched([per_seed[s] for s in sorted(per_seed)], RETRY_SOURCES) for bench, per_seed in records.items()}
+
+
+def paired_section(by_seed: Mapping[str, Mapping[int, EvalReport]],
+                   records: Mapping[str, Mapping[int, Mapping[str, list[list[EvalRecord]]]]],
+                   benches: tuple[str, ...], seed: int = 0) -> list[PairedDifference]:
+    """A `benchmarks.replicate.PairedDifference` per pair in `PAIRS` and set (those both models were evaluated on).
+
+    The bootstrap over problems draws from `numpy.random.default_rng(seed)` (2,000 resamples).
+    """
+    out = []
+    for bench in benches:
+        pass1 = {name: {s: r.benches[bench].pass_at_1 for s, r in per_seed.items() if bench in r.benches}
+                 for name, per_seed in by_seed.items()}
+        rates: dict[str, dict[int, dict[str, float]]] = {}
+        for s, models in records.get(bench, {}).items():
+            for name, per_problem in models.items():
+                rates.setdefault(name, {})[s] = problem_rates(per_problem)
+        for minuend, subtrahend in PAIRS:
+            diff = paired_difference(minuend, subtrahend, bench, pass1, rates, np.random.default_rng(seed))
+            if diff is not None:
+                out.append(diff)
+    return out
+
+
 def checkpoint_reports(config: RunConfig, run_dir: Path) -> dict[str, list[tuple[int, EvalReport]]]:
-    """{arm: [(GRPO step, EvalReport)]} for the checkpoints evaluated with --eval-every (first seed)."""
+    """{arm: [(GRPO step, EvalReport)]} for the checkpoints evaluated with --eval-every (first seed), in step
+    order; step 0 is the SFT model GRPO starts from (its evaluation), when there are checkpoints."""
     seed = config.seeds[0]
     out: dict[str, list[tuple[int, EvalReport]]] = {}
     for arm in ARMS:
         points = []
-        for summary in sorted((run_dir / f"seed{seed}").glob(f"eval-{arm}-rl-step*/summary.json")):
+        for summary in (run_dir / f"seed{seed}").glob(f"eval-{arm}-rl-step*/summary.json"):
             step = int(summary.parent.name.rsplit("step", 1)[-1])
             points.append((step, EvalReport.from_dict(json.loads(summary.read_text()))))
+        start = run_dir / f"seed{seed}" / f"eval-{arm}-sft" / "summary.json"
+        if points and start.exists() and all(step != 0 for step, _ in points):
+            points.append((0, EvalReport.from_dict(json.loads(start.read_text()))))
         if points:
-            out[arm] = points
+            out[arm] = sorted(points, key=lambda point: point[0])
     return out
+
+
+def checkpoint_dynamics(points: list[tuple[int, EvalReport]], benches: tuple[str, ...]) -> dict[str, Any]:
+    """Per set: steps, pass@1, mean tokens and backtracks across checkpoints, and Pearson r of backtracks and of
+    tokens against pass@1 (None below 2 checkpoints, with a constant series, or without backtrack counts)."""
+    per_bench = {}
+    for bench in benches:
+        series = [(step, r.benches[bench]) for step, r in sorted(points, key=lambda p: p[0]) if bench in r.benches]
+        if not series:
+            continue
+        acc = [b.pass_at_1 for _, b in series]
+        tok = [b.mean_tokens for _, b in series]
+        bts = [b.mean_backtracks for _, b in series]
+        per_bench[bench] = {
+            "steps": [s for s, _ in series],
+            "pass@1": acc,
+            "mean_tokens": tok,
+            "mean_backtracks": bts,
+            "r_backtracks": _finite(pearson(bts, acc)) if len(series) >= 2 and None not in bts else None,
+            "r_tokens": _finite(pearson(tok, acc)) if len(series) >= 2 else None,
+        }
+    return per_bench
 
 
 def dynamics(config: RunConfig, run_dir: Path) -> dict[str, Any]:
     """Per arm: reward and completion length over GRPO steps, and backtracks/tokens vs pass@1 across
     checkpoints with Pearson r, per evaluation set (the paper's training-dynamics evidence)."""
-    from benchmarks.metrics import pearson
-
     seed = config.seeds[0]
     out: dict[str, Any] = {"curves": {}, "checkpoints": {}}
     for arm in ARMS:
@@ -70,23 +171,7 @@ def dynamics(config: RunConfig, run_dir: Path) -> dict[str, Any]:
             for r in rows if "step" in r
         ]
     for arm, points in checkpoint_reports(config, run_dir).items():
-        per_bench = {}
-        for bench in config.benches:
-            series = [(step, r.benches[bench]) for step, r in points if bench in r.benches]
-            if not series:
-                continue
-            acc = [b.pass_at_1 for _, b in series]
-            tok = [b.mean_tokens for _, b in series]
-            bts = [b.mean_backtracks for _, b in series]
-            per_bench[bench] = {
-                "steps": [s for s, _ in series],
-                "pass@1": acc,
-                "mean_tokens": tok,
-                "mean_backtracks": bts,
-                "r_backtracks": _finite(pearson(bts, acc)) if len(series) >= 2 and None not in bts else None,
-                "r_tokens": _finite(pearson(tok, acc)) if len(series) >= 2 else None,
-            }
-        out["checkpoints"][arm] = per_bench
+        out["checkpoints"][arm] = checkpoint_dynamics(points, config.benches)
     return out
 
 
@@ -156,11 +241,14 @@ def what_was_run(config: RunConfig, run_dir: Path) -> list[str]:
 
 def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, float]) -> str:
     """Write run_dir/report.md, report.json and plots/; returns the Markdown."""
-    from benchmarks.metrics import pearson
-    from benchmarks.plots import plot_backtracks_vs_accuracy, plot_grpo_curves
-    from benchmarks.report import comparison_json, comparison_table
+    from benchmarks.plots import plot_backtracks_vs_accuracy, plot_grpo_curves, plot_pass_vs_tokens
+    from benchmarks.report import baseline_label, comparison_json, comparison_table, matched_table, paired_table
 
     reports = load_eval_reports(config, run_dir)
+    by_seed = reports_by_seed(config, run_dir)
+    records = load_records(config, run_dir, by_seed)
+    matched = compute_matched_section(records)
+    paired = paired_section(by_seed, records, config.benches)
     plots_dir = run_dir / "plots"
     plots: dict[str, str] = {}
     seed0 = config.seeds[0]
@@ -177,6 +265,15 @@ def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, flo
             "tokens_vs_pass@1": _finite(pearson([p[1] for p in tok_points], [p[2] for p in tok_points])) if len(tok_points) >= 2 else None,
             "n_points": len(tok_points),
         }
+    if config.benches and config.benches[0] in matched:
+        m = matched[config.benches[0]]
+        points = [(MODEL_LABELS.get(name, name), v["mean_tokens"], v["pass@1"]) for name, v in m["models"].items()]
+        curves = {baseline_label(b["source"], b["stop"], MODEL_LABELS): [(c["mean_tokens"], c["pass@1"]) for c in b["curve"]]
+                  for b in m["baselines"].values()}
+        dashed = [baseline_label(b["source"], b["stop"], MODEL_LABELS) for b in m["baselines"].values() if b["stop"] == "verifier"]
+        plots["pass_vs_tokens"] = str(plot_pass_vs_tokens(
+            points, curves, plots_dir / "pass_vs_tokens.png", title=f"pass@1 against tokens per problem ({config.benches[0]})",
+            dashed=dashed).relative_to(run_dir))
     dyn = dynamics(config, run_dir)
     ckpt_points = [(f"{arm}@{step}", r) for arm, pts in checkpoint_reports(config, run_dir).items() for step, r in pts]
     if ckpt_points:
@@ -220,19 +317,52 @@ def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, flo
     lines += [
         "## Control table (pass@1 in %, one column group per evaluation set)",
         "",
+        "maj@k: a completion without a final answer votes for \"no answer\", which is never right. No answer, truncated: "
+        "shares (%) of the completions that state no final answer and that the token budget cut.",
+        "",
         table,
     ]
     for bench, r in correlations.items():
         lines.append(f"Pearson r across models and seeds on `{bench}`: backtracks vs pass@1 = {_fmt_r(r['backtracks_vs_pass@1'])}, "
                      f"tokens vs pass@1 = {_fmt_r(r['tokens_vs_pass@1'])} ({r['n_points']} points).")
     lines.append("")
+    if matched:
+        lines += [
+            "## Compute-matched baselines (pass@1 in % at each model's own mean tokens per problem)",
+            "",
+            "A baseline draws its source model's evaluation completions of a problem one at a time, at most m of them, "
+            "stops at the first its stop rule accepts, and solves the problem when that completion is correct (the exact "
+            "expectation over orderings of the samples). m is set so that the mean tokens generated per problem equal the "
+            "row model's mean tokens per completion (interpolating between the caps around it). Self-check: the task's check "
+            "of the answer against what the prompt states (no gold answer); verifier: stop at the first correct completion "
+            "(best-of-n with the verifier; at any one cap an upper bound on every stop rule). n/a: all the evaluation "
+            "samples spend fewer tokens (evaluate more samples per problem). Means over seeds (± 95% t half-width with "
+            "several); the curves over m are in `report.json` and `plots/pass_vs_tokens.png`.",
+            "",
+        ]
+        for bench, m in matched.items():
+            lines += [f"`{bench}`:", "", matched_table(m, MODEL_LABELS)]
+    if paired:
+        lines += [
+            "## Seeds: paired differences (percentage points of pass@1)",
+            "",
+            "Each seed's difference between two models trained and evaluated in that seed. Paired t: mean ± t(0.975, "
+            "n-1) sd / sqrt(n) over seeds (training and evaluation variation). Bootstrap: 2,000 resamples of the problems "
+            "within each seed, the same draw for both models (evaluation variation only). Seeds to exclude 0: the fewest "
+            "seeds whose paired-t interval, at the observed sd, is narrower than the observed mean difference.",
+            "",
+            paired_table(paired, MODEL_LABELS),
+        ]
     if any(dyn["checkpoints"].values()):
-        lines += ["## Training dynamics (GRPO checkpoints, first seed)", ""]
-        lines += ["| arm | set | steps | pass@1 | tokens | backtracks | r(backtracks, pass@1) | r(tokens, pass@1) |", "|---" * 8 + "|"]
+        lines += ["## Training dynamics (GRPO checkpoints, first seed)", "",
+                  "Step 0 is the SFT model GRPO starts from; pass@1, tokens and backtracks per completion read first -> last "
+                  "checkpoint; r is Pearson's across the checkpoints.", ""]
+        lines += ["| arm | set | steps | checkpoints | pass@1 | tokens | backtracks | r(backtracks, pass@1) | r(tokens, pass@1) |",
+                  "|---" * 9 + "|"]
         for arm, per_bench in dyn["checkpoints"].items():
             for bench, d in per_bench.items():
                 lines.append(
-                    f"| {arm} | {bench} | {d['steps'][0]}..{d['steps'][-1]} | "
+                    f"| {arm} | {bench} | {d['steps'][0]}..{d['steps'][-1]} | {len(d['steps'])} | "
                     f"{100 * d['pass@1'][0]:.1f} -> {100 * d['pass@1'][-1]:.1f} | {d['mean_tokens'][0]:.0f} -> {d['mean_tokens'][-1]:.0f} | "
                     f"{_num(d['mean_backtracks'][0])} -> {_num(d['mean_backtracks'][-1])} | {_fmt_r(d['r_backtracks'])} | {_fmt_r(d['r_tokens'])} |"
                 )
@@ -261,6 +391,8 @@ def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, flo
             "competence_gates": gate_verdicts(competence) if competence else [],
             "comparison": comparison_json(reports) if reports else {},
             "pearson": correlations,
+            "compute_matched": matched,
+            "paired_differences": [d.to_dict() for d in paired],
             "dynamics": dyn,
             "trace_stats": trace_stats,
             "grpo_filter": filters,

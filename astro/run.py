@@ -44,6 +44,8 @@ ALIASES = {
     "--executor": "--executor.kind",
     "--train-problems": "--task.train-problems",
     "--bench": "--task.bench",
+    "--chat-template": "--chat.template",
+    "--system-prompt": "--chat.system-prompt",
 }
 """Short flags of `astro run` (plain renamings of tree fields)."""
 

@@ -216,3 +216,107 @@ def numeric_verdict(a: str, b: str) -> bool | None:
     if agree == 3 and "." not in a and "." not in b:
         return True
     return None
+
+
+MAX_VALUE_DIGITS = 100_000
+"""Integer powers whose value would have more digits than this are refused before parsing (see `power_digits`)."""
+_MAX_MAGNITUDE_TOKENS = 400
+
+
+def power_digits(s: str) -> float:
+    """Return an upper bound on the number of decimal digits of the largest power in `s` (`9^{9^{9^{9}}}` -> inf,
+    `2^{10}` -> about 3.01), read with the evaluator's grammar; 0.0 when `s` is outside it. Nothing is computed
+    beyond float logarithms, so a power tower costs microseconds to refuse."""
+    try:
+        tokens = tokenize(s[: 4 * _MAX_MAGNITUDE_TOKENS])
+    except Unsupported:
+        return 0.0
+    if len(tokens) > _MAX_MAGNITUDE_TOKENS:
+        return 0.0
+    parser = _Magnitude(tokens)
+    try:
+        parser.expr()
+    except (Unsupported, IndexError, RecursionError):
+        pass
+    return parser.largest
+
+
+class _Magnitude:
+    """Recursive descent over `tokenize` tokens computing log10 upper bounds of every (sub)expression's size."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens, self.pos, self.largest = tokens, 0, 0.0
+
+    def peek(self) -> str | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def take(self) -> str:
+        token = self.peek()
+        if token is None:
+            raise Unsupported("end")
+        self.pos += 1
+        return token
+
+    def note(self, digits: float) -> float:
+        self.largest = max(self.largest, digits)
+        return digits
+
+    def expr(self) -> float:
+        digits = self.term()
+        while self.peek() in ("+", "-"):
+            self.take()
+            digits = self.note(max(digits, self.term()) + 0.302)
+        return digits
+
+    def term(self) -> float:
+        digits = self.unary()
+        while True:
+            token = self.peek()
+            if token in _TIMES or token in _DIVIDE:
+                self.take()
+                digits = self.note(digits + self.unary())
+            elif token is not None and _Parser._starts_primary(token):
+                digits = self.note(digits + self.power())
+            else:
+                return digits
+
+    def unary(self) -> float:
+        if self.peek() in ("-", "+"):
+            self.take()
+        return self.power()
+
+    def power(self) -> float:
+        base = self.primary()
+        while self.peek() == "^":
+            self.take()
+            token = self.peek()
+            if token == "{":
+                self.take()
+                exponent = self.expr()
+                if self.take() != "}":
+                    raise Unsupported("}")
+            elif token is not None and token[0].isdigit():
+                self.take()
+                exponent = math.log10(max(float(token[0]), 1.0))
+            else:
+                exponent = self.primary()
+            # |a^b| has at most log10|a| * |b| digits, and |b| < 10^exponent_digits.
+            base = self.note(base * 10.0 ** min(exponent, 308.0) if base > 0 else 0.0)
+        return base
+
+    def primary(self) -> float:
+        token = self.take()
+        if token[0].isdigit() or token[0] == ".":
+            return self.note(math.log10(max(abs(float(token)), 1.0)) if len(token) < 300 else float(len(token)))
+        if token in ("(", "{"):
+            digits = self.expr()
+            self.take()
+            return digits
+        if token == "\\frac":
+            return self.note(self.primary() + self.primary())
+        if token == "\\sqrt":
+            if self.peek() == "[":
+                while self.take() != "]":
+                    pass
+            return self.note(self.primary() / 2)
+        return 0.0  # a variable or constant: symbolic, it brings no digits of its own

@@ -3,17 +3,25 @@
 Why plain subprocesses rather than `multiprocessing`: "spawn" re-imports the caller's `__main__`
 (scripts without a main guard recurse), "fork" is unsafe in a process that already runs threads
 (torch, tokenizers), and the forkserver is a process-wide singleton other code may configure.
-A worker here is `python -P -c <load _verifier_worker.py by path>`, speaking JSON lines over pipes.
+The pool starts one "zygote", `python -P -c <load _verifier_worker.py by path>`, which imports sympy and the
+LaTeX grammar once and then only forks ready workers on request; each worker speaks JSON lines over a socket
+whose end the zygote passes back (SCM_RIGHTS). Replacing a worker costs a fork, not a start-up.
+
+Lifetime: a worker never outlives the process that uses it. Each forked worker arms `PR_SET_PDEATHSIG`
+(`astro_env.processes`) against the zygote, whose only thread forks it, and the zygote exits within 0.1 s of
+its parent's death (it polls its parent while idle, and a watchdog thread does during its warm-up). The
+zygote does not arm the signal itself: the kernel sends it when the *thread* that started a process exits, and
+the pool may be started from a short-lived thread. Where fd passing is unavailable, workers are spawned
+directly and poll their parent instead.
 
 Bounds: a request carries its CPU-time budget; the worker arms a timer on its own CPU time and
-ends itself when the budget is spent, so the verdict does not depend on machine load. The parent
-waits on the worker's output with `select` (any thread may call; no signals); past a wall-clock
-last guard (the budget plus a slack) it kills a worker that has spent a quarter of its budget and
+ends itself when the budget is spent, so the verdict does not depend on machine load. The
+parent waits on the worker's output with `select` (any thread may call; no signals); past a wall-clock
+last guard (the budget plus a slack) it kills a worker whose CPU time has stopped growing (stuck) and
 keeps waiting for one that load has starved of CPU (read from /proc). A worker that ended or was
-killed is replaced at once by a fork of the warm "zygote" process (started with the pool; it only
-forks and never reads an answer), so a replacement costs a fork rather than a start-up; until the
-zygote is warm, or where fd passing is unavailable, a fresh worker is spawned. Waiting for a
-free/ready worker is bounded separately by `start_timeout_s`.
+killed is replaced at once. Waiting for a free/ready worker is bounded separately by `start_timeout_s`.
+`WorkerPool.cpu_seconds()` sums the CPU time of the zygote and every worker, ended ones included (the zygote
+reaps them, so the kernel adds their time to its own), for benchmarks of the worst case per call.
 """
 
 from __future__ import annotations
@@ -54,19 +62,21 @@ def _spawn(memory_mb: int, *extra: str, pass_fds: tuple[int, ...] = (), pipes: b
     )
 
 
-LATE_CPU_FRACTION = 0.25
-"""A worker past the wall-clock guard is killed once it has used this fraction of its CPU budget;
-checks that need less CPU than that get the same verdict however long load delays them."""
+STUCK_S = 2.0
+"""A worker past the wall-clock guard is killed once its CPU time has not grown for this long (it is stuck,
+not computing); a worker that load starves of CPU still gains some, so it is waited for and keeps its verdict."""
 HARD_WALL_S = 120.0
-"""A worker starved by load (below `LATE_CPU_FRACTION` of its budget) is waited for up to this long."""
+"""No request is waited for longer than this (or ten times its CPU budget, if larger)."""
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """Return the CPU time (user + system) process `pid` has used, from /proc; None where unreadable."""
+def _cpu_seconds(pid: int, reaped_children: bool = False) -> float | None:
+    """Return the CPU time (user + system) process `pid` has used, from /proc, plus that of the children it has
+    reaped when `reaped_children`; None where unreadable."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             fields = f.read().rsplit(b")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped_children else 0)
+        return ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
 
@@ -147,12 +157,12 @@ class _Zygote:
         self.ready = False
         self.lock = threading.Lock()
 
-    def fork(self, timeout_s: float = 5.0) -> _Worker | None:
-        """Return a ready forked worker, or None when the zygote is not warm yet or does not answer."""
+    def fork(self, timeout_s: float = 5.0, wait_ready_s: float = 0.0) -> _Worker | None:
+        """Return a ready forked worker, or None when the zygote is not warm within `wait_ready_s` or does not answer."""
         with self.lock:
             try:
                 if not self.ready:
-                    readable, _, _ = select.select([self.control], [], [], 0)
+                    readable, _, _ = select.select([self.control], [], [], wait_ready_s)
                     if not readable or self.control.recv(1) != b"R":
                         return None
                     self.ready = True
@@ -186,13 +196,14 @@ class WorkerPool:
         self._zygote: _Zygote | None = None
         """Forks warm workers, so an ended worker is replaced at once (its start-up is paid once, in the background)."""
         self._lock = threading.Lock()
+        self._pids: set[int] = set()
         self._started = False
         self._closed = False
         self.n_killed = 0
         """Workers killed at a deadline or found dead (for tests and diagnostics)."""
 
     def start(self) -> None:
-        """Start the workers and the spare in the background (idempotent, returns at once)."""
+        """Start the zygote and fork the workers in the background (idempotent, returns at once)."""
         self._ensure_started()
 
     def _ensure_started(self) -> None:
@@ -200,25 +211,69 @@ class WorkerPool:
             if self._started:
                 return
             self._started = True
-            for _ in range(self.n_workers):
-                self._idle.put(_Worker(self.memory_mb))
-            self._zygote = _Zygote(self.memory_mb) if hasattr(socket, "send_fds") else None
+            if hasattr(socket, "send_fds"):
+                self._zygote = _Zygote(self.memory_mb)
+                threading.Thread(target=self._fill, name="verifier-pool-start", daemon=True).start()
+            else:
+                for _ in range(self.n_workers):
+                    self._idle.put(self._track(_Worker(self.memory_mb)))
             atexit.register(self.close)
+
+    def _fill(self) -> None:
+        """Fork the first `n_workers` workers once the zygote is warm (a spawned one where it never gets warm)."""
+        for _ in range(self.n_workers):
+            zygote = self._zygote
+            worker = zygote.fork(wait_ready_s=self.start_timeout_s) if zygote is not None else None
+            if self._closed:
+                if worker is not None:
+                    worker.kill()
+                return
+            self._idle.put(self._track(worker if worker is not None else _Worker(self.memory_mb)))
+
+    def _track(self, worker: _Worker) -> _Worker:
+        with self._lock:
+            self._pids.add(worker.pid)
+        return worker
 
     def _replacement(self) -> _Worker:
         """Return a worker forked by the warm zygote, else a freshly spawned one."""
         forked = self._zygote.fork() if self._zygote is not None else None
-        return forked if forked is not None else _Worker(self.memory_mb)
+        return self._track(forked if forked is not None else _Worker(self.memory_mb))
+
+    def pids(self) -> list[int]:
+        """Return the process ids of the zygote and of every worker started so far (ended ones included)."""
+        with self._lock:
+            zygote = [self._zygote.proc.pid] if self._zygote is not None else []
+            return zygote + sorted(self._pids)
+
+    def cpu_seconds(self) -> float:
+        """Return the CPU time the pool's processes have used so far: every worker (alive, or ended and reaped by the
+        zygote) and the zygote itself, its warm-up included. Spawned workers that ended count in the caller's
+        `resource.getrusage(RUSAGE_CHILDREN)` instead. Reads /proc; 0.0 where it is unavailable."""
+        with self._lock:
+            pids = list(self._pids)
+            zygote = self._zygote
+        total = 0.0
+        for pid in pids:  # before the zygote: a worker reaped in between is counted twice, never missed
+            cpu = _cpu_seconds(pid)
+            if cpu is None:
+                with self._lock:
+                    self._pids.discard(pid)
+            else:
+                total += cpu
+        if zygote is not None:
+            total += _cpu_seconds(zygote.proc.pid, reaped_children=True) or 0.0
+        return total
 
     def compare_pairs(
         self, pairs: list[tuple[str, str]], timeout_s: float, wall_timeout_s: float | None = None
     ) -> list[bool] | None:
         """Return one verdict per (gold, pred) pair, or None when the worker used `timeout_s` seconds of
         CPU time on the batch (it ends itself) or died. Last guard: a worker still busy `wall_timeout_s`
-        (default `timeout_s + 1.5`) wall seconds after the request is killed only if it has used
-        `LATE_CPU_FRACTION` of its CPU budget; one starved by load (less CPU than that) is waited for,
-        up to `HARD_WALL_S`. So a check that needs less than that fraction gets the same verdict however
-        busy the machine is, and one that needs more than the budget is False under any load."""
+        (default `timeout_s + 1.5`) wall seconds after the request is killed only once its CPU time stops
+        growing for `STUCK_S` (stuck, not computing), or at `HARD_WALL_S`; one that load starves of CPU is
+        waited for. So a check that needs less CPU than the budget gets the same verdict however busy the
+        machine is, and one that needs more than the budget is False under any load."""
         guard = timeout_s + 1.5 if wall_timeout_s is None else wall_timeout_s
         self._ensure_started()
         try:
@@ -233,22 +288,26 @@ class WorkerPool:
                     return None
                 worker.ready = True
             request = (json.dumps({"pairs": pairs, "cpu_s": timeout_s}) + "\n").encode()
-            cpu_before = _cpu_seconds(worker.pid)
             start = time.monotonic()
             deadline, hard_deadline = start + guard, start + max(HARD_WALL_S, 10.0 * timeout_s)
             worker.send(request)
+            last_cpu, progressed = None, start
             while True:
                 line = worker.read_line(deadline)
                 if line is not None:
                     break
                 if worker.ended:
                     return None  # the worker spent its CPU budget (or hit its memory cap) and ended
-                cpu_now = _cpu_seconds(worker.pid)
-                if cpu_before is None or cpu_now is None or cpu_now - cpu_before >= LATE_CPU_FRACTION * timeout_s:
-                    return None  # late and computing: the last guard
-                if time.monotonic() >= hard_deadline:
+                cpu_now, now = _cpu_seconds(worker.pid), time.monotonic()
+                if cpu_now is None:
+                    return None  # gone
+                if last_cpu is None or cpu_now > last_cpu:
+                    last_cpu, progressed = cpu_now, now  # late but computing (starved by load): wait on
+                elif now - progressed >= STUCK_S:
+                    return None  # late and not computing: stuck, the last guard
+                if now >= hard_deadline:
                     return None  # starved for minutes: give up
-                deadline = time.monotonic() + 0.25  # late but starved by load: not a verdict, wait on
+                deadline = now + 0.25
             verdicts = json.loads(line).get("verdicts")
             if not isinstance(verdicts, list) or len(verdicts) != len(pairs):
                 return None

@@ -1,5 +1,5 @@
-"""Pure, in-process text handling for the verifier: answer extraction, normalisation, screening,
-structure splitting and the exact plain-number comparison.
+"""Pure, in-process text handling for the verifier: normalisation, screening, structure splitting and the
+exact plain-number comparison (where the answer is: `_verifier_extract`).
 
 Everything here is linear-time string work (no regex with nested quantifiers, no recursion on
 untrusted depth) and never evaluates text. The symbolic remainder goes to `_verifier_worker`.
@@ -7,9 +7,12 @@ untrusted depth) and never evaluates text. The symbolic remainder goes to `_veri
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+
+from astro_env._verifier_eval import MAX_VALUE_DIGITS, power_digits
 from astro_env.boxes import Boxes, scan_boxes
 
 MAX_ANSWER_CHARS = 400
@@ -27,40 +30,9 @@ MAX_ITEMS = 16
 # Extraction
 
 
-_ANSWER_PHRASE = re.compile(r"(?:final\s+answer\s+is|the\s+answer\s+is|final\s+answer\s*:)", re.IGNORECASE)
-
-
 def find_boxes(text: str) -> Boxes:
     """Every top-level `\\boxed{...}` / `\\fbox{...}` / `\\boxed X` of `text` (`astro_env.boxes.scan_boxes`)."""
     return scan_boxes(text)
-
-
-def find_stated_answer(text: str) -> str | None:
-    """Return X of the last "The answer is X" / "final answer is X" / "Final Answer: X" in `text`."""
-    last = None
-    for m in _ANSWER_PHRASE.finditer(text):
-        last = m
-    if last is None:
-        return None
-    rest = text[last.end() : last.end() + 2 * MAX_ANSWER_CHARS].lstrip(" \t:")
-    if rest.startswith("$"):
-        delim = "$$" if rest.startswith("$$") else "$"
-        end = rest.find(delim, len(delim))
-        if end < 0:
-            return None
-        answer = rest[len(delim) : end]
-    elif rest.startswith("\\(") or rest.startswith("\\["):
-        end = rest.find("\\)" if rest[1] == "(" else "\\]", 2)
-        if end < 0:
-            return None
-        answer = rest[2:end]
-    else:
-        line = rest.split("\n", 1)[0]
-        # The sentence ends at ". " or a final ".", not at a decimal point.
-        cut = re.search(r"\.(?:\s|$)", line)
-        answer = line[: cut.start()] if cut else line
-    answer = answer.strip().rstrip(".,;")
-    return answer or None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,7 +42,7 @@ def find_stated_answer(text: str) -> str | None:
 _STRIP_COMMANDS = re.compile(
     r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big|displaystyle|textstyle|limits)(?![A-Za-z])"
 )
-_SPACING = re.compile(r"(?<!\\)\\(?:[,;:! ]|quad|qquad|enspace|thinspace)(?![A-Za-z])|~")
+_SPACING = re.compile(r"(?<!\\)\\(?:[,;:! ]|(?:quad|qquad|enspace|thinspace)(?![A-Za-z]))|~")
 _TEXT_CMD = re.compile(
     r"\\(?:text|mbox|textbf|textit|textrm|textnormal|textsf|texttt|emph|mathrm|mathbf|mathit|mathsf|mathtt"
     r"|mathnormal|operatorname|hbox)\s*\{"
@@ -78,6 +50,7 @@ _TEXT_CMD = re.compile(
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree(?![A-Za-z])|\^\s*\{\s*\\text\{o\}\s*\}")
 _HEDGE = re.compile(
     r"\\(?:lor|vee|pm|mp)(?![A-Za-z])|±|∓|\\text\{\s*or\s*\}|\\mathrm\{\s*or\s*\}|(?<![A-Za-z\\])or(?![A-Za-z])"
+    r"|(?<=[\d)\]}])or(?=[A-Z(\[{])"
 )
 UNIT_WORDS = frozenset(
     """cm m km mm inch inches in ft feet foot yard yards mile miles meter meters metres units unit sq
@@ -90,7 +63,7 @@ UNIT_WORDS = frozenset(
 LOGIC_WORDS = frozenset(
     """not no or nor neither none never and but except than maybe perhaps possibly either unless only
     approximately about roughly nearly almost least most more less if undefined impossible true false
-    all every any""".split()
+    all every""".split()
 )
 """Words that change what a number means: a text group holding one is never dropped as a unit."""
 
@@ -202,7 +175,9 @@ _LABEL = re.compile(
     r"[A-Za-z]+(?:'+)?(?:_\{?\w+\}?)?"  # x, AB, k, a_n, a_{10}, f'
     r"|[A-Za-z](?:_\{?\w+\}?)?\^?\{?-?1?\}?\([^=()]*\)"  # f(x), f(2), P(A), f^{-1}(3)
     r"|\(\s*[A-Za-z]\w*(?:\s*,\s*[A-Za-z]\w*)+\s*\)"  # (a, b), (x, y, z)
-    r"|[A-Za-z]+(?:\s*:\s*[A-Za-z]+)+"  # AB:CD
+    r"|[A-Za-z]+(?:_\{?\w+\}?)?(?:\s*:\s*[A-Za-z]+(?:_\{?\w+\}?)?)+"  # AB:CD, V_1:V_2, S_{MBCN}:S
+    r"|\\frac\{[A-Za-z]+\}\{[A-Za-z]+\}"  # \frac{NO}{BO}
+    r"|\|[A-Za-z]+\|"  # |AB|
     r"|\\(?:alpha|beta|gamma|delta|theta|phi|varphi|psi|omega|lambda|mu|sigma|rho|tau)(?:_\{?\w+\}?)?"
     r"|\\(?:overline|overrightarrow|vec|mathbf)\{\s*\w+\s*\}"
     r")"
@@ -221,13 +196,22 @@ def value_of(s: str) -> str:
     m = re.match(r"^\s*[A-Za-z](?:_\{?\w+\}?)?\s*\\in(?![A-Za-z])\s*(.+)$", s)
     if m:
         return m.group(1).strip()
-    if len(_split_top(s, ",")) > 1 or _OR_SPLIT.search(s):
+    if len(s) >= 2 and s[0] == "(" and _wrapped(s) and len(split_top_equals(s[1:-1])) > 1 and len(_split_top(s[1:-1], ",")) == 1:
+        return value_of(s[1:-1].strip())  # "(35 + 70 = 105)"
+    if len(_split_top(s, ",")) > 1 or len(_split_top(s, " and ")) > 1 or _OR_SPLIT.search(s):
         return s  # a list: each item's label is dropped by `parse_structure`
+    approx = _split_top(s, "\\approx")
+    if len(approx) == 2 and all(approx):
+        # "x \approx 11" states 11; "x = 1/3 \approx 0.33" and "\frac{\sqrt3}{3} \approx 0.577" state the exact value
+        left = approx[0].strip()
+        return approx[1] if _LABEL.fullmatch(left) else value_of(left)
     parts = split_top_equals(s)
     if len(parts) < 2 or not all(parts):
         return s
     if _LABEL.fullmatch(parts[0].strip()) or len(parts) > 2:
         return parts[-1]
+    if not re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", parts[0])) and plain_number(parts[1]) is not None:
+        return parts[1]  # "35 + 70 = 105": a computation whose result is the value
     return s
 
 
@@ -238,8 +222,64 @@ def canonical_relations(s: str) -> str:
     return s
 
 
+_DOUBLED_COMMAND = re.compile(
+    r"\\\\(?=(?:left|right|frac|dfrac|tfrac|cfrac|sqrt|boxed|text|mathrm|mathbf|pi|cdot|times|infty|le|ge|leq|geq"
+    r"|ne|neq|lt|gt|in|pm|mp|circ|approx|cup|cap)(?![A-Za-z]))"
+)
+_CURRENCY = re.compile(r"[€£¥]|\\(?:euro|pounds)(?![A-Za-z])")
+_PERCENT_WORD = re.compile(r"(?<=[\d}])\s*(?:%|\\text\{\s*%\s*\}|(?:per\s*cent(?:age)?s?|pct)(?![A-Za-z]))")
+
+
+_BOX_OPEN = re.compile(r"\\(?:boxed|fbox)\s*\{")
+
+
+def unbox(s: str) -> str:
+    """Return `s` with every `\\boxed{...}` / `\\fbox{...}` replaced by its content, nested ones too, in one linear
+    pass (2,000 nested boxes cost no more than their length). A box whose brace never closes loses its opening."""
+    if "\\boxed" not in s and "\\fbox" not in s:
+        return s
+    out, stack, i, n = [], [], 0, len(s)
+    while i < n:
+        c = s[i]
+        if c == "\\":
+            m = _BOX_OPEN.match(s, i)
+            if m:
+                stack.append(True)
+                i = m.end()
+                continue
+            if i + 1 < n and s[i + 1] in "{}":
+                out.append(s[i : i + 2])
+                i += 2
+                continue
+        if c == "{":
+            stack.append(False)
+            out.append(c)
+        elif c == "}":
+            if not (stack and stack.pop()):
+                out.append(c)
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
+
+def _strip_trailing(s: str) -> str:
+    """Collapse whitespace and drop sentence punctuation and a stray trailing backslash (`5.`, `1/3,`, `185\\`)."""
+    s = re.sub(r"\s+", " ", s).strip()
+    for _ in range(4):
+        if s.endswith("..."):
+            break  # an ellipsis is part of the answer ("1, 2, 3, ...")
+        stripped = re.sub(r"(?<!\\)\\$|(?<!\.)[.,;]$", "", s).strip()
+        if stripped == s:
+            break
+        s = stripped
+    return s
+
+
 def normalize(answer: str, keep_label: bool = False) -> str:
-    """Return a canonical spelling of a final answer (whitespace kept as single spaces).
+    """Return a canonical spelling of a final answer (whitespace kept as single spaces). Answers up to 2,000
+    characters are memoised (a call asks for the same spelling several times); `clear_caches()` empties the memo.
 
     Strips math delimiters, `\\boxed`, `\\left`/`\\right`, spacing commands, degree signs, dollar
     signs, thousands separators (`12,345`, `12{,}345`, `12\\,345`) and units; `\\dfrac`/`\\tfrac`
@@ -247,6 +287,17 @@ def normalize(answer: str, keep_label: bool = False) -> str:
     (`x = 5`, `(a,b) = (2,5)`, `x \\in [1, 2]`) is dropped and a chain `y = 2+3 = 5` gives its last
     value (see `value_of`). Hedge markers are left in place.
     """
+    if len(answer) <= 2000:
+        return _normalize_memo(answer, keep_label)
+    return _normalize(answer, keep_label)
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalize_memo(answer: str, keep_label: bool) -> str:
+    return _normalize(answer, keep_label)
+
+
+def _normalize(answer: str, keep_label: bool) -> str:
     s = answer.strip()
     for _ in range(4):
         s = s.strip()
@@ -256,41 +307,54 @@ def normalize(answer: str, keep_label: bool = False) -> str:
             s = s[2:-2]
         else:
             break
+    if "\\\\" in s:
+        s = _DOUBLED_COMMAND.sub(r"\\", s)  # "\\\\frac" written for "\\frac" (a string escaped twice)
+    if "\n" in s:
+        s = re.sub(r"(\d)[ \t]*\n\s*(?=[-\d])", r"\1, ", s)  # numbers on separate lines are separate answers
+    if "," in s:
+        s = re.sub(r",\\!\s*", ",", s)  # 11,\! 111: a thousands separator, spaces and all
+        s = re.sub(r"\s*\{\s*,\s*\}\s*", ",", s)  # 14{,}916 and 14 {, }916
     s = s.replace("\n", " ").replace("\\!", "").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
-    s = s.replace("\\mbox", "\\text").replace("\\textup", "\\text").replace("{,}", ",")
+    s = s.replace("\\cfrac", "\\frac").replace("\\mbox", "\\text").replace("\\textup", "\\text")
+    s = s.replace("\\lvert", "|").replace("\\rvert", "|").replace("\\vert", "|")
     s = s.replace("\\langle", "(").replace("\\rangle", ")")
-    while True:  # \boxed{X} inside an answer is X
-        m = re.search(r"\\(?:boxed|fbox)\s*\{", s)
-        group = _replace_group(s, m.end() - 1) if m else None
-        if group is None:
-            break
-        s = s[: m.start()] + group[0] + s[group[1] :]
+    s = unbox(s)  # \boxed{X} inside an answer is X
     s = _STRIP_COMMANDS.sub("", s)
     s = re.sub(r"\\left\.|\\right\.", "", s)
     s = re.sub(r"(\d)\\,(?=\d{3}(?!\d))", r"\1", s)  # 12\,345
     s = _SPACING.sub(" ", s)
     s = _DEGREES.sub("", s)
     s = s.replace("\\%", "%").replace("\\$", "").replace("$", "")
+    s = _CURRENCY.sub("", s)
+    s = _PERCENT_WORD.sub("%", s)
+    s = re.sub(r"(^|[,(\[\s])\+\s*\\infty", r"\1\\infty", s)  # +\infty is \infty
     s = re.sub(r"\\(?:dots|ldots|cdots)", "...", s)
     s = canonical_relations(s)
     s = _canonical_args(s)
-    s = re.sub(r"\s+", " ", s).strip().rstrip(".").strip()
+    s = _strip_trailing(s)
     if _TEXT_CMD.search(s):
         s = _unwrap_text(s)
     words = s.split(" ")
     while len(words) > 1 and words[-1].strip("^23{}.") in UNIT_WORDS and re.search(r"\d", words[0]):
         words.pop()
-    s = re.sub(r"\s+", " ", " ".join(words)).strip().rstrip(".").strip()
+    s = _strip_trailing(re.sub(r"\s+", " ", " ".join(words)))
     if not keep_label:
         s = value_of(s)
     # Thousands separators in a plain number: 10,080 and 11,111,111,100.
-    if re.fullmatch(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?", s.replace(" ", "")) and ", " not in s:
+    if re.fullmatch(r"-?(?:[1-9]\d{0,2}|0)(?:,\d{3})+(?:\.\d+)?", s.replace(" ", "")) and ", " not in s and not s.lstrip("-").startswith("0,"):
         s = s.replace(",", "").replace(" ", "")
-    s = re.sub(r"\s+", " ", s).strip().rstrip(".").strip()
+    if re.fullmatch(r"-?\d{1,3}(?: \d{3})+(?:\.\d+)?", s):  # 1 000: a thin-space thousands separator
+        s = s.replace(" ", "")
+    s = _strip_trailing(s)
     m = re.fullmatch(r"\(?\s*([A-Ea-e])\s*\)", s)  # multiple-choice "(C)"
     if m:
         s = m.group(1).upper()
     return s
+
+
+def clear_caches() -> None:
+    """Empty the normalisation memo (benchmarks measure cold calls)."""
+    _normalize_memo.cache_clear()
 
 
 def compact(s: str) -> str:
@@ -322,9 +386,11 @@ def screen(s: str) -> bool:
                 return False
         elif c in "})]":
             depth -= 1
-    # Power towers: count exponents nested inside exponents.
+    # Power towers: count exponents nested inside exponents, and bound the size of every power.
     if _power_nesting(s) > MAX_POWER_NESTING:
         return False
+    if "^" in s and power_digits(s) > MAX_VALUE_DIGITS:
+        return False  # 9^{9^{9^{9}}}, 2^{2^{100}}: no value this large is parsed
     # Big literals where they explode: exponents, factorials, binomials, \underbrace tricks.
     for m in re.finditer(r"\^\s*\{?\s*-?(\d+)", s):
         if len(m.group(1)) > MAX_EXPONENT_DIGITS:
@@ -396,6 +462,9 @@ def _split_top(s: str, sep: str) -> list[str]:
         elif depth == 0 and s.startswith(sep, i):
             if sep[0] == "\\" and i + len(sep) < n and s[i + len(sep)].isalpha():
                 i += 1
+                continue
+            if sep == "=" and ((i > 0 and s[i - 1] in "<>!=") or (i + 1 < n and s[i + 1] == "=")):
+                i += 1  # <=, >=, != and == are relations, not an equation's sides
                 continue
             parts.append(s[start:i])
             start = i + len(sep)
@@ -487,7 +556,10 @@ def relation_intervals(s: str) -> Node | None:
     if parsed is None:
         return None
     terms, ops = parsed
-    var_idx = [k for k, t in enumerate(terms) if re.fullmatch(r"-?\s*[A-Za-z]", t)]
+    absolute = [k for k, t in enumerate(terms) if _ABS_VAR.fullmatch(t)]
+    if len(absolute) == 1 and not any(_VAR.fullmatch(t) for t in terms):
+        return _absolute_intervals(terms, ops, absolute[0])
+    var_idx = [k for k, t in enumerate(terms) if _VAR.fullmatch(t)]
     if len(var_idx) != 1:
         return None
     k = var_idx[0]
@@ -521,7 +593,40 @@ def _interval(lo: str, hi: str, open_: str, close: str) -> Node:
     return Node("seq", items=(Node("scalar", lo), Node("scalar", hi)), open=open_, close=close)
 
 
-_OR_SPLIT = re.compile(r"\s+or\s+|\\lor(?![A-Za-z])|\\vee(?![A-Za-z])")
+_VAR = re.compile(r"-?\s*[A-Za-z](?:_\{?\w+\}?)?(?:\s*\(\s*[A-Za-z]\s*\))?")
+"""The variable of a one-variable relation: `x`, `-x`, `a_n`, `f(x)`."""
+_ABS_VAR = re.compile(r"\|\s*[A-Za-z](?:_\{?\w+\}?)?\s*\|")
+
+
+def _absolute_intervals(terms: list[str], ops: list[str], k: int) -> Node | None:
+    """The intervals of x where a relation on |x| holds (`1 \\le |z| \\le 3/2` -> `[-3/2, -1] \\cup [1, 3/2]`), for
+    plain-number bounds only; None otherwise."""
+    probe = list(terms)
+    probe[k] = "t"
+    node = relation_intervals(" ".join(x for pair in zip(probe, ops + [""]) for x in pair).strip())
+    if node is None or node.kind != "seq":
+        return None
+    lo, hi = node.items[0].value, node.items[1].value
+    lo_v = None if lo == _NEG_INF else plain_number(lo)
+    hi_v = None if hi == _INF else plain_number(hi)
+    if (lo != _NEG_INF and lo_v is None) or (hi != _INF and hi_v is None) or (lo_v and lo_v[1]) or (hi_v and hi_v[1]):
+        return None
+    if hi_v is not None and hi_v[0] <= 0:
+        return None  # |x| < 0 or |x| <= 0: empty or a point, not worth a rule
+    if lo_v is None or lo_v[0] < 0 or (lo_v[0] == 0 and node.open == "["):
+        if hi_v is None:
+            return None  # every x
+        return _interval(_negated(hi), hi, "(" if node.close == ")" else "[", node.close)  # |x| < b
+    mirror = {"(": ")", "[": "]", ")": "(", "]": "["}
+    right = _interval(lo, hi, node.open, node.close)
+    left = _interval(_NEG_INF if hi_v is None else _negated(hi), _negated(lo), "(" if hi_v is None else mirror[node.close], mirror[node.open])
+    return Node("union", items=(left, right))
+
+
+_OR_SPLIT = re.compile(
+    r"\s+or\s+|(?<=[\d)\]}])\s*or\s*(?=[A-Z(\[{])|\\lor(?![A-Za-z])|\\vee(?![A-Za-z])"
+)
+"""A top-level "or" joining answers: spaced, or glued between a value and the next one (`(11,7)or(7,11)`)."""
 
 
 def or_as_list(s: str) -> str:
@@ -553,20 +658,71 @@ def parse_structure(s: str) -> Node:
         parts = _split_top(s, "\\cup")
         if len(parts) > 1:
             return Node("union", items=tuple(parse_structure(p) for p in parts))
+    if s.startswith("{") and s.endswith("}") and _wrapped(s) and len(_split_top(s[1:-1], ",")) > 1:
+        s = "\\{" + s[1:-1] + "\\}"  # {1, 3}: braces written for a set
     if s.startswith("\\{") and s.endswith("\\}"):
         inner = s[2:-2]
         items = [x for part in _split_top(inner, ",") for x in _expand_pm(value_of(part))]
-        return Node("set", items=tuple(Node("scalar", x) for x in items if x))
+        return Node("set", items=tuple(_item(x) for x in items if x), open="{", close="}")
     if len(s) >= 2 and s[0] in "([" and s[-1] in ")]" and _wrapped(s):
         parts = _split_top(s[1:-1], ",")
+        if len(parts) < 2 and ";" in s:
+            parts = _split_top(s[1:-1], ";")  # (0; -2; 6)
         if len(parts) >= 2:
             return Node("seq", items=tuple(Node("scalar", p) for p in parts), open=s[0], close=s[-1])
+    groups = _groups(s)
+    if groups is not None:
+        return Node("set", items=tuple(groups))
     parts = _split_top(s, ",")
     parts = [x for p in parts for x in _split_top(p, " and ")]
     expanded = [x for p in parts for x in _expand_pm(value_of(p) if len(parts) > 1 else p)]
     if len(expanded) >= 2:
-        return Node("set", items=tuple(Node("scalar", p) for p in expanded))
+        return Node("set", items=tuple(_item(p) for p in expanded))
     return Node("scalar", s)
+
+
+_ASSIGNMENT = re.compile(r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(\S.*)")
+
+
+def _item(s: str) -> Node:
+    """The shape of one element of a list or set: a tuple or interval keeps its shape, anything else is a scalar."""
+    s = s.strip()
+    if len(s) >= 2 and s[0] in "([" and s[-1] in ")]" and _wrapped(s):
+        node = parse_structure(s)
+        if node.kind == "seq":
+            return node
+    return Node("scalar", s)
+
+
+def _groups(s: str) -> list[Node] | None:
+    """The solutions of a list of solution groups, or None: `-12; -11; -10` (semicolons), and groups of assignments
+    `p=5, q=2; p=7, q=2` or `p = 5, q = 2 and p = 7, q = 2`, each group the tuple of its values, `(5, 2)`."""
+    parts = _split_top(s, ";")
+    if len(parts) < 2:
+        parts = _split_top(s, " and ")
+        if len(parts) < 2 or not all(len(_split_top(p, ",")) > 1 and _values_of_assignments(p) for p in parts):
+            return None
+    if not all(parts) or len(parts) > MAX_ITEMS:
+        return None
+    nodes = []
+    for part in parts:
+        values = _values_of_assignments(part)
+        if values is not None and len(values) > 1:
+            nodes.append(Node("seq", items=tuple(Node("scalar", v) for v in values), open="(", close=")"))
+        else:
+            nodes.append(_item(value_of(part)))
+    return nodes
+
+
+def _values_of_assignments(s: str) -> list[str] | None:
+    """`p=5, q=2` -> ["5", "2"]; None unless every comma-separated part is `name = value`."""
+    values = []
+    for part in _split_top(s, ","):
+        m = _ASSIGNMENT.fullmatch(part)
+        if m is None:
+            return None
+        values.append(m.group(1).strip())
+    return values
 
 
 # ---------------------------------------------------------------------------------------------
@@ -582,6 +738,13 @@ def plain_number(s: str) -> tuple[Fraction, bool] | None:
     Accepts integers, decimals, `a/b`, `\\frac{a}{b}` (signs inside or outside), mixed numbers
     `1\\frac{4}{5}`, scientific notation `1.5e3` / `1.5 \\times 10^{3}` and a trailing percent.
     """
+    m = _MIXED_SPACE.fullmatch(s.strip().rstrip("%").strip())
+    if m:  # 4 4/9 is 40/9: a proper fraction after a whole number (1 000 4/9 too)
+        whole, num, den = int(m.group(2).replace(" ", "")), int(m.group(3)), int(m.group(4))
+        if den == 0 or num >= den:
+            return None
+        value = whole + Fraction(num, den)
+        return (-value if m.group(1) == "-" else value), s.strip().endswith("%")
     k = re.sub(r"\s+", "", s)
     percent = k.endswith("%")
     if percent:
@@ -608,6 +771,29 @@ def plain_number(s: str) -> tuple[Fraction, bool] | None:
     except (ValueError, ZeroDivisionError):
         return None
     return None
+
+
+_MIXED_SPACE = re.compile(r"([+-]?)(\d{1,3}(?: \d{3})+|\d+)[ \t]+(\d+)/(\d+)")
+"""A mixed number written with a space: `4 4/9`, `-4 4/9`, `1 000 4/9`."""
+
+
+def is_mixed_number(s: str) -> bool:
+    """Whether `s` is written as a mixed number with a space (`4 4/9`), proper or not (`11 6/6`)."""
+    return _MIXED_SPACE.fullmatch(s.strip().rstrip("%").strip()) is not None
+
+
+def canonical_integer(s: str) -> str | None:
+    """The canonical digits of an integer of any length (`-0012,345` -> `-12345`: sign, digits, no leading zeros,
+    thousands separators allowed), else None. Integers compare by these strings, so a 5,000-digit integer is
+    compared without converting it (Python refuses `int()` of more than 4,300 digits)."""
+    k = s.strip()
+    if not k or not (k.lstrip("+-").isdigit() or _GROUPED_INT.fullmatch(k)):
+        return None
+    digits = k.lstrip("+-").replace(",", "").lstrip("0") or "0"
+    return ("-" if k.startswith("-") and digits != "0" else "") + digits
+
+
+_GROUPED_INT = re.compile(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+")
 
 
 _BASE = re.compile(r"([0-9A-Za-z]+)_\{?(\d+)\}?")

@@ -24,8 +24,19 @@ _REL_TOL = 1e-9
 _WARM_UP = (
     ("\\frac{1}{2}", "0.5"),
     ("5x - 7y + 11z + 4 = 0", "10x - 14y + 22z + 8 = 0"),
+    ("\\sum_{k=0}^{n-1} F_k F_{n-k-1}", "S_n = \\sum_{j=1}^{m} a_j b_{m-j}"),
+    ("\\int_0^1 x^2 \\, dx", "\\lim_{x \\to 0} \\frac{\\sin x}{x}"),
+    ("\\cot x + \\tan y - \\sec z", "\\frac{\\cos x}{\\sin x} \\cdot \\csc \\theta"),
+    ("\\log_2 8 + \\ln e", "\\sqrt[3]{27} + \\sqrt{2} \\pi"),
+    ("\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}", "\\begin{bmatrix} 1 \\\\ 2 \\end{bmatrix}"),
+    ("(1, 2)", "[0, \\infty)"),
+    ("\\{1, 2\\}", "(-\\infty, 2) \\cup (3, \\infty)"),
+    ("x \\ge 3", "e^{i \\pi} + x^{2}"),
+    ("\\binom{5}{2} + 3!", "|x - 1| + 2^{10}"),
 )
-"""Run once at start-up: the grammar and the evaluation path most checks take are loaded before timing starts."""
+"""Run once at start-up, in the zygote: the grammar, the parser's prediction tables for the common constructs and
+the evaluation path most checks take are loaded before any budget is counted (a first parse of a construct costs
+up to 0.3 s of CPU, a repeated one a tenth of that)."""
 
 
 def _safe_number(text: str):
@@ -81,25 +92,36 @@ def _parse(latex: str):
 
 
 def _numeric_close(a, b) -> bool | None:
-    """True/False when both evaluate to numbers; None when they cannot be evaluated."""
+    """True/False when both evaluate to numbers; None when they cannot be evaluated. Rationals compare exactly;
+    otherwise the difference, evaluated to 30 significant digits, must be within a relative 1e-9 of the values (no
+    absolute floor: 2^-99 is not 2^-98)."""
     import sympy
 
+    if getattr(a, "is_Rational", False) and getattr(b, "is_Rational", False):
+        return a == b
     try:
         va, vb = complex(sympy.N(a, 30)), complex(sympy.N(b, 30))
+        if not all(math.isfinite(x) for x in (va.real, va.imag, vb.real, vb.imag)):
+            return None  # NaN, infinity, or a float overflow of a huge value: not a numeric verdict
+        difference = abs(complex(sympy.N(a - b, 30)))
     except (TypeError, ValueError, AttributeError):
         return None
-    if not all(math.isfinite(x) for x in (va.real, va.imag, vb.real, vb.imag)):
-        return None  # NaN, infinity, or a float overflow of a huge value: not a numeric verdict
-    return abs(va - vb) <= _REL_TOL * max(1.0, abs(va), abs(vb))
+    return difference <= _REL_TOL * max(abs(va), abs(vb))
 
 
 def _expr_equal(a, b) -> bool:
     import sympy
 
+    if a.has(sympy.zoo, sympy.nan) or b.has(sympy.zoo, sympy.nan):
+        return False  # a division by zero ("12:00") is no value, however it is spelled
     if a == b:
         return True
     if not (isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr)):
         return False
+    if a.has(*_unevaluated()) or b.has(*_unevaluated()):
+        # Evaluating a symbolic sum at a point runs Euler-Maclaurin (seconds); doing the operations is cheap.
+        difference = (a - b).doit()
+        return difference == 0 or sympy.simplify(difference) == 0
     if a.has(sympy.oo, -sympy.oo, sympy.zoo) or b.has(sympy.oo, -sympy.oo, sympy.zoo):
         return sympy.simplify(a - b) == 0 if a.free_symbols or b.free_symbols else False
     symbols = sorted(a.free_symbols | b.free_symbols, key=lambda s: s.name)
@@ -125,7 +147,7 @@ def _proportional(da, db) -> bool | None:
     load-independent, unlike `simplify`): True/False when every point evaluates, else None."""
     import sympy
 
-    if not (isinstance(da, sympy.Expr) and isinstance(db, sympy.Expr)):
+    if not (isinstance(da, sympy.Expr) and isinstance(db, sympy.Expr)) or da.has(*_unevaluated()) or db.has(*_unevaluated()):
         return None
     symbols = sorted(da.free_symbols | db.free_symbols, key=lambda s: s.name)
     if not symbols or len(symbols) > len(_POINTS[0]) or da.free_symbols != db.free_symbols:
@@ -158,11 +180,28 @@ def _equal(a, b) -> bool:
         return ratio.is_number and ratio != 0 and ratio.is_finite is True
     if isinstance(a, sympy.Equality) or isinstance(b, sympy.Equality):
         return False
+    a, b = _explicit(a), _explicit(b)
     if isinstance(a, sympy.MatrixBase) and isinstance(b, sympy.MatrixBase):
         return a.shape == b.shape and all(_expr_equal(x, y) for x, y in zip(a, b))
     if isinstance(a, sympy.Set) or isinstance(b, sympy.Set):
         return a == b or (isinstance(a, sympy.Set) and isinstance(b, sympy.Set) and a.symmetric_difference(b) == sympy.EmptySet)
     return _expr_equal(a, b)
+
+
+def _unevaluated():
+    """The sympy classes of operations left unevaluated by parsing: sums, products, integrals, derivatives, limits."""
+    import sympy
+
+    return (sympy.Sum, sympy.Product, sympy.Integral, sympy.Derivative, sympy.Limit)
+
+
+def _explicit(x):
+    """A sum or product of matrices as the matrix it is (`A + B`, `\\frac{t}{6} A`); anything else unchanged."""
+    import sympy
+
+    if isinstance(x, sympy.MatrixExpr) and not isinstance(x, sympy.MatrixBase):
+        return x.doit()
+    return x
 
 
 def compare(gold: str, pred: str) -> bool:
@@ -227,9 +266,42 @@ def _warm_up() -> None:
         compare(gold, pred)
 
 
+def _watch_parent(parent: int, stop=None):
+    """Start a daemon thread that exits this process as soon as `parent` is no longer its parent (polled every
+    0.1 s), until `stop` (a threading.Event) is set; return the thread."""
+    import os
+    import threading
+    import time
+
+    def watch() -> None:
+        while not (stop is not None and stop.is_set()):
+            if os.getppid() != parent:
+                os._exit(0)
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=watch, name="watch-parent", daemon=True)
+    thread.start()
+    return thread
+
+
+def _processes():
+    """`astro_env.processes`, loaded by path (this file imports nothing from the package)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("_astro_processes", Path(__file__).with_name("processes.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def main(limit_mb: int = 2048) -> None:
-    """Serve comparison requests on stdin/stdout until stdin closes. A request may carry `cpu_s`,
-    the CPU-time budget of the whole request (see `_start_cpu_budget`)."""
+    """Serve comparison requests on stdin/stdout until stdin closes (a worker spawned directly, where fd passing
+    is unavailable; it polls its parent and exits when the parent dies). A request may carry `cpu_s`, the
+    CPU-time budget of the whole request (see `_start_cpu_budget`)."""
+    import os
+
+    _watch_parent(os.getppid())
     _warm_up()
     _cap_memory(limit_mb)
     sys.stdout.write('{"ready": true}\n')
@@ -241,19 +313,43 @@ def zygote(control_fd: int, limit_mb: int = 2048) -> None:
     """Warm up once, then fork a ready worker for every b"F" read on the control socket: the child
     serves requests on a fresh socket pair whose other end is sent back with its pid (SCM_RIGHTS).
     The zygote itself never reads an answer, so replacing a killed worker costs a fork, not a start-up.
-    Exits when the control socket closes."""
+
+    Lifetime: each child arms `PR_SET_PDEATHSIG` against the zygote (which forks from its only thread), and
+    the zygote exits when the control socket closes or its parent dies (polled every 0.1 s while idle; a
+    watchdog thread polls during the warm-up and is stopped before the first fork), so no worker outlives the
+    process that started the pool. Ended children are reaped here, which adds their CPU time to the zygote's
+    (see `WorkerPool.cpu_seconds`)."""
     import os
+    import select
     import signal
     import socket
+    import threading
 
+    parent = os.getppid()
+    stop = threading.Event()
+    watchdog = _watch_parent(parent, stop)
     _warm_up()
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
+    processes = _processes()
+    stop.set()
+    watchdog.join()
+    me = os.getpid()
     control = socket.socket(fileno=control_fd)
     control.sendall(b"R")
-    while control.recv(1) == b"F":
+    while os.getppid() == parent:
+        _reap_children()
+        readable, _, _ = select.select([control], [], [], 0.1)
+        if not readable:
+            continue
+        if control.recv(1) != b"F":
+            break
         ours, theirs = socket.socketpair()
         pid = os.fork()
         if pid == 0:
+            armed = processes.arm_parent_death_signal()
+            if os.getppid() != me:
+                os._exit(0)  # the zygote died before the signal was armed
+            if not armed:
+                _watch_parent(me)
             control.close()
             ours.close()
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -268,3 +364,17 @@ def zygote(control_fd: int, limit_mb: int = 2048) -> None:
         theirs.close()
         socket.send_fds(control, [str(pid).encode()], [ours.fileno()])
         ours.close()
+    os._exit(0)  # the workers receive SIGKILL (PR_SET_PDEATHSIG)
+
+
+def _reap_children() -> None:
+    """Collect every ended child (no zombies; their CPU time joins the zygote's "children" counters)."""
+    import os
+
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return

@@ -513,6 +513,18 @@ class CountdownTask:
             return 0.0
         return 1.0 if self.is_correct(problem, boxes[-1]) else 0.0
 
+    def self_check(self, problem: Problem, completion: str) -> bool:
+        """Whether the completion's boxed answers agree and the last uses the prompt's numbers once each
+        and equals the prompt's target (`astro_env.task.SelfCheckingTask`). Reads the numbers and target
+        from the prompt text only (never `problem.answer`). Never raises."""
+        stated = parse_problem_text(self.format_prompt(problem))
+        if stated is None or not isinstance(completion, str):
+            return False
+        boxes = [b.strip() for b in extract_boxed(completion)]
+        if not boxes or any(not self.is_equivalent(boxes[-1], b) for b in boxes[:-1]):
+            return False
+        return check_answer(*stated, boxes[-1])
+
 
 # ----------------------------------------------------------------------------- auditing written steps
 

@@ -1,9 +1,15 @@
 """Child processes that never outlive their parent.
 
-`die_with_parent()` is the initializer of every worker process the project starts (the
-parallel arms of `astro run`, the verifier's pool): on Linux the kernel sends SIGKILL to the
-worker when the process that started it dies (`PR_SET_PDEATHSIG`), so killing a run with
+`die_with_parent()` is the initializer of every worker process the project starts with a pool (the
+parallel arms of `astro run`): on Linux the kernel sends SIGKILL to the worker when the process that
+started it dies (`PR_SET_PDEATHSIG`, armed by `arm_parent_death_signal`), so killing a run with
 SIGKILL leaves no orphan writing into its folder. Elsewhere a daemon thread polls the parent.
+
+The kernel sends that signal when the *thread* that created the child exits, not only the process. A
+pool started from a short-lived thread must therefore not rely on it alone: the verifier's worker pool
+(`astro_env._verifier_pool`) has its zygote poll its parent and arms the signal only in the workers the
+zygote forks from its single thread. This module imports only the standard library, so that pool's worker
+file loads it by path.
 """
 
 from __future__ import annotations
@@ -17,18 +23,25 @@ import time
 PR_SET_PDEATHSIG = 1
 
 
+def arm_parent_death_signal() -> bool:
+    """Ask the kernel to SIGKILL this process when the thread that created it exits (Linux `PR_SET_PDEATHSIG`).
+    Returns whether it is armed; False elsewhere. Callers then check `os.getppid()`: a parent that died before
+    the call sends nothing."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
 def die_with_parent(poll_s: float = 1.0) -> None:
     """Arrange for this process to be killed when its parent dies (call first thing in a child)."""
     parent = os.getppid()
-    armed = False
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
-        except (OSError, AttributeError):
-            armed = False
+    armed = arm_parent_death_signal()
     if os.getppid() != parent or os.getppid() == 1:  # the parent died before the signal was armed
         os._exit(1)
     if not armed:

@@ -54,6 +54,22 @@ class ProceduralTask(Task, Protocol):
         ...
 
 
+@runtime_checkable
+class SelfCheckingTask(Task, Protocol):
+    """A task whose prompts let a solver check its own answer (optional hook; Countdown has it, math tasks do not).
+
+    `self_check` must use only what `format_prompt(problem)` states, never `problem.answer` or
+    any other gold field: it is the stop rule "sample until a completion passes the check" that
+    any model could run at test time (`benchmarks.retry`, the compute-matched baselines). It may
+    accept a completion the verifier rejects (or reject one it accepts); the baselines count
+    the verifier's verdict of the completion they stop at.
+    """
+
+    def self_check(self, problem: Problem, completion: str) -> bool:
+        """Whether `completion`'s final answer passes the check the prompt allows. Never raises."""
+        ...
+
+
 def task_config_class(name: str) -> type | None:
     """The `Config` dataclass the task `name` takes (None when it declares none); imports the task's module only."""
     from astro_env.registry import TASKS

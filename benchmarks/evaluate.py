@@ -30,6 +30,7 @@ from agents.base import Completion, PolicyAgent, SamplingConfig
 from astro_env.jsonl import JsonlWriter, read_jsonl, write_json
 from astro_env.problem import Problem
 from astro_env.state import DEFAULT_DELIMITER
+from astro_env.task import SelfCheckingTask
 from benchmarks import metrics
 from benchmarks.records import BenchResult, EvalRecord, EvalReport
 from search.executor import ExecutorConfig, Shard, make_shards, map_shards
@@ -165,7 +166,8 @@ def score_completion(
     """The `EvalRecord` of one completion: answer and verdict from the problem's task, trace counts.
 
     correct = task.reward(problem, text) > 0 (the environment's reward); the first attempt
-    is correct when the parser's first attempt answer passes task.is_correct.
+    is correct when the parser's first attempt answer passes task.is_correct; self_check is the
+    task's prompt-only check (`SelfCheckingTask`), None for a task without one.
     """
     task = astro_env.get_task(problem.task)
     if extraction != "standard" and hasattr(task, "with_extraction"):
@@ -200,6 +202,7 @@ def score_completion(
         first_attempt_correct=first_attempt_correct,
         finish_reason=completion.finish_reason,
         problem_hash=problem.content_hash,
+        self_check=bool(task.self_check(problem, text)) if isinstance(task, SelfCheckingTask) else None,
     )
 
 
@@ -384,7 +387,9 @@ def summarize(
     """Aggregate `records` of `problems` into a `BenchResult` (pure: no sampling, no I/O).
 
     Problems without any record raise; maj@k clusters answers with the problem's
-    `task.is_equivalent`.
+    `task.is_equivalent`, and counts a completion without an answer as a vote for "no answer"
+    (never right); `maj_at_k_abstain` lets it abstain. No-answer and truncated shares are over
+    all completions.
     """
     by_problem: dict[str, list[EvalRecord]] = defaultdict(list)
     for record in records:
@@ -401,14 +406,15 @@ def summarize(
         if k <= n_min
     }
     maj_k = min(config.maj_k, n_min)
-    maj_scores = []
+    maj_scores, maj_abstain_scores = [], []
     for problem, rs in zip(problems, per_problem):
         task = astro_env.get_task(problem.task)
         n = len(rs)
-        rng = np.random.default_rng(config.seed) if math.comb(n, maj_k) > metrics.MAX_EXACT_SUBSETS else None
-        maj_scores.append(
-            metrics.maj_at_k([r.answer for r in rs], [r.correct for r in rs], maj_k, same=task.is_equivalent, rng=rng)
-        )
+        exact = math.comb(n, maj_k) <= metrics.MAX_EXACT_SUBSETS
+        answers, flags = [r.answer for r in rs], [r.correct for r in rs]
+        for fn, scores in ((metrics.maj_at_k, maj_scores), (metrics.maj_at_k_abstain, maj_abstain_scores)):
+            rng = None if exact else np.random.default_rng(config.seed)
+            scores.append(fn(answers, flags, maj_k, same=task.is_equivalent, rng=rng))
     flat = [r for rs in per_problem for r in rs]
 
     def breakdown(key: Callable[[Problem], Any]) -> dict[str, dict[str, float]]:
@@ -429,6 +435,10 @@ def summarize(
         pass_at_1=metrics.pass_at_1(verdicts),
         pass_at_k=pass_k,
         maj_at_k={str(maj_k): float(np.mean(maj_scores))},
+        maj_at_k_abstain={str(maj_k): float(np.mean(maj_abstain_scores))},
+        no_answer_rate=metrics.share([r.answer is None for r in flat]),
+        truncated_rate=metrics.share([r.truncated for r in flat]),
+        self_check_rate=metrics.mean_or_none([None if r.self_check is None else float(r.self_check) for r in flat]),
         mean_tokens=float(np.mean([r.n_tokens for r in flat])),
         mean_backtracks=metrics.mean_or_none([r.n_backtracks for r in flat]),
         mean_restarts=metrics.mean_or_none([r.n_restarts for r in flat]),

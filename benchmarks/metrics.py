@@ -1,4 +1,4 @@
-"""Evaluation metrics: pass@k, maj@k, first-attempt accuracy, Pearson r, confidence intervals.
+"""Evaluation metrics: pass@k, maj@k, first-attempt accuracy, shares, Pearson r, intervals over seeds and problems.
 
 Pure functions over plain numbers and answer strings: no I/O, no globals, and an explicit
 `rng` wherever a result is random. `benchmarks.evaluate` turns completions into the inputs.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -19,11 +20,19 @@ __all__ = [
     "pass_at_1",
     "cluster_answers",
     "majority_vote",
+    "majority_vote_abstain",
     "maj_at_k",
+    "maj_at_k_abstain",
     "first_attempt_accuracy",
     "mean_or_none",
     "pearson",
     "mean_ci95",
+    "t_quantile_975",
+    "Interval",
+    "paired_t_interval",
+    "paired_bootstrap_interval",
+    "seeds_for_half_width",
+    "share",
 ]
 
 MAX_EXACT_SUBSETS = 200_000
@@ -110,12 +119,29 @@ def cluster_answers(
 
 
 def majority_vote(labels: Sequence[int | None], cluster_correct: Sequence[bool]) -> float:
-    """Score of one majority vote: 1/0 when one cluster wins, the correct share on a tie.
+    """Score of one majority vote: 1/0 when one option wins, the correct share on a tie.
 
-    `labels` are cluster labels (None = no answer, which abstains); `cluster_correct[label]`
-    says whether that cluster's answer is correct. Ties are broken uniformly at random, and
-    we return the expectation, i.e. the fraction of tied clusters that are correct (so a
-    two-way tie between a right and a wrong answer scores 0.5). No vote at all scores 0.
+    `labels` are cluster labels and `cluster_correct[label]` says whether that cluster's answer
+    is correct. None (no answer) is a vote for the option "no answer", which is never correct:
+    when most completions end without an answer, the vote gives none. Ties are broken uniformly
+    at random, and we return the expectation, i.e. the fraction of tied options that are
+    correct (a two-way tie between a right answer and "no answer" scores 0.5).
+    `majority_vote_abstain` is the variant in which no answer abstains.
+
+    >>> majority_vote([0, None, None], [True])
+    0.0
+    """
+    return majority_vote_abstain(*_no_answer_as_wrong_cluster(labels, cluster_correct))
+
+
+def majority_vote_abstain(labels: Sequence[int | None], cluster_correct: Sequence[bool]) -> float:
+    """Score of one majority vote in which completions without an answer abstain (None is not counted).
+
+    Overstates a model that often ends without an answer: its few answered completions decide
+    the vote. No vote at all scores 0. Ties as in `majority_vote`.
+
+    >>> majority_vote_abstain([0, None, None], [True])
+    1.0
     """
     counts: dict[int, int] = {}
     for label in labels:
@@ -128,6 +154,14 @@ def majority_vote(labels: Sequence[int | None], cluster_correct: Sequence[bool])
     return sum(bool(cluster_correct[label]) for label in winners) / len(winners)
 
 
+def _no_answer_as_wrong_cluster(
+    labels: Sequence[int | None], cluster_correct: Sequence[bool]
+) -> tuple[list[int | None], list[bool]]:
+    """(labels, cluster_correct) with None mapped to one extra cluster that is never correct."""
+    extra = len(cluster_correct)
+    return [extra if label is None else label for label in labels], [*map(bool, cluster_correct), False]
+
+
 def maj_at_k(
     answers: Sequence[str | None],
     correct: Sequence[bool],
@@ -138,13 +172,46 @@ def maj_at_k(
 ) -> float:
     """Expected score of a majority vote over k of the n sampled answers of one problem.
 
-    `answers[i]` is sample i's extracted answer (None: no answer, abstains) and `correct[i]`
-    its verdict; answers are clustered with `cluster_answers(answers, same)` and a cluster is
-    correct when its first member (in sample order) is. Ties follow `majority_vote` (the
-    expectation of a uniform tie-break). With `rng=None` the result is exact: the mean over
-    every k-subset of the n samples (raises when there are more than `MAX_EXACT_SUBSETS`);
-    with an `rng` it is the mean over `n_draws` random k-subsets. k == n is one vote over all.
+    `answers[i]` is sample i's extracted answer (None: no answer) and `correct[i]` its verdict;
+    answers are clustered with `cluster_answers(answers, same)` and a cluster is correct when
+    its first member (in sample order) is. A completion without an answer votes for "no
+    answer", an option that is never correct (`majority_vote`); `maj_at_k_abstain` lets it
+    abstain instead. With `rng=None` the result is exact: the mean over every k-subset of the
+    n samples (raises when there are more than `MAX_EXACT_SUBSETS`); with an `rng` it is the
+    mean over `n_draws` random k-subsets. k == n is one vote over all.
+
+    >>> maj_at_k(["4", None, None], [True, False, False], 3)
+    0.0
     """
+    labels, cluster_correct = _labels_and_verdicts(answers, correct, k, same)
+    labels, cluster_correct = _no_answer_as_wrong_cluster(labels, cluster_correct)
+    return _expected_vote(labels, cluster_correct, k, rng, n_draws)
+
+
+def maj_at_k_abstain(
+    answers: Sequence[str | None],
+    correct: Sequence[bool],
+    k: int,
+    same: Callable[[str, str], bool] | None = None,
+    rng: np.random.Generator | None = None,
+    n_draws: int = 1000,
+) -> float:
+    """`maj_at_k` in which completions without an answer abstain from the vote (reported as `maj@k_abstain`).
+
+    Kept to show how much abstentions would inflate the vote: with 2 of 3 samples unanswered
+    and the third right, maj@3 is 0 and maj@3_abstain is 1. A k-subset with no answer scores 0.
+
+    >>> maj_at_k_abstain(["4", None, None], [True, False, False], 3)
+    1.0
+    """
+    labels, cluster_correct = _labels_and_verdicts(answers, correct, k, same)
+    return _expected_vote(labels, cluster_correct, k, rng, n_draws)
+
+
+def _labels_and_verdicts(
+    answers: Sequence[str | None], correct: Sequence[bool], k: int, same: Callable[[str, str], bool] | None
+) -> tuple[list[int | None], list[bool]]:
+    """(cluster label per sample, verdict per cluster: that of its first member); checks the arguments."""
     n = len(answers)
     if len(correct) != n:
         raise ValueError(f"maj_at_k: {n} answers but {len(correct)} verdicts; pass one verdict per answer.")
@@ -158,10 +225,18 @@ def maj_at_k(
         if label is not None and label not in seen:
             seen.add(label)
             cluster_correct[label] = bool(flag)
-    if n_clusters == 0:
+    return labels, cluster_correct
+
+
+def _expected_vote(
+    labels: Sequence[int | None], cluster_correct: Sequence[bool], k: int, rng: np.random.Generator | None, n_draws: int
+) -> float:
+    """Mean `majority_vote_abstain` over the k-subsets of the samples (all of them, or `n_draws` drawn with `rng`)."""
+    n = len(labels)
+    if all(label is None for label in labels):
         return 0.0
     if k == n:
-        return majority_vote(labels, cluster_correct)
+        return majority_vote_abstain(labels, cluster_correct)
     if rng is None:
         n_subsets = math.comb(n, k)
         if n_subsets > MAX_EXACT_SUBSETS:
@@ -183,7 +258,7 @@ def _all_subsets(n: int, k: int) -> np.ndarray:
 
 
 def _mean_vote(subsets: np.ndarray, labels: Sequence[int | None], cluster_correct: Sequence[bool]) -> float:
-    """Mean `majority_vote` score over the rows of `subsets` (sample indices), vectorised."""
+    """Mean `majority_vote_abstain` score over the rows of `subsets` (sample indices), vectorised."""
     n_clusters = len(cluster_correct)
     # label n_clusters = abstain, dropped after counting
     label_arr = np.array([n_clusters if label is None else label for label in labels], dtype=np.int64)
@@ -210,6 +285,15 @@ def first_attempt_accuracy(flags: Sequence[bool | None]) -> float | None:
     return sum(known) / len(known) if known else None
 
 
+def share(flags: Sequence[bool]) -> float | None:
+    """Fraction of True flags (e.g. completions without an answer, or cut at the token budget); None for none.
+
+    >>> share([True, False, False, False])
+    0.25
+    """
+    return sum(bool(f) for f in flags) / len(flags) if len(flags) else None
+
+
 def mean_or_none(values: Sequence[float | int | None]) -> float | None:
     """Mean of the non-None values, None when there are none."""
     known = [float(v) for v in values if v is not None]
@@ -234,12 +318,30 @@ def pearson(x: Sequence[float], y: Sequence[float]) -> float:
     return float(np.clip((xa * ya).sum() / denom, -1.0, 1.0))
 
 
-# Two-sided 97.5% quantiles of Student's t, degrees of freedom 1..30 (larger: normal, 1.960).
+# 97.5% quantiles of Student's t, degrees of freedom 1..30.
 _T975 = (
     12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
     2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
     2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
 )  # fmt: skip
+_Z975 = 1.959964
+
+
+def t_quantile_975(df: int) -> float:
+    """97.5% quantile of Student's t with `df` degrees of freedom (the factor of a two-sided 95% interval).
+
+    A table to 3 decimals for df <= 30; beyond, the Cornish-Fisher expansion in 1/df around the
+    normal quantile (error below 1e-3 there), tending to 1.960.
+
+    >>> t_quantile_975(4)
+    2.776
+    """
+    if df < 1:
+        raise ValueError(f"t_quantile_975(df={df}): need df >= 1 (at least 2 values).")
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = _Z975
+    return round(z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2), 4)
 
 
 def mean_ci95(values: Sequence[float]) -> tuple[float, float | None]:
@@ -250,6 +352,99 @@ def mean_ci95(values: Sequence[float]) -> tuple[float, float | None]:
     mean = float(arr.mean())
     if len(arr) < 2:
         return mean, None
-    df = len(arr) - 1
-    t = _T975[df - 1] if df <= len(_T975) else 1.960
-    return mean, float(t * arr.std(ddof=1) / math.sqrt(len(arr)))
+    return mean, float(t_quantile_975(len(arr) - 1) * arr.std(ddof=1) / math.sqrt(len(arr)))
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A mean difference and its 95% interval (`low`, `high`); `low`/`high` None when it cannot be formed."""
+
+    mean: float
+    low: float | None
+    high: float | None
+    n: int
+    """Pairs (seeds) or units (problems) the interval is over."""
+    method: str
+    """How it was formed: "paired t over seeds" or "paired bootstrap over problems"."""
+    sd: float | None = None
+    """Standard deviation of the paired differences (paired t only; None below 2 pairs)."""
+
+    @property
+    def excludes_zero(self) -> bool:
+        """True when the whole interval lies on one side of 0."""
+        return self.low is not None and self.high is not None and (self.low > 0 or self.high < 0)
+
+
+def paired_t_interval(a: Sequence[float], b: Sequence[float]) -> Interval:
+    """Mean of a[i] - b[i] with its 95% paired Student-t interval (pairs = seeds; df = n - 1).
+
+    mean(d) -+ t_{0.975, n-1} * sd(d) / sqrt(n), sd with ddof=1; with one pair the interval is
+    (None, None). Raises on unequal lengths or no pairs.
+
+    >>> paired_t_interval([0.3, 0.5], [0.1, 0.2]).mean
+    0.25
+    """
+    if len(a) != len(b):
+        raise ValueError(f"paired_t_interval: {len(a)} values against {len(b)}; pass one value per seed on each side.")
+    if len(a) == 0:
+        raise ValueError("paired_t_interval of no pairs.")
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    mean = float(d.mean())
+    if len(d) < 2:
+        return Interval(mean, None, None, 1, "paired t over seeds")
+    sd = float(d.std(ddof=1))
+    half = t_quantile_975(len(d) - 1) * sd / math.sqrt(len(d))
+    return Interval(mean, mean - half, mean + half, len(d), "paired t over seeds", sd)
+
+
+def paired_bootstrap_interval(
+    a: Sequence[Sequence[float]],
+    b: Sequence[Sequence[float]],
+    rng: np.random.Generator,
+    n_resamples: int = 2000,
+) -> Interval:
+    """Mean over strata of the mean per-problem difference a - b, with a 95% percentile bootstrap interval.
+
+    `a[s][i]` and `b[s][i]` are two models' scores (e.g. pass rates over samples) on problem i of
+    stratum s (a seed: each seed may have its own problems; both models saw the same ones).
+    Each resample draws, within every stratum, its problems with replacement (the same draw
+    for both models: paired) and takes the mean over strata of the mean difference; the
+    interval is the 2.5th and 97.5th percentiles of `n_resamples` resamples. It holds the
+    problems' (evaluation) variation only, not that of training.
+    """
+    if len(a) != len(b) or not a:
+        raise ValueError(f"paired_bootstrap_interval: {len(a)} strata against {len(b)}; pass the same non-empty strata on both sides.")
+    diffs = []
+    for s, (sa, sb) in enumerate(zip(a, b)):
+        if len(sa) != len(sb) or len(sa) == 0:
+            raise ValueError(f"stratum {s}: {len(sa)} problems against {len(sb)}; pass the same problems for both models.")
+        diffs.append(np.asarray(sa, dtype=float) - np.asarray(sb, dtype=float))
+    mean = float(np.mean([d.mean() for d in diffs]))
+    stats = np.zeros(n_resamples)
+    for d in diffs:
+        idx = rng.integers(0, len(d), size=(n_resamples, len(d)))  # [n_resamples, n_problems]
+        stats += d[idx].mean(axis=1)
+    stats /= len(diffs)
+    low, high = np.percentile(stats, [2.5, 97.5])
+    return Interval(mean, float(low), float(high), sum(len(d) for d in diffs), "paired bootstrap over problems")
+
+
+def seeds_for_half_width(sd: float, half_width: float, max_seeds: int = 10_000) -> int | None:
+    """Fewest seeds n >= 2 whose paired-t 95% half-width t_{0.975, n-1} * sd / sqrt(n) is at most `half_width`.
+
+    `sd` is the observed standard deviation of the paired differences across seeds. None when
+    even `max_seeds` do not reach it (or half_width <= 0 with sd > 0). sd == 0 needs 2.
+
+    >>> seeds_for_half_width(0.036, 0.03)
+    9
+    """
+    if sd < 0 or not math.isfinite(sd):
+        raise ValueError(f"seeds_for_half_width(sd={sd}): pass a finite sd >= 0.")
+    if sd == 0:
+        return 2
+    if half_width <= 0:
+        return None
+    for n in range(2, max_seeds + 1):
+        if t_quantile_975(n - 1) * sd / math.sqrt(n) <= half_width:
+            return n
+    return None

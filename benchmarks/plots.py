@@ -1,4 +1,5 @@
-"""Figures of `astro run`: GRPO curves per arm, and backtracks against accuracy with Pearson r.
+"""Figures of `astro run`: GRPO curves per arm, backtracks against accuracy with Pearson r, and
+pass@1 against mean tokens per problem (models as points, retry baselines as curves).
 
 matplotlib with the Agg backend (no display needed); each function writes one PNG and
 returns its path.
@@ -13,7 +14,7 @@ from typing import Mapping, Sequence
 from astro_env.jsonl import read_jsonl
 from benchmarks.metrics import pearson
 
-__all__ = ["REWARD_KEYS", "LENGTH_KEYS", "plot_grpo_curves", "plot_backtracks_vs_accuracy", "pearson_title"]
+__all__ = ["REWARD_KEYS", "LENGTH_KEYS", "plot_grpo_curves", "plot_backtracks_vs_accuracy", "plot_pass_vs_tokens", "pearson_title"]
 
 REWARD_KEYS = ("reward_mean",)
 """Key of a GRPO step's mean reward in the trainer's metrics.jsonl (`training.grpo`)."""
@@ -113,6 +114,42 @@ def plot_backtracks_vs_accuracy(
     ax.set_title(pearson_title(title, xs, ys))
     ax.set_xlabel("backtracks per completion")
     ax.set_ylabel("accuracy (pass@1)")
+    fig.tight_layout()
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def plot_pass_vs_tokens(
+    points: Sequence[tuple[str, float, float]],
+    curves: Mapping[str, Sequence[tuple[float, float]]],
+    out_png: str | Path,
+    title: str = "pass@1 against tokens per problem",
+    dashed: Sequence[str] = (),
+) -> Path:
+    """Path of a PNG of pass@1 (y) against mean tokens per problem (x): a labelled point per model, a line per baseline.
+
+    `points` are (label, mean tokens per problem, pass@1 in [0, 1]); `curves` map a baseline's
+    label to its (mean tokens per problem, pass@1) points in order of its budget (e.g. the attempt caps
+    of `benchmarks.retry.retry_curve`); those named in `dashed` (upper bounds) are drawn dashed.
+    A curve with no points is left out.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for label, curve in curves.items():
+        if curve:
+            ax.plot([float(c[0]) for c in curve], [100 * float(c[1]) for c in curve], label=label,
+                    linestyle="--" if label in dashed else "-")
+    for label, x, y in points:
+        ax.scatter([float(x)], [100 * float(y)], zorder=3)
+        ax.annotate(str(label), (float(x), 100 * float(y)), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_title(title)
+    ax.set_xlabel("mean tokens per problem")
+    ax.set_ylabel("pass@1 (%)")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)

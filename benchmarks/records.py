@@ -18,7 +18,8 @@ class EvalRecord:
     `n_tokens` is what the backend generated (`count_tokens(completion)` when the backend
     reports no token ids). `n_backtracks`, `n_restarts` and `first_attempt_correct` are None
     when the trace parser is unavailable; `first_attempt_correct` is False for a completion
-    with no answer at all.
+    with no answer at all. `answer` is None when the completion states no final answer;
+    `finish_reason == "length"` when the token budget cut it.
     """
 
     problem_id: str
@@ -34,6 +35,15 @@ class EvalRecord:
     finish_reason: str = "eos"
     problem_hash: str | None = None
     """`Problem.content_hash` of the problem sampled (None in files written before it was recorded)."""
+    self_check: bool | None = None
+    """The task's `self_check(problem, completion)`: whether a check that reads only the prompt accepts the
+    completion (Countdown: its boxed expression reaches the stated target legally); None when the task
+    has no such check. The stop rule of the retry baselines (`benchmarks.retry`)."""
+
+    @property
+    def truncated(self) -> bool:
+        """True when the token budget cut the completion."""
+        return self.finish_reason == "length"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,7 +66,8 @@ class BenchResult:
     pass_at_k: Mapping[str, float]
     """Unbiased pass@k keyed by str(k)."""
     maj_at_k: Mapping[str, float]
-    """maj@k keyed by str(k) (exact expectation over k-subsets; ties split evenly)."""
+    """maj@k keyed by str(k) (exact expectation over k-subsets; ties split evenly; a completion without
+    an answer votes for "no answer", which is never right)."""
     mean_tokens: float
     mean_backtracks: float | None
     mean_restarts: float | None
@@ -72,6 +83,15 @@ class BenchResult:
     """sha256 of that file's bytes."""
     problems_sha256: str = ""
     """sha256 of the evaluated problems themselves (canonical JSON), also for generated sets."""
+    maj_at_k_abstain: Mapping[str, float] = field(default_factory=dict)
+    """maj@k keyed by str(k) with completions without an answer abstaining (`metrics.maj_at_k_abstain`):
+    shows how much abstentions would inflate the vote; not a score to compare models by."""
+    no_answer_rate: float | None = None
+    """Share of completions that state no final answer (None in reports written before it was recorded)."""
+    truncated_rate: float | None = None
+    """Share of completions cut at the token budget (`finish_reason == "length"`; None as above)."""
+    self_check_rate: float | None = None
+    """Share of completions the task's self-check accepts (None when the task has none)."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +115,8 @@ class EvalReport:
             out.update({f"eval/{name}_pass@{k}": v for k, v in r.pass_at_k.items()})
             out.update({f"eval/{name}_maj@{k}": v for k, v in r.maj_at_k.items()})
             out[f"eval/{name}_mean_tokens"] = r.mean_tokens
-            for key in ("mean_backtracks", "mean_restarts", "first_attempt_accuracy"):
+            out.update({f"eval/{name}_maj@{k}_abstain": v for k, v in r.maj_at_k_abstain.items()})
+            for key in ("mean_backtracks", "mean_restarts", "first_attempt_accuracy", "no_answer_rate", "truncated_rate"):
                 value = getattr(r, key)
                 if value is not None:
                     out[f"eval/{name}_{key}"] = value

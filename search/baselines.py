@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-from agents.base import PolicyAgent, SamplingConfig
+from agents.base import PolicyAgent, SamplingConfig, complete_states
 from astro_env.errors import UserError
 from astro_env.problem import Problem
 from astro_env.state import DEFAULT_DELIMITER
@@ -205,7 +205,7 @@ def beam_trees(
                 sampling = SamplingConfig(
                     max_tokens=config.rollout_max_tokens, temperature=config.temperature, top_p=config.top_p, stop=(), seed=call_seed(seeds, depth, "rollout")
                 )
-                groups = policy.complete([builders[i].nodes[c].state.text for i, c in to_roll], config.n_rollouts, sampling)
+                groups = complete_states(policy, [builders[i].nodes[c].state for i, c in to_roll], config.n_rollouts, sampling)
                 for (i, c), group in zip(to_roll, groups):
                     node = builders[i].nodes[c]
                     node.own_value = node.value = builders[i].rollout_value(c, group)

@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-from agents.base import PolicyAgent, SamplingConfig
+from agents.base import PolicyAgent, SamplingConfig, complete_states
 from astro_env.errors import UserError
 from astro_env.problem import Problem
 from astro_env.state import DEFAULT_DELIMITER
@@ -150,11 +150,11 @@ def mcts_trees(
                     builder.mark_dead_end(leaf)
                 to_roll += [(i, c.id) for c in children if not c.terminal]
         if to_roll:
-            prompts = [builders[i].nodes[c].state.text for i, c in to_roll]
+            roll_states = [builders[i].nodes[c].state for i, c in to_roll]
             sampling = SamplingConfig(**rollout_sampling, seed=call_seed(seeds, iteration, "rollout"))
-            groups = policy.complete(prompts, config.n_rollouts, sampling)
-            if len(groups) != len(prompts):
-                raise ValueError(f"policy.complete returned {len(groups)} groups for {len(prompts)} prompts.")
+            groups = complete_states(policy, roll_states, config.n_rollouts, sampling)
+            if len(groups) != len(roll_states):
+                raise ValueError(f"policy.complete returned {len(groups)} groups for {len(roll_states)} prompts.")
             for (i, c), group in zip(to_roll, groups):
                 builder = builders[i]
                 node = builder.nodes[c]

@@ -4,7 +4,7 @@ A checkpoint is a directory `ROOT/step-00000012/` holding everything a run needs
 as if it had never stopped:
 
 - the model (`save_pretrained`, so the directory also loads with `AutoModelForCausalLM`) and
-  the tokenizer;
+  the tokenizer; a LoRA model is saved merged, with its adapter in `adapter/` (`training.lora`);
 - `optimizer.pt` (the optimizer's `state_dict`; under DeepSpeed the engine's own sharded
   state in `engine/`, written by `accelerator.save_state`);
 - `rng_<rank>.pt` (Python, NumPy and torch generator states of each process);
@@ -31,6 +31,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
+
+from training.lora import ADAPTER_DIR, save_merged
 
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.pt"
@@ -93,7 +95,9 @@ def check_checkpoint(path: str | os.PathLike) -> None:
     path = Path(path)
     if not (path / STATE_FILE).is_file():
         raise ValueError(f"{path} has no {STATE_FILE}")
-    for file in sorted(path.iterdir()):
+    adapter = path / ADAPTER_DIR
+    files = sorted(path.iterdir()) + (sorted(adapter.iterdir()) if adapter.is_dir() else [])
+    for file in files:
         if not file.is_file():
             continue
         try:
@@ -200,7 +204,7 @@ def save_checkpoint(
     """Path of the new checkpoint `ROOT/step-<state.step>`, written atomically.
 
     With an `accelerator`, the model is unwrapped and its full state dict gathered (ZeRO-3
-    included); only the main process writes shared files, every process writes its RNG state.
+    included); a LoRA model is written merged, its adapter in `adapter/`; only the main process writes shared files, every process writes its RNG state.
     Afterwards only the `keep_last` newest checkpoints are kept (0 keeps all). `extra_json`
     maps file names to JSON-serialisable objects written beside the state (e.g. the config).
     """
@@ -222,9 +226,9 @@ def save_checkpoint(
         state_dict = accelerator.get_state_dict(model)
         unwrapped = accelerator.unwrap_model(model)
         if is_main:
-            unwrapped.save_pretrained(tmp, state_dict=state_dict)
+            save_merged(unwrapped, tmp, state_dict=state_dict)
     else:
-        model.save_pretrained(tmp)
+        save_merged(model, tmp)
     if is_main and tokenizer is not None:
         tokenizer.save_pretrained(tmp)
     if optimizer is not None:

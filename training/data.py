@@ -2,7 +2,9 @@
 
 Prompt and completion are tokenised separately and concatenated, so the token boundary is
 exactly where generation starts at inference (the policy is given the prompt's tokens and
-writes the completion's); the completion ends with the tokenizer's EOS. The order of the
+writes the completion's). With a chat template (`agents.chat.ChatPrompter`) the prompt ids are
+those of the rendered prompt, token for token what a generation is given, and the completion
+ends with the template's end-of-turn token; raw prompts end with the tokenizer's EOS. The order of the
 micro-batches is a pure function of `(seed, epoch)`, so a resumed run that skips the first
 `data_position` micro-batches sees exactly what an uninterrupted run would have seen.
 """
@@ -100,11 +102,22 @@ def load_traces(path: str | os.PathLike) -> list[Trace]:
     return traces
 
 
-def tokenize_example(tokenizer: Any, prompt: str, completion: str, add_eos: bool = True) -> TokenizedExample:
-    """Prompt ids (with the tokenizer's special prefix, e.g. BOS, if it adds one) + completion ids + EOS."""
-    prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+def tokenize_example(tokenizer: Any, prompt: str, completion: str, add_eos: bool = True, prompter: Any = None) -> TokenizedExample:
+    """Prompt ids + completion ids + the end token.
+
+    `prompter` (an `agents.chat.ChatPrompter` over `tokenizer`) renders the prompt exactly as a
+    generation sees it (`prompter.encode`) and ends the completion with its end token (a chat
+    template's end-of-turn token, else EOS). Without one: the raw prompt with the tokenizer's
+    special prefix (e.g. BOS, if it adds one), the completion, EOS; the same ids as a raw prompter.
+    """
+    if prompter is not None:
+        prompt_ids = prompter.encode([prompt])[0]
+        end = prompter.end_token_id
+    else:
+        prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+        end = tokenizer.eos_token_id
     completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
-    eos = [tokenizer.eos_token_id] if add_eos and tokenizer.eos_token_id is not None else []
+    eos = [end] if add_eos and end is not None else []
     return TokenizedExample(tuple(prompt_ids) + tuple(completion_ids) + tuple(eos), len(prompt_ids))
 
 
@@ -113,14 +126,16 @@ def tokenize_traces(
     tokenizer: Any,
     max_length: int,
     overflow: Literal["truncate", "drop"] = "drop",
+    prompter: Any = None,
 ) -> tuple[list[TokenizedExample], TokenizeStats]:
-    """The tokenised examples (in input order) and counts of what `max_length` cut or dropped."""
+    """The tokenised examples (in input order) and counts of what `max_length` cut or dropped
+    (`prompter`: see `tokenize_example`)."""
     if overflow not in ("truncate", "drop"):
         raise ValueError(f"overflow={overflow!r}: use 'truncate' or 'drop'.")
     kept: list[TokenizedExample] = []
     n_truncated = n_dropped = 0
     for trace in traces:
-        example = tokenize_example(tokenizer, trace.prompt, trace.completion)
+        example = tokenize_example(tokenizer, trace.prompt, trace.completion, prompter=prompter)
         if len(example.input_ids) > max_length:
             if overflow == "drop":
                 n_dropped += 1

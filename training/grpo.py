@@ -35,12 +35,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, Sequence
 
+from agents.chat import ChatConfig, ChatPrompter
 from astro_env.errors import UserError
 from astro_env.hub import check_model_source
 from astro_env.registry import GRPO_ENGINES, POLICIES, component_config_field
 from astro_env.task import task_config_class
 from search.executor import ExecutorConfig, Shard, make_shards, map_shards
 from training import checkpoint as ckpt
+from training.lora import ADAPTER_DIR, attach_lora, check_lora, is_lora, policy_weights, save_merged
 from training.optim import make_adamw
 from training.tracking import MetricsTracker, ReportTo, check_report_to
 from training.objectives import (
@@ -153,8 +155,21 @@ class GRPOConfig:
     executor: ExecutorConfig = field(default_factory=ExecutorConfig, compare=False)
     """Where the difficulty filter's rollouts run (local, or shards on a Ray cluster whose workers load `model`);
     the pass rates do not depend on it."""
+    chat: ChatConfig = field(default_factory=ChatConfig)
+    """Chat template and system prompt the rollout prompts are rendered with (the same as SFT's and
+    evaluation's); a template is saved with the output tokenizer."""
+    lora_rank: int = 0
+    """LoRA rank (0: full fine-tuning). With a rank only the adapters train (peft, the [lora] extra; both engines);
+    the output and the checkpoints hold the merged model (what evaluation and vLLM load), the adapter in adapter/."""
+    lora_alpha: float = 16.0
+    """LoRA scale numerator: an adapter adds (lora_alpha / lora_rank) * B @ A to its weight."""
+    lora_dropout: float = 0.0
+    """Dropout on the adapters' inputs while training (0 keeps the scored log-probs those of the sampler)."""
+    lora_target_modules: tuple[str, ...] = ("all-linear",)
+    """Modules that get adapters: name suffixes (q_proj v_proj ...) or all-linear (every linear layer but the LM head)."""
 
     def __post_init__(self) -> None:
+        check_lora(self.lora_rank, self.lora_alpha, self.lora_dropout, self.lora_target_modules)
         if self.group_size < 2:
             raise UserError(f"group_size={self.group_size}: GRPO needs >= 2 rollouts per prompt (paper: 4).")
         if self.prompts_per_step < 1 or self.n_steps < 1:
@@ -472,7 +487,8 @@ def build_rollout_policy(config: GRPOConfig, model, model_path: str):
     from agents.base import PolicyConfig, TrainablePolicyAgent
 
     policy = build_policy(PolicyConfig(
-        backend=config.backend, model=model_path, device=config.device, max_batch_size=config.max_batch_size, seed=config.seed
+        backend=config.backend, model=model_path, device=config.device, max_batch_size=config.max_batch_size, seed=config.seed,
+        chat=config.chat,
     ))
     if not isinstance(policy, TrainablePolicyAgent):
         missing = [m for m in ("sync_weights", "propose_steps", "complete") if not callable(getattr(policy, m, None))]
@@ -480,8 +496,24 @@ def build_rollout_policy(config: GRPOConfig, model, model_path: str):
             f"--backend {config.backend}: {type(policy).__name__} cannot serve GRPO rollouts, it has no {', '.join(missing)}() "
             "(see agents.base.TrainablePolicyAgent)."
         )
-    policy.sync_weights(model)
+    sync_engine(policy, model)
     return policy
+
+
+def sync_engine(policy, model) -> None:
+    """`policy.sync_weights(model)`: the rollout backend samples from the weights being trained from now on.
+
+    For a LoRA model, a backend with its own copy of the weights that takes named tensors
+    (`load_weights`, vLLM) gets the merged weights under the plain model's names
+    (`training.lora.policy_weights`); any other backend is synced to the model peft injected the
+    adapters into (`get_base_model()`), so a backend over the live model samples with them."""
+    if is_lora(model):
+        load = getattr(policy, "load_weights", None)
+        if callable(load):
+            load(policy_weights(model))
+            return
+        model = model.get_base_model()
+    policy.sync_weights(model)
 
 
 def _rollout_config(config: GRPOConfig, n: int, seed: int) -> RolloutConfig:
@@ -492,6 +524,7 @@ def _rollout_config(config: GRPOConfig, n: int, seed: int) -> RolloutConfig:
         top_p=config.top_p,
         seed=seed,
         max_steps_per_episode=config.max_steps_per_episode,
+        chat=config.chat,
     )
 
 
@@ -593,7 +626,7 @@ def astro_engine(config: GRPOConfig, start: "GRPOStart", kept: Sequence[Any], n_
         log.close()
 
     out = Path(config.out)
-    start.model.save_pretrained(out)
+    save_merged(start.model, out)  # a LoRA model merged, its adapter in OUT/adapter
     start.tokenizer.save_pretrained(out)
     from astro_env.jsonl import write_json
 
@@ -642,8 +675,17 @@ def _start(config: GRPOConfig) -> GRPOStart:
     torch.manual_seed(config.seed)
     device = _device(config.device)
     model_path = str(resume_from) if resume_from is not None else config.model
-    model, tokenizer = load_policy_model(model_path, device)
+    lora_in_house = config.lora_rank and config.engine != "trl"  # TRL attaches its own (peft_config)
+    model, tokenizer = load_policy_model(config.model if lora_in_house else model_path, device)
+    prompter = ChatPrompter(config.chat, tokenizer)
+    if prompter.active:  # the output model carries the template it was trained in
+        tokenizer.chat_template = prompter.template
     policy = build_rollout_policy(config, model, model_path)
+    if lora_in_house:
+        # peft injects the adapters into `model` itself, so a backend over the live model samples with them
+        model = attach_lora(model, config.lora_rank, config.lora_alpha, config.lora_dropout, config.lora_target_modules,
+                            adapter_dir=None if resume_from is None else resume_from / ADAPTER_DIR)
+        sync_engine(policy, model)
     return GRPOStart(model, tokenizer, policy, device, resume_from, fingerprint)
 
 
@@ -711,7 +753,7 @@ def grpo_step(start: GRPOStart, optimizer, kept: list, step: int, config: GRPOCo
             f"step {step + 1}: {exc}. Last good checkpoint: {last_good or 'none (no checkpoint yet)'}; "
             "lower --lr, raise --max-grad-norm protection, or check the data."
         ) from None
-    start.policy.sync_weights(start.model)
+    sync_engine(start.policy, start.model)
     return {"step": step + 1, **rollout_metrics(rollouts), **update, "lr": lr,
             "gen_time": t_gen, "step_time": time.perf_counter() - t0}
 

@@ -21,6 +21,8 @@ The settings map one to one (`trl_arguments` is the whole map):
 | temperature, top_p, max_new_tokens | temperature, top_p, max_completion_length |
 | n_steps, seed, save_every, keep_checkpoints | max_steps, seed, save_steps, save_total_limit |
 | backend "vllm" | use_vllm, vllm_mode "colocate" (TRL drives its own engine and syncs it) |
+| lora_rank, lora_alpha, lora_dropout, lora_target_modules | peft_config (a `peft.LoraConfig`; the merged model is saved) |
+| chat (a template) | conversational prompts rendered with the tokenizer's `chat_template` (set to the template); the end-of-turn token joins the model's EOS ids |
 | report_to | report_to (TRL's own callbacks log its keys: TensorBoard events in OUT/tb, or the W&B run in OUT/wandb) |
 
 Outputs land where the in-house engine puts them: `OUT/metrics.jsonl` (one line per logged
@@ -47,8 +49,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
+from agents.chat import ChatPrompter
 from astro_env import get_task
 from astro_env.problem import Problem
+from training.lora import save_merged
 from training.objectives import shape_reward
 from training.rollout import RolloutConfig, make_envs, replay
 from training.tracking import start_wandb_run
@@ -136,12 +140,13 @@ def trl_arguments(config, out: Path, use_cpu: bool) -> dict[str, Any]:
 class EnvironmentReward:
     """TRL reward function: replays each completion through its problem's environment.
 
-    Called by TRL with `completions` (text), `completion_ids` (token ids, EOS kept when the
-    model stopped) and the dataset column `problem_id` (`trl_dataset` makes it). Returns the
-    shaped reward of each (`shape_reward` of the environment's 0/1 verdict under `config`'s
-    `reward` and `truncation`; a completion that filled `config.max_new_tokens` without EOS
-    counts as truncated). `config=None` gives the environment's own 0/1 reward, unshaped.
-    Logs `env_reward` and `pass_rate` through TRL's `log_metric` when given.
+    Called by TRL with `completions` (text, or the assistant message of a conversational prompt),
+    `completion_ids` (token ids, EOS kept when the model stopped) and the dataset column
+    `problem_id` (`trl_dataset` makes it). Returns the shaped reward of each (`shape_reward` of
+    the environment's 0/1 verdict under `config`'s `reward` and `truncation`; a completion that
+    filled `config.max_new_tokens` without EOS counts as truncated). `config=None` gives the
+    environment's own 0/1 reward, unshaped. Logs `env_reward` and `pass_rate` through TRL's
+    `log_metric` when given.
     """
 
     __name__ = "env_reward"
@@ -165,6 +170,8 @@ class EnvironmentReward:
     def __call__(self, prompts, completions, completion_ids, problem_id, log_metric=None, **_: Any) -> list[float]:
         rewards, env_rewards, correct = [], [], []
         for text, ids, pid in zip(completions, completion_ids, problem_id):
+            if not isinstance(text, str):  # a conversational prompt's completion: [{"role": "assistant", "content": ...}]
+                text = "".join(str(message.get("content") or "") for message in text)
             problem = self.problems[pid]
             episode = replay(self.envs[problem.task], problem, text, self.rollout_config.delimiter)
             cut = self.truncated(list(ids)) or episode.truncated
@@ -175,6 +182,13 @@ class EnvironmentReward:
             log_metric("env_reward", sum(env_rewards) / len(env_rewards))
             log_metric("pass_rate", sum(correct) / len(correct))
         return rewards
+
+
+def _ids(value) -> list[int]:
+    """A generation config's eos_token_id (None, one id or a list) as a list."""
+    if value is None:
+        return []
+    return [int(value)] if isinstance(value, int) else [int(v) for v in value]
 
 
 def trl_dataset(problems: Sequence[Problem]):
@@ -319,12 +333,23 @@ def train_grpo_trl(config, model, tokenizer, kept: Sequence[Problem], n_problems
     out = Path(config.out)
     use_cpu = next(model.parameters()).device.type == "cpu"
     args = trl.GRPOConfig(**trl_arguments(config, out, use_cpu))
-    rows = [{"prompt": get_task(p.task).format_prompt(p), "problem_id": p.id} for p in kept]
+    prompter = ChatPrompter(config.chat, tokenizer)
+    if prompter.active:
+        # TRL renders conversational prompts with the tokenizer's template (tokenised without a special
+        # prefix, as `ChatPrompter.encode` does) and stops at the model's EOS ids: add the end-of-turn token
+        tokenizer.chat_template = prompter.template
+        model.generation_config.eos_token_id = sorted(set(_ids(model.generation_config.eos_token_id)) | prompter.stop_token_ids)
+    rows = [{"prompt": prompter.conversation(get_task(p.task).format_prompt(p)), "problem_id": p.id} for p in kept]
     if len(rows) < config.prompts_per_step:  # TRL draws prompts_per_step distinct prompts per step
         rows = [rows[i % len(rows)] for i in range(config.prompts_per_step)]
-    reward = EnvironmentReward(kept, config, tokenizer.eos_token_id)
+    reward = EnvironmentReward(kept, config, prompter.end_token_id)
     callback = _metrics_callback(out)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
+    peft_config = None
+    if config.lora_rank:
+        from training.lora import peft_config as lora_config
+
+        peft_config = lora_config(config.lora_rank, config.lora_alpha, config.lora_dropout, config.lora_target_modules)
     # TRL's W&B callback logs into an active run: open it here so its files land in OUT/wandb
     run = start_wandb_run(out, "grpo", asdict(config)) if config.report_to == "wandb" else None
     try:
@@ -335,6 +360,7 @@ def train_grpo_trl(config, model, tokenizer, kept: Sequence[Problem], n_problems
             train_dataset=Dataset.from_list(rows),
             processing_class=tokenizer,
             callbacks=[callback],
+            peft_config=peft_config,
         )
         for handler in trainer.callback_handler.callbacks:  # TensorBoard events in OUT/tb, as the in-house engine
             if type(handler).__name__ == "TensorBoardCallback":
@@ -346,7 +372,7 @@ def train_grpo_trl(config, model, tokenizer, kept: Sequence[Problem], n_problems
     finally:
         if run is not None:
             run.finish()
-    trainer.model.save_pretrained(out)
+    save_merged(trainer.model, out)  # a LoRA model merged (what evaluation and vLLM load), its adapter in OUT/adapter
     tokenizer.save_pretrained(out)
     write_json(out / "grpo_summary.json", {
         "engine": "trl",

@@ -8,10 +8,11 @@ search and evaluation share one definition of "correct".
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 from agents.base import Completion, SamplingConfig
+from agents.chat import ChatConfig, ChatPrompter
 from astro_env.problem import Problem
 from astro_env.state import DEFAULT_DELIMITER
 
@@ -82,6 +83,8 @@ class RolloutConfig:
     """Step delimiter the completion is cut at (the environment's)."""
     max_steps_per_episode: int = 50
     """The environment's step limit (paper: depth 50)."""
+    chat: ChatConfig = field(default_factory=ChatConfig)
+    """Chat template and system prompt the prompts are rendered with (`agents.chat`)."""
 
     def __post_init__(self) -> None:
         if self.n_samples < 1:
@@ -144,11 +147,6 @@ def make_envs(problems: Sequence[Problem], config: RolloutConfig) -> dict[str, A
     return envs
 
 
-def _tokenize_prompts(tokenizer, prompts: Sequence[str]) -> list[list[int]]:
-    """Prompt ids exactly as `TransformersPolicy.complete` tokenises them (default special tokens)."""
-    return [list(ids) for ids in tokenizer(list(prompts))["input_ids"]]
-
-
 def _sample(policy, prompt_ids: list[list[int]], prompts: list[str], n: int, sampling: SamplingConfig) -> list[list[Completion]]:
     if callable(getattr(policy, "complete_ids", None)):  # generate from exactly the ids the trainer scores
         return policy.complete_ids(prompt_ids, n, sampling)
@@ -159,7 +157,9 @@ def collect_rollouts(policy, tokenizer, problems: Sequence[Problem], config: Rol
     """`config.n_samples` rollouts per problem, contiguous per problem (the GRPO group layout).
 
     One `policy` call samples every completion; each is replayed through its task's
-    environment. Completion token ids end with EOS when the policy stopped there (appended
+    environment. Prompt ids are the prompts rendered by `config.chat` for `tokenizer` (what
+    `TransformersPolicy.complete` gives the model). Completion token ids end with the end token
+    (EOS, or a chat template's end-of-turn token) when the policy stopped on its own (appended
     when the backend left it out), so the loss teaches the policy to stop.
     """
     from astro_env import get_task
@@ -169,16 +169,18 @@ def collect_rollouts(policy, tokenizer, problems: Sequence[Problem], config: Rol
         return []
     envs = envs if envs is not None else make_envs(problems, config)
     prompts = [get_task(p.task).format_prompt(p) for p in problems]
-    prompt_ids = _tokenize_prompts(tokenizer, prompts)
+    prompter = ChatPrompter(config.chat, tokenizer)
+    prompt_ids = prompter.encode(prompts)
     samples = _sample(policy, prompt_ids, prompts, config.n_samples, config.sampling)
-    eos_id = getattr(tokenizer, "eos_token_id", None)
+    eos_id = prompter.end_token_id
+    ends = {eos_id, getattr(tokenizer, "eos_token_id", None)} - {None}
     rollouts: list[Rollout] = []
     for group_idx, (problem, prompt, ids, completions) in enumerate(zip(problems, prompts, prompt_ids, samples)):
         for completion in completions:
             episode = replay(envs[problem.task], problem, completion.text, config.delimiter)
             token_ids = tuple(completion.token_ids)
             logprobs = tuple(completion.token_logprobs)
-            if completion.finish_reason == "eos" and eos_id is not None and (not token_ids or token_ids[-1] != eos_id):
+            if completion.finish_reason == "eos" and eos_id is not None and (not token_ids or token_ids[-1] not in ends):
                 token_ids, logprobs = token_ids + (int(eos_id),), logprobs + (0.0,)
             rollouts.append(Rollout(
                 problem_id=problem.id,

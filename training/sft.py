@@ -1,7 +1,8 @@
 """Behaviour cloning (SFT) of a policy on traces: `astro sft --traces T --model M --out DIR` (`astro.commands.sft`).
 
-Causal-LM loss on prompt + completion + EOS, on all tokens (the paper's choice) or on the
-completion only; AdamW with a linear-warmup cosine schedule; gradient accumulation; one
+Causal-LM loss on prompt + completion + EOS (with a chat template, `--chat-template`: the
+rendered prompt + completion + the end-of-turn token), on all tokens (the paper's choice) or on
+the completion only; AdamW with a linear-warmup cosine schedule; gradient accumulation; one
 epoch by default. The loop runs through `accelerate.Accelerator`, so the same module trains
 single-process on a CPU and under `accelerate launch` (DDP, DeepSpeed ZeRO-2/3; configs in
 `training/configs/`), with bf16 autocast on GPUs that support it.
@@ -13,7 +14,9 @@ the few-million-parameter embedded model; pass `--lr 3e-6` for a 70B checkpoint.
 Outputs in `OUT/`: the final model and tokenizer (`save_pretrained`), `sft_config.json`,
 `sft_summary.json`, the scalars `sft/loss`, `sft/lr`, `sft/tokens_per_s` (TensorBoard events in
 `OUT/tb`, a W&B run in `OUT/wandb`, or none: `--report-to`),
-and checkpoints in `OUT/checkpoints/step-*` (see `training.checkpoint`). Rerunning the same
+and checkpoints in `OUT/checkpoints/step-*` (see `training.checkpoint`). With `--lora-rank R` only
+LoRA adapters train (`training.lora`); the model saved is the merged one, the adapter beside it in
+`adapter/`. Rerunning the same
 command resumes from the last checkpoint and replays the same data order, so a killed run
 ends with the same weights as an uninterrupted one.
 """
@@ -29,10 +32,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
+from agents.chat import ChatConfig, ChatPrompter
 from astro_env.errors import MissingFileError, UserError
 from astro_env.hub import check_model_source
 from astro_env.loaders import file_sha256
 from training import checkpoint as ckpt
+from training.lora import ADAPTER_DIR, attach_lora, check_lora, save_merged
 from training.optim import make_adamw
 from training.tracking import MetricsTracker, ReportTo, check_report_to
 from training.data import (
@@ -100,8 +105,21 @@ class SFTConfig:
     report_to: ReportTo = field(default="tensorboard", compare=False)
     """Where the sft/* scalars go (not part of a stage key: it does not change the model): "tensorboard" (OUT/tb), "wandb" (a W&B run in OUT/wandb; WANDB_MODE=offline
     keeps it on disk) or "none" (TRL's names; see training.tracking)."""
+    chat: ChatConfig = field(default_factory=ChatConfig)
+    """Chat template and system prompt the prompts are rendered with (what generation sees, token for token);
+    a template is saved with the output tokenizer."""
+    lora_rank: int = 0
+    """LoRA rank (0: full fine-tuning). With a rank only the adapters train (peft, the [lora] extra); the output
+    and the checkpoints hold the merged model (loadable as any), the adapter in adapter/."""
+    lora_alpha: float = 16.0
+    """LoRA scale numerator: an adapter adds (lora_alpha / lora_rank) * B @ A to its weight."""
+    lora_dropout: float = 0.0
+    """Dropout on the adapters' inputs while training."""
+    lora_target_modules: tuple[str, ...] = ("all-linear",)
+    """Modules that get adapters: name suffixes (q_proj v_proj ...) or all-linear (every linear layer but the LM head)."""
 
     def __post_init__(self) -> None:
+        check_lora(self.lora_rank, self.lora_alpha, self.lora_dropout, self.lora_target_modules)
         for name in ("n_epochs", "batch_size", "grad_accum", "max_length"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name}={getattr(self, name)} must be >= 1.")
@@ -367,9 +385,17 @@ def train_sft(config: SFTConfig) -> Path:
             shutil.rmtree(ckpt_root)
         (out / "sft_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n", encoding="utf-8")
     torch.manual_seed(config.seed)
-    model, tokenizer = _load(str(resume_from) if resume_from is not None else config.model)
+    if config.lora_rank:  # the starting model, then new adapters or the checkpoint's (trainable)
+        model, tokenizer = _load(config.model)
+        model = attach_lora(model, config.lora_rank, config.lora_alpha, config.lora_dropout, config.lora_target_modules,
+                            adapter_dir=None if resume_from is None else resume_from / ADAPTER_DIR)
+    else:
+        model, tokenizer = _load(str(resume_from) if resume_from is not None else config.model)
 
-    examples, stats = tokenize_traces(traces, tokenizer, config.max_length, config.overflow)
+    prompter = ChatPrompter(config.chat, tokenizer)
+    examples, stats = tokenize_traces(traces, tokenizer, config.max_length, config.overflow, prompter=prompter)
+    if prompter.active:  # the output model carries the template it was trained in (`auto` and servers find it)
+        tokenizer.chat_template = prompter.template
     if not examples:
         raise UserError(f"no example of {config.traces} fits max_length={config.max_length}; raise it or use --overflow truncate.")
     batches = _MicroBatches(examples, config, tokenizer.pad_token_id)
@@ -485,7 +511,7 @@ def train_sft(config: SFTConfig) -> Path:
     accelerator.wait_for_everyone()
     state_dict = accelerator.get_state_dict(model)
     if is_main:
-        accelerator.unwrap_model(model).save_pretrained(out, state_dict=state_dict)
+        save_merged(accelerator.unwrap_model(model), out, state_dict=state_dict)  # a LoRA model merged, adapter in adapter/
         tokenizer.save_pretrained(out)
         summary = {
             "n_traces": len(traces),

@@ -15,7 +15,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "grpo": ("benchmarks.bench_grpo", "GRPO step throughput (rollouts, tokens per second, step time)."),
     "sft": ("benchmarks.bench_sft", "SFT throughput (tokens per second)."),
     "search": ("benchmarks.bench_search", "Search throughput (MCTS iterations and rollouts per second)."),
-    "verifier": ("benchmarks.bench_verifier", "Verifier speed (answers checked per second)."),
+    "verifier": ("benchmarks.bench_verifier", "Verifier speed, accuracy and worst-case CPU against Math-Verify (the compare extra)."),
     "generation": ("benchmarks.bench_generation", "Policy generation throughput (tokens per second)."),
 }
 

@@ -112,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              default=EvalJob(), aliases=ALIASES)
 
 
-ALIASES = {
+ALIASES = {"--chat-template": "--policy.chat.template", "--system-prompt": "--policy.chat.system-prompt",
+           
     "--policy": "--policy.model", "--backend": "--policy.backend", "--device": "--policy.device",
     "--bench": "--eval.benches", "--samples": "--eval.samples", "--temperature": "--eval.temperature",
     "--top-p": "--eval.top-p", "--max-tokens": "--eval.max-tokens", "--seed": "--eval.seed", "--limit": "--eval.limit",

@@ -28,4 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = json.loads((out / "grpo_summary.json").read_text(encoding="utf-8"))
         print(json.dumps({"out": str(out), **summary}))
 
-    return run_stage_command(GRPOConfig, argv, body, command="grpo", description=__doc__.split("\n")[0], default=GRPOConfig())
+    return run_stage_command(GRPOConfig, argv, body, command="grpo", description=__doc__.split("\n")[0], aliases=ALIASES, default=GRPOConfig())
+
+
+ALIASES = {"--chat-template": "--chat.template", "--system-prompt": "--chat.system-prompt"}
+"""Short flags (plain renamings): the chat settings."""

@@ -135,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              default=SearchJob(), aliases=ALIASES)
 
 
-ALIASES = {"--policy": "--policy.model", "--backend": "--policy.backend", "--agent": "--search.agent",
+ALIASES = {"--chat-template": "--policy.chat.template", "--system-prompt": "--policy.chat.system-prompt",
+           "--policy": "--policy.model", "--backend": "--policy.backend", "--agent": "--search.agent",
            "--search-agent": "--search.agent", "--executor": "--search.executor.kind"}
 """Short flags of `astro search` (plain renamings)."""

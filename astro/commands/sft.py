@@ -27,4 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = json.loads((out / "sft_summary.json").read_text(encoding="utf-8"))
             print(json.dumps({"out": str(out), **summary}))
 
-    return run_stage_command(SFTConfig, argv, body, command="sft", description=__doc__.split("\n")[0], default=SFTConfig())
+    return run_stage_command(SFTConfig, argv, body, command="sft", description=__doc__.split("\n")[0], aliases=ALIASES, default=SFTConfig())
+
+
+ALIASES = {"--chat-template": "--chat.template", "--system-prompt": "--chat.system-prompt"}
+"""Short flags (plain renamings): the chat settings."""

@@ -11,6 +11,7 @@ import pytest
 
 from agents import build_policy
 from agents.base import PolicyConfig, SamplingConfig
+from agents.chat import ChatConfig
 from agents.openai_backend import OpenAIError, OpenAIPolicy, _looks_chat_only, parse_choice
 from astro_env.problem import Problem
 from astro_env.state import initial_state, transition
@@ -24,6 +25,7 @@ class FakeServer:
         self.paths: list[str] = []
         self.headers: list[dict] = []
         self.failures = list(failures)
+        self.failure_message = ""
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -34,7 +36,7 @@ class FakeServer:
                 fake.headers.append(dict(self.headers))
                 if fake.failures:
                     code = fake.failures.pop(0)
-                    payload, status = {"error": {"message": f"fake failure {code}"}}, code
+                    payload, status = {"error": {"message": fake.failure_message or f"fake failure {code}"}}, code
                 else:
                     payload, status = respond(body), 200
                 data = json.dumps(payload).encode()
@@ -197,19 +199,81 @@ def test_build_policy_makes_openai_backend_and_requires_model():
         build_policy(PolicyConfig(backend="openai"))
 
 
+def chat_choices(body: dict) -> dict:
+    """A /chat/completions answer: n choices "c{j}:<last 3 chars of the last message>", 2 tokens each."""
+    if "messages" not in body:
+        raise AssertionError(f"a text completions body reached the chat handler: {body}")
+    tail = body["messages"][-1]["content"][-3:]
+    return {"choices": [
+        {"index": j, "message": {"role": "assistant", "content": f"c{j}:{tail}" + ("\n\nmore" if j == 1 else "")},
+         "finish_reason": "stop", "logprobs": {"content": [{"token": "a", "logprob": -0.25}, {"token": "b", "logprob": -0.75}]}}
+        for j in range(body["n"])
+    ]}
+
+
 @pytest.mark.parametrize("code", [404, 405])
-def test_a_server_without_completions_names_the_chat_only_problem(code):
-    with FakeServer(echo_choices, failures=[code]) as server:
-        with pytest.raises(ValueError, match=f"HTTP {code}.*chat completions only.*/v1/completions") as info:
-            make_policy(server.base_url).complete(["a"], 1, SamplingConfig(seed=0))
-    assert len(server.requests) == 1 and "\n" not in str(info.value)
+def test_a_server_without_completions_is_asked_for_chat_completions(code):
+    with FakeServer(chat_choices, failures=[code]) as server:
+        policy = make_policy(server.base_url)
+        out = policy.complete(["Problem: 1+1\n\nSolution:\n", "b"], 2, SamplingConfig(seed=3))
+        again = policy.complete(["a"], 1, SamplingConfig(seed=0))
+    assert server.paths == ["/v1/completions", "/v1/chat/completions", "/v1/chat/completions", "/v1/chat/completions"]
+    first, second = sorted(server.requests[1:3], key=lambda body: body["seed"])  # sent in parallel
+    assert first["messages"] == [{"role": "user", "content": "Problem: 1+1\n\nSolution:\n"}]
+    assert first["n"] == 2 and first["seed"] == 3 and second["seed"] == 4 and first["logprobs"] is True
+    assert "continue_final_message" not in first and "chat_template" not in first
+    assert [[c.text for c in row] for row in out] == [["c0:n:\n", "c1:n:\n\n\nmore"], ["c0:b", "c1:b\n\nmore"]]
+    assert out[0][0].token_logprobs == (-0.25, -0.75) and out[0][0].finish_reason == "eos"
+    assert again[0][0].text == "c0:a"
 
 
-def test_chat_shaped_choices_are_one_clear_error():
-    chat_reply = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}
-    with FakeServer(lambda body: chat_reply) as server:
-        with pytest.raises(OpenAIError, match="answered /completions with chat messages.*vllm serve"):
-            make_policy(server.base_url).complete(["a"], 1, SamplingConfig(seed=0))
+def test_chat_shaped_choices_switch_to_chat_completions():
+    def respond(body):
+        if "prompt" in body:
+            return {"choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}
+        return chat_choices(body)
+
+    with FakeServer(respond) as server:
+        out = make_policy(server.base_url).complete(["abc"], 1, SamplingConfig(seed=0))
+    assert server.paths == ["/v1/completions", "/v1/chat/completions"] and out[0][0].text == "c0:abc"
+
+
+def _states():
+    problem = Problem(id="p", problem="Numbers: 3 5 7\nTarget: 26", answer="26", task="countdown")
+    root = initial_state(problem, problem.problem + "\n\n")
+    return root, transition(root, "5*7=35")
+
+
+def test_chat_template_continues_the_assistant_turn_with_the_steps_so_far(tmp_path):
+    template = tmp_path / "chat.jinja"
+    template.write_text("{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}[assistant]", encoding="utf-8")
+    chat = ChatConfig(template=str(template), system_prompt="Think in steps.")
+    root, child = _states()
+    with FakeServer(chat_choices) as server:
+        policy = OpenAIPolicy(PolicyConfig(backend="openai", model="m", base_url=server.base_url, chat=chat))
+        steps = policy.propose_steps([root, child], 2, SamplingConfig(max_tokens=7, stop=("\n\n",), seed=5))
+        rolled = policy.complete_states([child], 1, SamplingConfig(max_tokens=9, seed=1))
+    assert server.paths == ["/v1/chat/completions"] * 3  # a template goes straight to chat completions
+    system = {"role": "system", "content": "Think in steps."}
+    user = {"role": "user", "content": root.prompt}
+    first, second = sorted(server.requests[:2], key=lambda body: len(body["messages"]))  # sent in parallel
+    third = server.requests[2]
+    assert first["messages"] == [system, user] and "continue_final_message" not in first
+    assert second["messages"] == [system, user, {"role": "assistant", "content": "5*7=35\n\n"}]
+    assert second["continue_final_message"] is True and second["add_generation_prompt"] is False
+    assert first["chat_template"] == template.read_text(encoding="utf-8") and second["stop"] == ["\n\n"]
+    assert [[s.text for s in row] for row in steps] == [["c0:6", "c1:6"], ["c0:5", "c1:5"]]
+    assert third["max_tokens"] == 9 and rolled[0][0].text == "c0:5\n\n"
+
+
+def test_a_server_that_cannot_continue_a_turn_is_one_line_naming_the_option():
+    _, child = _states()
+    with FakeServer(chat_choices, failures=[400]) as server:
+        server.failure_message = "Unrecognized request argument supplied: continue_final_message"
+        policy = OpenAIPolicy(PolicyConfig(backend="openai", model="m", base_url=server.base_url, chat=ChatConfig(template="auto")))
+        with pytest.raises(OpenAIError, match="refused continue_final_message.*vllm serve.*--chat-template none") as info:
+            policy.complete_states([child], 1, SamplingConfig(seed=0))
+    assert "\n" not in str(info.value) and server.requests[0]["continue_final_message"] is True
 
 
 def test_chat_only_detection_rules():
@@ -217,3 +281,10 @@ def test_chat_only_detection_rules():
     assert _looks_chat_only(404, "") and _looks_chat_only(405, "")
     assert _looks_chat_only(400, "This is a chat model and not supported in the v1/completions endpoint")
     assert not _looks_chat_only(400, "max_tokens must be positive") and not _looks_chat_only(401, "chat")
+
+
+def test_raw_prompts_carry_the_system_prompt_on_the_text_route():
+    with FakeServer(echo_choices) as server:
+        policy = OpenAIPolicy(PolicyConfig(backend="openai", model="m", base_url=server.base_url, chat=ChatConfig(system_prompt="Be brief.")))
+        policy.complete(["Problem: 1+1\n\nSolution:\n"], 1, SamplingConfig(seed=0))
+    assert server.paths == ["/v1/completions"] and server.requests[0]["prompt"] == ["Be brief.\n\nProblem: 1+1\n\nSolution:\n"]

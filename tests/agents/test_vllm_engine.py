@@ -207,3 +207,46 @@ def test_astro_search_through_vllm(model_dir, tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     trees = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(trees) == 2
+
+
+@pytest.mark.parametrize("kind", ["llama3", "qwen"])
+def test_chat_prompts_reach_the_engine_as_transformers_renders_them(kind, tmp_path):
+    """With a chat template the engine is given the rendered ids (the steps tokenised after the generation
+    prompt) and stops at the end-of-turn token: greedy samples match the transformers backend's."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from agents.base import PolicyConfig, SamplingConfig, complete_states
+    from agents.chat import ChatConfig
+    from agents.hf import TransformersPolicy
+    from agents.vllm_backend import VLLMPolicy
+    from astro_env.problem import Problem
+    from astro_env.state import initial_state, transition
+    from tests.chat_tokenizers import chat_tokenizer
+    from training.embedded import ModelConfig, build_model, save_policy
+
+    for key, value in ENV.items():
+        os.environ.setdefault(key, value)
+    tokenizer = chat_tokenizer(kind)
+    model = build_model(tokenizer, ModelConfig(hidden_size=64, n_layers=2, n_heads=2, intermediate_size=128,
+                                               max_position_embeddings=512, tie_word_embeddings=False), seed=0).eval()
+    chat = ChatConfig(template="auto", system_prompt="Be brief.")
+    greedy = SamplingConfig(max_tokens=24, temperature=0.0)
+    prompt = "Problem: What is 1+1?\n\nSolution:\n"
+    free = TransformersPolicy(model, tokenizer, PolicyConfig(chat=chat)).complete([prompt], 1, greedy)[0][0]
+    eot = tokenizer.convert_tokens_to_ids("<|eot_id|>" if kind == "llama3" else "<|im_end|>")
+    with torch.no_grad():  # the end of turn outscores the 4th greedy token: generation must stop there
+        model.lm_head.weight[eot] = 1.05 * model.lm_head.weight[free.token_ids[3]]
+    model_dir = save_policy(model, tokenizer, tmp_path / "m")
+    engine = VLLMPolicy(PolicyConfig(backend="vllm", model=str(model_dir), dtype="float32", chat=chat, extra={"max_model_len": 512}))
+    reference = TransformersPolicy(AutoModelForCausalLM.from_pretrained(model_dir), tokenizer, PolicyConfig(chat=chat))
+    problem = Problem(id="p", problem="What is 1+1?", answer="2")
+    child = transition(initial_state(problem, prompt), "We add.")
+    got = engine.complete([child.prompt], 1, greedy)[0][0], complete_states(engine, [child], 1, greedy)[0][0]
+    want = reference.complete([child.prompt], 1, greedy)[0][0], complete_states(reference, [child], 1, greedy)[0][0]
+    assert got[0].token_ids == want[0].token_ids and got[0].finish_reason == want[0].finish_reason == "eos"
+    assert got[1].token_ids[:4] == want[1].token_ids[:4]  # a continued turn: the same ids reached the engine
+    for g, w in zip(got, want):
+        assert list(g.token_logprobs[:4]) == pytest.approx(list(w.token_logprobs[:4]), abs=1e-3)
+    assert want[0].token_ids[-1] == eot and len(want[0].token_ids) <= 4
+    assert engine.chat.encode([child.prompt]) == reference.chat.encode([child.prompt])

@@ -14,10 +14,10 @@ def test_smoke_run_writes_the_report_and_resumes_without_redoing_work(tmp_path, 
     out = tmp_path / "run"
     assert cli_main(["run", "--preset", "smoke", "--eval-every", "1", "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
-    # training dynamics: every GRPO checkpoint evaluated, with r across checkpoints per arm
+    # training dynamics: the SFT model (step 0) and every GRPO checkpoint evaluated, with r across them per arm
     for arm in ("direct", "astro"):
         points = report["dynamics"]["checkpoints"][arm]["test"]
-        assert points["steps"] == [1, 2, 3] and len(points["pass@1"]) == 3
+        assert points["steps"] == [0, 1, 2, 3] and len(points["pass@1"]) == 4
         assert [c["step"] for c in report["dynamics"]["curves"][arm]] == [1, 2, 3]
     assert "## Training dynamics" in (out / "report.md").read_text()
     # the competence gates of every model, beside the reference rows
@@ -42,6 +42,11 @@ def test_smoke_run_writes_the_report_and_resumes_without_redoing_work(tmp_path, 
     assert stats["astro"]["total"]["n_backtracks"] + stats["astro"]["total"]["n_restarts"] > 0
     assert (out / "plots" / "grpo_curves.png").stat().st_size > 0
     assert "## Control table" in (out / "report.md").read_text()
+    # compute-matched baselines from the Direct models' completions, and their plot
+    matched = report["compute_matched"]["test"]
+    assert set(matched["baselines"]) == {f"{m}/{rule}" for m in ("direct-sft", "direct-rl") for rule in ("self_check", "verifier")}
+    assert set(matched["models"]) == {"base", "direct-sft", "astro-sft", "direct-rl", "astro-rl"}
+    assert (out / report["plots"]["pass_vs_tokens"]).stat().st_size > 0
     for arm in ("direct", "astro"):
         assert list((out / "seed0" / f"rl-{arm}" / "tb").iterdir()), "GRPO writes TensorBoard logs"
 

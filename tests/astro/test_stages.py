@@ -68,7 +68,7 @@ from astro_env.processes import die_with_parent
 
 def work(_):
     import os
-    print(os.getpid(), flush=True)
+    os.write(1, f"{os.getpid()}\\n".encode())  # one write per line: the two workers share the pipe
     time.sleep(120)
 
 if __name__ == "__main__":

@@ -251,8 +251,8 @@ def test_symbolic_worker_code_never_evals_or_execs_text(tmp_path, monkeypatch):
 
 HANG_INPUTS = [
     ("2", "2^{2^{2^{2^{100}}}}"),  # power tower (screened before parsing)
-    ("2", "2^{2^{100}}"),  # passes the screen; the worker's memory cap stops it
-    ("2", "{99999^{99999}}^{99}"),  # passes the screen; the worker is killed at the deadline
+    ("2", "2^{2^{100}}"),  # a power of 10^29 digits (screened before parsing)
+    ("2", "{99999^{99999}}^{99}"),  # a power of 5 * 10^7 digits (screened before parsing)
     ("1", "9" * 1_000_000),  # a 10^6-character answer
     ("5", "{" * 5000 + "5" + "}" * 5000),  # 5000-deep braces
     ("1", "1000000!"),  # huge factorial
@@ -275,7 +275,7 @@ def test_hang_inputs_return_false_within_deadline(fresh, gold, pred):
 def test_killed_worker_is_replaced_and_verdicts_continue(fresh):
     killed = fresh.pool.n_killed
     start = time.monotonic()
-    assert fresh.is_equivalent("3", "{99999^{99999}}^{99}", timeout_s=0.5) is False  # CPU-bound in sympy
+    assert fresh.is_equivalent("3", r"\sqrt{2^{99999}+1}", timeout_s=0.2) is False  # CPU-bound in sympy
     assert time.monotonic() - start < 0.5 + SLACK_S
     assert fresh.pool.n_killed == killed + 1
     assert fresh.is_equivalent(r"\cot x", r"\frac{\cos x}{\sin x}") is True

@@ -252,3 +252,176 @@ def test_eval_records_and_applies_the_extraction_policy():
     assert EvalConfig(extraction="lenient").sampling["extraction"] == "lenient"
     with pytest.raises(ValueError, match="boxed, standard or lenient"):
         EvalConfig(extraction="loose")
+
+
+# --------------------------------------------------------------------------------------------
+# The answer forms other graders' test suites hold (one row per rule; the independent labelled set
+# `verifier_independent_cases.jsonl` measures them against Math-Verify)
+
+ISSUE_FORMS = [
+    # relations in LaTeX and ASCII spellings
+    (r"x \ge 5", "x >= 5", True),  # ASCII >=
+    ("x < 3", r"x \lt 3", True),  # \lt
+    (r"x \neq 3", "x != 3", True),  # ASCII !=
+    ("x < 1", "-x > -1", True),  # negated variable
+    ("x < 1", "x > -1", False),  # a different relation
+    # intervals and inequalities
+    (r"-2 \le x \le 7", r"x \in [-2, 7]", True),  # membership vs chain
+    ("0<f(x)<1", "(0,1)", True),  # a function value as the variable
+    (r"1 \le |z| \le \frac{3}{2}", r"\left[-\frac{3}{2}, -1\right] \cup \left[1, \frac{3}{2}\right]", True),  # |z| gives two intervals
+    (r"|x| < 3", "(-3, 3)", True),  # |x| below a bound
+    (r"|x| < 3", "(0, 3)", False),  # ... both signs
+    (r"m \ge \sqrt{2}", r"m \in [\sqrt{2}, +\infty)", True),  # +\infty is \infty
+    # matrices across environments and as sums or products
+    (r"\begin{pmatrix} 6 & 8 \\ 10 & 12 \end{pmatrix}", r"\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix} + \begin{pmatrix} 5 & 6 \\ 7 & 8 \end{pmatrix}", True),  # a sum
+    (r"\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}", r"\begin{pmatrix} 1 & 0 \\ 0 & 1 \end{pmatrix} \begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}", True),  # a product
+    (r"\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}", r"\begin{pmatrix} 1 & 0 \\ 0 & 1 \end{pmatrix} + \begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}", False),  # a wrong sum
+    (r"\begin{pmatrix} 1 \\ 2 \end{pmatrix}", "2k+2", False),  # a matrix is not a scalar expression
+    # sets and several answers
+    (r"\pm 2021", "{-2021, 2021}", True),  # braces written for a set
+    ("(1,3)", "{1,3}", True),  # a set read in order against a tuple
+    ("(3,1)", "{1,3}", False),  # ... and out of order
+    ("p=5,q=2;p=7,q=2", "(5,2),(7,2)", True),  # solution groups of assignments
+    (r"p = 5, q = 2 \quad \text{and} \quad p = 7, q = 2", "(7,2),(5,2)", True),  # groups joined by "and"
+    ("p=5,q=2;p=7,q=2", "(5,2),(7,3)", False),  # a wrong group
+    ("(0;-2;6),(4;0;0)", "(4, 0, 0), (0, -2, 6)", True),  # tuples with ";" separators, any order
+    ("-12;-11;-10", r"\{-10, -11, -12\}", True),  # a ";" list is a set
+    ("(11,7)or(7,11)", r"(7,11),\ (11,7)", True),  # "or" glued between tuples
+    ("$21,16$ or $11$", "$21,16,11$", True),  # an "or"-list of lists
+    # a label or left-hand side dropped
+    ("|AB|=1", "1", True),  # |AB| is a label
+    ("V_{1}:V_{2}=11:21", "11:21", True),  # subscripted ratio label
+    (r"\frac{NO}{BO}=\frac{1}{\sqrt{6}}", r"\frac{1}{\sqrt{6}}", True),  # a ratio of lengths as the label
+    (r"x_1 = 2, x_2 = 3", "3, 2", True),  # labelled roots
+    ("7 = 11a+c", "11a+c", False),  # the value is the whole equation
+    ("2x + z = 1", "1", False),  # not a label: an equation
+    (r"x = 1/3 \approx 0.33", "1/3", True),  # the exact value before \approx
+    (r"x \approx 11", "11", True),  # a label before \approx
+    ("35 + 70 = 105", "105", True),  # a computation states its result
+    # number formats
+    ("1,22", "1.22", True),  # decimal comma
+    ("1000,99", "1000.99", True),  # decimal comma after a number that is not a thousands grouping
+    ("0,111", "0.111", True),  # 0,111 is no thousands grouping
+    ("12,345", "12.345", False),  # ... but 12,345 is
+    ("11111111100", r"11,\! 111,\! 111,\! 100", True),  # thousands with \! and spaces
+    ("32349", "32, 349", False),  # a spaced comma is a list
+    ("1000", "1 000", True),  # thin-space thousands
+    ("1000", "1000.0", True),  # a decimal point with zeros
+    ("14916", "14 {, }916", True),  # {,} with stray spaces
+    ("40/9", "4 4/9", True),  # a mixed number with a space
+    ("11", "11 6/6", False),  # not a proper mixed number
+    ("4", "4 4/0", False),  # ... nor is this
+    (r"28\%", "28 percent", True),  # the word percent
+    (r"28\%", "28 pct", True),  # ... abbreviated
+    ("0.28", "28", False),  # no percent sign: 28 is not 0.28
+    ("033", "33", True),  # leading zeros
+    ("-0", "0", True),  # a signed zero
+    ("7" * 5000, "7" * 5000, True),  # a 5,000-digit integer equals itself
+    ("7" * 5000, "7" * 4999 + "8", False),  # ... and not its neighbour
+    ("7" * 5000, "0" * 10 + "7" * 5000, True),  # ... with leading zeros
+    (r"\frac{1}{2^{99}}", r"\frac{1}{2^{98}}", False),  # tiny values compare relatively
+    (r"\frac{1}{2004!}", r"\frac{1}{2006!}", False),  # ... and exactly when rational
+    ("12:00", "1:00", False),  # a division by zero equals nothing
+    # a trailing backslash, \text or punctuation; choice letters followed by text
+    ("185", "185\\", True),  # a stray backslash
+    (r"\frac{1}{3}", r"\frac{1}{3},", True),  # a trailing comma
+    ("1, 2, 3", "1, 2, 3, ...", False),  # an ellipsis is not punctuation
+    ("17", r"17\text{ any text}", True),  # trailing words after a number
+    ("C", "C. x = 42", True),  # a choice letter followed by text
+    ("(D) Alina", "D", True),  # a gold choice with the option's text
+    ("(A) Cecile", "C", False),  # ... another choice
+    ("Alina and the answer is\n(C) Cecile", "C", True),  # ... after a cue
+    ("A", "A, B, C, D, E", False),  # an enumeration of choices is no choice
+    # commuted factors inside sums with indexed symbols
+    (r"F_n = \sum_{k=0}^{n-1} F_k F_{n-k-1}", r"F_n = \sum_{k=0}^{n-1} F_{n-k-1} F_k", True),
+    (r"F_n = \sum_{k=0}^{n-1} F_k F_{n-k-1}", r"F_n = \sum_{k=0}^{n-2} F_k F_{n-k-2}", False),
+]
+
+
+@pytest.mark.parametrize("gold, pred, expected", ISSUE_FORMS)
+def test_answer_forms_of_other_graders(v, gold, pred, expected):
+    assert v.is_equivalent(gold, pred) is expected
+
+
+LOCATED = [
+    # (completion, gold, {policy: reward}): where the answer is, and which policy accepts it
+    ("Answer $ 9 $", "9", {"boxed": 0.0, "standard": 1.0, "lenient": 1.0}),  # "Answer" before math
+    ("Answer \\[ 9 \\]", "9", {"boxed": 0.0, "standard": 1.0, "lenient": 1.0}),
+    ("Answer $ \n 9 \n $", "9", {"boxed": 0.0, "standard": 0.0, "lenient": 1.0}),  # inline math does not span lines
+    ("Final Answer: The largest $n$ is 34.", "34", {"boxed": 0.0, "standard": 1.0, "lenient": 1.0}),  # a cue before prose
+    ("Final Answer: Jane started growing Sphere 3 hours ago. I hope it is correct.", "3", {"boxed": 0.0, "standard": 1.0, "lenient": 1.0}),
+    ("Therefore $x \\geq 5$ is the solution.", "x \\ge 5", {"boxed": 0.0, "standard": 1.0, "lenient": 1.0}),  # answer before the phrase
+    ("Thus, the probability that Alice wins is 2/3. <|im_start|>user", "2/3", {"boxed": 0.0, "standard": 0.0, "lenient": 1.0}),  # a final sentence
+    ("答案：每份应该是 (\\frac{2}{5}) 吨。", "2/5", {"boxed": 0.0, "standard": 1.0, "lenient": 1.0}),  # Chinese cue, prose
+    ("因此，瑞秋的数学作业比阅读作业多 **3页**。", "3", {"boxed": 0.0, "standard": 1.0, "lenient": 1.0}),  # a bold final value
+    ("لذا، ناتج العملية الحسابية 79 * 2 - 66 هو **92**.", "92", {"boxed": 0.0, "standard": 1.0, "lenient": 1.0}),
+    ("Réponse : 7.", "7", {"boxed": 0.0, "standard": 1.0, "lenient": 1.0}),  # French cue
+    ("donc 353 g - 79 g = 274 g. Donc, il a déjà 79 g de cire.", "79", {"boxed": 0.0, "standard": 0.0, "lenient": 1.0}),  # the last number
+    ("Haley总共有99颗弹珠。", "99", {"boxed": 0.0, "standard": 0.0, "lenient": 1.0}),  # a number right after CJK text
+    ("so the number is 10 which is 1,000.99m²", "1000.99", {"boxed": 0.0, "standard": 0.0, "lenient": 1.0}),
+    ("Soucis : 2,74 $ a..", "2.74", {"boxed": 0.0, "standard": 0.0, "lenient": 1.0}),  # a decimal comma in prose
+    ("AZYUK2A", "2", {"boxed": 0.0, "standard": 0.0, "lenient": 0.0}),  # a digit inside a word is no number
+    (r"$0.04 \cdot 10,000 = \boxed{200}$ ... $\boxed{255}$ ... Final Answer: The final answer is $10,455$.", "10455",
+     {"boxed": 0.0, "standard": 1.0, "lenient": 1.0}),  # a final statement after intermediate boxes
+    (r"\boxed{1} and \boxed{2} and \boxed{3}", "{1,2,3}", {"boxed": 1.0, "standard": 1.0, "lenient": 1.0}),  # one box per element
+    (r"So $17^{-1} \equiv \boxed{44}$. Checking, $17 \cdot 44 = 748$, so our answer is correct.", "44",
+     {"boxed": 1.0, "standard": 1.0, "lenient": 1.0}),  # a verdict on the box after it is no new answer
+    ("thinking about it I think the correct answer is C", "C", {"boxed": 0.0, "standard": 1.0, "lenient": 1.0}),  # a choice after a cue
+    ("The answer is for sure D, it can't be A or B", "D", {"boxed": 0.0, "standard": 0.0, "lenient": 1.0}),  # first letter after the cue
+    ("D. it can't be A or B", "D", {"boxed": 0.0, "standard": 0.0, "lenient": 1.0}),  # a leading letter
+    # the hack rules hold in every policy
+    ("The answer is definitely not 5.", "5", {"boxed": 0.0, "standard": 0.0, "lenient": 0.0}),  # negated
+    ("The answer is probably 2 or maybe 3.", "3", {"boxed": 0.0, "standard": 0.0, "lenient": 0.0}),  # hedged in prose
+    ("So it is either **2** or **3**.", "3", {"boxed": 0.0, "standard": 0.0, "lenient": 0.0}),  # hedged in bold
+    ("答案：大约是 5。", "5", {"boxed": 0.0, "standard": 0.0, "lenient": 0.0}),  # approximately, in Chinese
+    (r"$\boxed{3}$. The final answer is 3 or 4.", "3", {"boxed": 1.0, "standard": 0.0, "lenient": 0.0}),  # a hedge after the box decides
+    ("The answer is A, B, C, D, E.", "C", {"boxed": 0.0, "standard": 0.0, "lenient": 0.0}),  # every choice
+    (r"$$\boxed{20}$$ \boxed{143}", "143", {"boxed": 0.0, "standard": 0.0, "lenient": 0.0}),  # conflicting boxes stay 0
+]
+
+
+@pytest.mark.parametrize("completion, gold, expected", LOCATED)
+def test_where_the_answer_is_by_policy(v, completion, gold, expected):
+    assert {policy: v.reward(completion, gold, policy) for policy in EXTRACTIONS} == expected
+
+
+GOLDS = [
+    # (completion, gold written as a solution, reward)
+    (r"so $\boxed{\frac{14}{3}}$", r"Adding, $2 + \frac{5}{3} + 1 = \boxed{\frac{14}{3}}$.", 1.0),  # the gold's box
+    (r"so $\boxed{4}$", r"Adding, $2 + \frac{5}{3} + 1 = \boxed{\frac{14}{3}}$.", 0.0),
+    (r"$\boxed{-2,1}$", r"\(\boxed{1}\) and \(\boxed{-2}\).", 1.0),  # several gold boxes are a set
+    (r"$\boxed{28\%}$", "The loss is 28 percent. Final Answer: The final answer is $28 \\%$. I hope it is correct.", 1.0),  # a gold cue
+    (r"\boxed{" * 2000 + "3" + "}" * 2000, "3", 1.0),  # 2,000 nested boxes around 3
+]
+
+
+@pytest.mark.parametrize("completion, gold, expected", GOLDS)
+def test_golds_given_as_solutions(v, completion, gold, expected):
+    assert v.reward(completion, gold) == expected
+
+
+@pytest.mark.parametrize(
+    "options, gold, pred, expected",
+    [
+        ({"list_order": "any"}, "10, 4, -2", "4, 10, -2", True),  # solution lists are sets by default
+        ({"list_order": "exact"}, "10, 4, -2", "4, 10, -2", False),  # Hendrycks' grader: order matters
+        ({"list_order": "exact"}, "10, 4, -2", "10, 4, -2", True),
+        ({"list_order": "exact"}, r"\{10, 4\}", r"\{4, 10\}", True),  # an explicit set is unordered either way
+        ({"decimal_comma": True}, "1,22", "1.22", True),
+        ({"decimal_comma": False}, "1,22", "1.22", False),
+        ({"bare_percent": True}, r"25\%", "25", True),
+        ({"bare_percent": False}, r"25\%", "25", False),
+        ({"bare_percent": False}, r"25\%", "0.25", True),
+    ],
+)
+def test_grader_choices_are_config_options(options, gold, pred, expected):
+    verifier = Verifier(VerifierConfig(cache_size=0, **options))
+    try:
+        assert verifier.is_equivalent(gold, pred) is expected
+    finally:
+        verifier.close()
+
+
+def test_list_order_option_is_validated():
+    with pytest.raises(ValueError, match="list_order"):
+        VerifierConfig(list_order="sorted")

@@ -61,3 +61,8 @@ def test_benchmark_prints_one_json_line(capsys):
     assert 0.0 <= result["agreement"] <= 1.0
     assert result["labelled/n_pairs"] >= 300
     assert result["labelled/ours_accuracy"] >= result["labelled/math_verify_accuracy"]
+    assert result["ours_per_cpu_s"] > 0 and result["math_verify_per_cpu_s"] > 0
+    assert result["independent/n_pairs"] >= 300
+    assert result["independent/lenient_accuracy"] > result["independent/math_verify_accuracy"]
+    assert result["worst_case/n_calls"] == 2 * len(bench_verifier.ADVERSARIAL)
+    assert result["worst_case/wrong_verdicts"] == []

@@ -88,8 +88,12 @@ def test_records_verdicts_and_aggregates(tmp_path):
     # pass@2: p1 1 - C(1,2)/C(4,2) = 1; p2 1 - C(3,2)/C(4,2) = 1/2
     assert r.pass_at_k["2"] == pytest.approx(0.75)
     assert r.pass_at_k["4"] == pytest.approx(1.0)
-    # maj@4: p1 votes 4 x3 vs 5 -> right; p2 votes 6 x2 vs 9 -> wrong
-    assert r.maj_at_k == {"4": 0.5}
+    # maj@4: p1 votes 4 x3 vs 5 -> right; p2 votes 6 x2 vs 9 vs no answer -> wrong
+    assert r.maj_at_k == {"4": 0.5} and r.maj_at_k_abstain == {"4": 0.5}
+    # p2's last completion states no answer and was cut at the budget: 1 of 8 each
+    assert (r.no_answer_rate, r.truncated_rate) == (1 / 8, 1 / 8)
+    assert r.self_check_rate is None  # math has no self-check
+    assert report.metrics()["eval/toy_no_answer_rate"] == 1 / 8
     assert r.mean_restarts == pytest.approx(1 / 8)
     assert r.mean_backtracks == 0.0
     # first attempts right: p1 samples 0, 2; p2 sample 0
@@ -188,6 +192,31 @@ def test_score_completion_uses_the_task_verdict_for_countdown():
     wrong = score_completion(problem, Completion(text=f"\\boxed{{{target}}}"), bench="cd", sample_idx=1)
     assert right.correct and right.first_attempt_correct
     assert not wrong.correct  # the target alone does not use the numbers
+    assert (right.self_check, wrong.self_check) == (True, False)  # Countdown's prompt-only check
+    math_record = score_completion(P1, Completion(text="\\boxed{4}"), bench="toy", sample_idx=0)
+    assert math_record.correct and math_record.self_check is None  # math tasks have none
+
+
+def _record(problem_id, idx, answer, correct, finish="eos"):
+    return EvalRecord(problem_id=problem_id, bench="toy", sample_idx=idx, completion="", answer=answer, correct=correct,
+                      n_tokens=10, n_backtracks=None, n_restarts=None, first_attempt_correct=None, finish_reason=finish)
+
+
+def test_summarize_counts_completions_without_an_answer_as_wrong_votes():
+    from benchmarks.evaluate import summarize
+
+    # p1: right once, no answer three times (two of them cut at the budget); p2: 9, 9, 6, no answer
+    records = [
+        _record("p1", 0, "4", True), _record("p1", 1, None, False, "length"),
+        _record("p1", 2, None, False, "length"), _record("p1", 3, None, False),
+        _record("p2", 0, "9", True), _record("p2", 1, "9", True), _record("p2", 2, "6", False), _record("p2", 3, None, False),
+    ]
+    r = summarize([P1, P2], records, EvalConfig(samples=4, maj_k=4, pass_ks=(1,)), bench_name="toy")
+    # maj@4: p1 "no answer" x3 beats 4 x1 -> 0; p2 9 x2 beats 6 and no answer -> 1
+    assert r.maj_at_k == {"4": 0.5}
+    # abstaining, p1's single answer wins its vote: the inflation the abstaining name shows
+    assert r.maj_at_k_abstain == {"4": 1.0}
+    assert (r.no_answer_rate, r.truncated_rate) == (4 / 8, 2 / 8)
 
 
 # ----------------------------------------------------------------- oracle on the real sets

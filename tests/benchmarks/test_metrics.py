@@ -9,12 +9,19 @@ from benchmarks.metrics import (
     cluster_answers,
     first_attempt_accuracy,
     maj_at_k,
+    maj_at_k_abstain,
     majority_vote,
+    majority_vote_abstain,
     mean_ci95,
     mean_pass_at_k,
+    paired_bootstrap_interval,
+    paired_t_interval,
     pass_at_1,
     pass_at_k,
     pearson,
+    seeds_for_half_width,
+    share,
+    t_quantile_975,
 )
 
 
@@ -69,7 +76,35 @@ def test_majority_vote_ties_score_the_correct_share():
     assert majority_vote([0, 1], [True, False]) == 0.5  # right vs wrong tie
     assert majority_vote([0, 1, 2], [True, False, False]) == pytest.approx(1 / 3)
     assert majority_vote([None, None], []) == 0.0  # nobody answered
-    assert majority_vote([None, None, 1], [True, False]) == 0.0  # abstentions do not vote
+    assert majority_vote([None, None, 1], [True, False]) == 0.0
+
+
+def test_no_answer_is_a_vote_that_cannot_be_right():
+    # "no answer" x2 beats the right answer x1; abstaining, the right answer wins alone
+    assert majority_vote([0, None, None], [True]) == 0.0
+    assert majority_vote_abstain([0, None, None], [True]) == 1.0
+    # right x1 vs "no answer" x1: a tie, half right; abstaining, right wins
+    assert majority_vote([0, None], [True]) == 0.5
+    assert majority_vote_abstain([0, None], [True]) == 1.0
+    # wrong x1 vs right x1 vs "no answer" x1: a third
+    assert majority_vote([0, 1, None], [False, True]) == pytest.approx(1 / 3)
+    assert majority_vote_abstain([None, None], []) == 0.0
+
+
+def test_maj_at_k_counts_abstentions_as_wrong_votes_hand_computed():
+    # samples: a (right), no answer, no answer, b (wrong)
+    answers, correct = ["a", None, None, "b"], [True, False, False, False]
+    # k = 4: "no answer" x2 beats a x1 and b x1 -> 0 (abstaining: a-b tie -> 0.5)
+    assert maj_at_k(answers, correct, 4) == 0.0
+    assert maj_at_k_abstain(answers, correct, 4) == 0.5
+    # k = 2, the 6 subsets: {a,N} x2 -> tie 0.5 each, {a,b} -> 0.5, {N,N} -> 0, {N,b} x2 -> 0 (a tie without a right answer)
+    assert maj_at_k(answers, correct, 2) == pytest.approx((0.5 + 0.5 + 0.5) / 6)
+    # abstaining: {a,N} x2 -> 1 each, {a,b} -> 0.5, {N,N} -> 0, {N,b} x2 -> 0
+    assert maj_at_k_abstain(answers, correct, 2) == pytest.approx((1 + 1 + 0.5) / 6)
+    # k = 1 is pass@1 either way: a no-answer sample scores 0 in both
+    assert maj_at_k(answers, correct, 1) == maj_at_k_abstain(answers, correct, 1) == pytest.approx(1 / 4)
+    # sampled subsets estimate the same expectation
+    assert maj_at_k(answers, correct, 2, rng=np.random.default_rng(0), n_draws=4000) == pytest.approx(0.25, abs=0.03)
 
 
 def test_maj_at_k_exact_over_subsets_hand_computed():
@@ -124,6 +159,59 @@ def test_pearson():
     assert math.isnan(pearson([1, 1, 1], [1, 2, 3]))
     with pytest.raises(ValueError):
         pearson([1], [1])
+
+
+def test_share():
+    assert share([True, False, False, False]) == 0.25
+    assert share([]) is None
+
+
+def test_t_quantile_975_table_and_expansion():
+    assert t_quantile_975(1) == 12.706
+    assert t_quantile_975(4) == 2.776
+    assert t_quantile_975(30) == 2.042
+    # beyond the table: Student t quantiles 2.0211 (df 40), 1.9799 (df 120)
+    assert t_quantile_975(40) == pytest.approx(2.0211, abs=5e-4)
+    assert t_quantile_975(120) == pytest.approx(1.9799, abs=5e-4)
+    with pytest.raises(ValueError, match="df >= 1"):
+        t_quantile_975(0)
+
+
+def test_paired_t_interval_hand_computed():
+    # differences 0.10, 0.03, 0.08: mean 0.07, deviations 0.03, -0.04, 0.01 -> sd = sqrt(0.0026 / 2) = 0.036056
+    diff = paired_t_interval([0.30, 0.25, 0.29], [0.20, 0.22, 0.21])
+    half = 4.303 * math.sqrt(0.0026 / 2) / math.sqrt(3)  # t(0.975, df=2) = 4.303
+    assert diff.mean == pytest.approx(0.07)
+    assert diff.sd == pytest.approx(math.sqrt(0.0013))
+    assert (diff.low, diff.high) == (pytest.approx(0.07 - half), pytest.approx(0.07 + half))
+    assert diff.n == 3 and not diff.excludes_zero  # half-width 4.303 * 0.036056 / sqrt(3) = 0.0896 > 0.07
+    assert paired_t_interval([0.30, 0.25, 0.29, 0.28], [0.20, 0.22, 0.21, 0.20]).excludes_zero
+    one = paired_t_interval([0.3], [0.1])
+    assert one.mean == pytest.approx(0.2) and (one.low, one.high, one.sd) == (None, None, None) and not one.excludes_zero
+    with pytest.raises(ValueError, match="one value per seed"):
+        paired_t_interval([0.1, 0.2], [0.1])
+
+
+def test_paired_bootstrap_interval_hand_computed():
+    rng = np.random.default_rng(0)
+    # one stratum, differences [1, 0]: a resample's mean is 0, 0.5 or 1 (prob 1/4, 1/2, 1/4) -> percentiles 0 and 1
+    boot = paired_bootstrap_interval([[1.0, 0.0]], [[0.0, 0.0]], rng)
+    assert (boot.mean, boot.low, boot.high, boot.n) == (0.5, 0.0, 1.0, 2)
+    # constant differences: the interval collapses onto them; two strata average their means (0.1 and 0.3)
+    boot = paired_bootstrap_interval([[0.5, 0.5, 0.5], [0.3, 0.3]], [[0.4, 0.4, 0.4], [0.0, 0.0]], rng)
+    assert (boot.mean, boot.low, boot.high) == (pytest.approx(0.2), pytest.approx(0.2), pytest.approx(0.2))
+    with pytest.raises(ValueError, match="same problems"):
+        paired_bootstrap_interval([[0.1]], [[0.1, 0.2]], rng)
+
+
+def test_seeds_for_half_width_hand_computed():
+    # sd 0.036, half-width 0.03: n=8 gives 2.365 * 0.036 / sqrt(8) = 0.0301 (too wide), n=9 gives 2.306 * 0.036 / 3 = 0.0277
+    assert seeds_for_half_width(0.036, 0.03) == 9
+    # n=2: 12.706 * sd / sqrt(2) <= half-width needs half-width >= 8.98 sd
+    assert seeds_for_half_width(0.01, 0.09) == 2
+    assert seeds_for_half_width(0.0, 0.01) == 2
+    assert seeds_for_half_width(0.05, 0.0) is None
+    assert seeds_for_half_width(1.0, 1e-6, max_seeds=50) is None
 
 
 def test_mean_ci95():

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from benchmarks.plots import pearson_title, plot_backtracks_vs_accuracy, plot_grpo_curves
+from benchmarks.plots import pearson_title, plot_backtracks_vs_accuracy, plot_grpo_curves, plot_pass_vs_tokens
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -46,3 +46,14 @@ def test_pearson_title():
     assert pearson_title("B", [1, 2, 3], [1, 3, 2]) == "B (Pearson r = 0.500)"
     assert pearson_title("B", [1], [1]) == "B (Pearson r = n/a)"
     assert pearson_title("B", [1, 1], [0, 1]) == "B (Pearson r = n/a)"
+
+
+def test_pass_vs_tokens_png(tmp_path):
+    points = [("Direct-SFT", 34.0, 0.2), ("ASTRO-SFT", 130.0, 0.26)]
+    curves = {"Direct-SFT retry, self-check": [(0.0, 0.0), (60.0, 0.3), (120.0, 0.45)],
+              "Direct-SFT best-of-n, verifier stop": [(0.0, 0.0), (60.0, 0.32), (120.0, 0.5)],
+              "empty": []}
+    out = plot_pass_vs_tokens(points, curves, tmp_path / "plots" / "pass.png", dashed=["Direct-SFT best-of-n, verifier stop"])
+    assert out.read_bytes().startswith(PNG_MAGIC)
+    bare = plot_pass_vs_tokens(points, {}, tmp_path / "bare.png")
+    assert _ink(out) > _ink(bare) > 0  # the curves draw more than the points alone
