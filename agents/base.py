@@ -138,22 +138,21 @@ def complete_states(policy: PolicyAgent, states: Sequence[ReasoningState], n: in
 
 @runtime_checkable
 class TrainablePolicyAgent(PolicyAgent, Protocol):
-    """What the GRPO trainer calls on top of `PolicyAgent` (the transformers and vLLM backends).
+    """What the GRPO trainer needs of a rollout backend on top of `PolicyAgent` (transformers, vLLM, plug-ins).
 
-    The trainer scores completions with its own tokenisation, so it samples from exactly those
-    prompt ids; a backend without `complete_ids` is sampled through `complete` on the prompt
-    text instead (see `training.rollout`). After each optimiser step the trainer calls
-    `sync_weights(model)` where the backend has it (an engine with its own copy of the weights);
-    a backend that wraps the live model needs none.
+    GRPO builds the backend with `agents.build_policy` from the checkpoint it starts from, then
+    calls `sync_weights(model)` with the live model it trains, once before the first rollout and
+    after every optimiser step: an engine with its own copy of the weights loads them (vLLM), a
+    backend over an in-memory model adopts the live one (transformers).
+
+    Optional: `complete_ids(prompt_ids, n, sampling) -> list[list[Completion]]`, `complete` for
+    already tokenised prompts. The trainer scores completions with its own tokenisation, so it
+    samples from exactly those prompt ids where the backend has it; a backend without it is
+    sampled through `complete` on the prompt text instead (see `training.rollout`).
     """
 
-    def complete_ids(
-        self,
-        prompt_ids: Sequence[Sequence[int]],
-        n: int,
-        sampling: SamplingConfig | None = None,
-    ) -> list[list[Completion]]:
-        """`complete` for already tokenised prompts (outer list aligned with `prompt_ids`)."""
+    def sync_weights(self, model) -> None:
+        """Make the next samples come from `model`'s current weights (a transformers causal LM)."""
         ...
 
 

@@ -18,8 +18,9 @@ same tokens for the same problem:
   default special tokens, and ends completions with EOS.
   A system prompt without a template is prepended to the task prompt, followed by a blank line.
 
-Commands parse the config with tyro as `--chat-template` and `--system-prompt` (no prefix:
-a run holds one `ChatConfig` and hands it to every stage). This module imports no torch;
+Commands parse it as the `chat` field of their config (`--chat.template`, `--chat.system-prompt`; the
+short flags `--chat-template` and `--system-prompt` name the same fields): a run holds one
+`ChatConfig` and hands it to every stage. This module imports no torch;
 `ChatPrompter` needs a transformers tokenizer (jinja2 renders).
 """
 
@@ -27,9 +28,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Sequence
+from typing import Any, Sequence
 
-import tyro
 
 from astro_env.errors import UserError
 
@@ -49,10 +49,10 @@ def _looks_like_path(value: str) -> bool:
 class ChatConfig:
     """Which chat template and system prompt every stage renders task prompts with."""
 
-    template: Annotated[str, tyro.conf.arg(name="chat-template", prefix_name=False)] = "none"
+    template: str = "none"
     """auto (the tokenizer's own chat template when it has one, else none), none (the task prompt as raw
     text, ended by EOS), or a Jinja chat-template file (e.g. the `chat_template` of an instruct checkpoint)."""
-    system_prompt: Annotated[str, tyro.conf.arg(name="system-prompt", prefix_name=False)] = ""
+    system_prompt: str = ""
     """System message: text, or a file holding it (a value naming an existing file is read). Empty: none."""
 
     def __post_init__(self) -> None:

@@ -342,6 +342,12 @@ class TransformersPolicy:
         model.eval()
         return cls(model, tokenizer, config)
 
+    def sync_weights(self, model) -> None:
+        """Sample from `model` from now on: the live model a trainer updates in place (no copy is made)."""
+        if model is not self.model:
+            self.model = model
+            self.eos_token_ids = self._find_eos_ids()
+
     def _find_eos_ids(self) -> frozenset[int]:
         ids: set[int] = set()
         if self.tokenizer.eos_token_id is not None:

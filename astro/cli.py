@@ -11,20 +11,24 @@ import errno
 import importlib
 import os
 import sys
+import traceback
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("astro.demo", "A short episode of each environment and a few verifier verdicts."),
-    "search": ("astro.commands.search", "Build search trees (MCTS, best-of-N, beam) for a problem set."),
+    "problems": ("astro.commands.problems", "Make a run's training problems and evaluation sets (never overlapping)."),
+    "pretrain": ("astro.commands.pretrain", "Build and pre-train the embedded base model."),
+    "search": ("astro.commands.search", "Build search trees (MCTS, best-of-N, beam, a plug-in) for a problem set."),
     "tree": ("astro.commands.tree", "Inspect search trees: `astro tree show trees.jsonl --index N --out tree.html`."),
-    "linearize": ("search.linearize_cli", "Turn trees into ASTRO or Direct traces (`--stats` for the table)."),
+    "linearize": ("astro.commands.linearize", "Turn trees into ASTRO and Direct traces (`--stats` for the table)."),
     "export": ("astro.commands.export", "Trees and traces as a Hub-ready dataset folder (Parquet or JSONL + dataset card)."),
-    "pretrain": ("training.embedded", "Build and pre-train the embedded base model on the synthetic task."),
-    "sft": ("training.sft", "Behaviour cloning (SFT) of a policy on traces."),
-    "grpo": ("training.grpo", "GRPO of a policy in the environment."),
+    "sft": ("astro.commands.sft", "Behaviour cloning (SFT) of a policy on traces."),
+    "grpo": ("astro.commands.grpo", "GRPO of a policy in the environment (engines: astro, trl, plug-ins)."),
     "eval": ("astro.commands.eval", "Evaluate a policy on MATH-500 / AMC 2023 / AIME 2024 or a problem file."),
+    "competence": ("astro.commands.competence", "The competence table of a run's models (tasks that define probes)."),
     "bench": ("astro.commands.bench", "Speed benchmarks: `astro bench grpo|sft|search|verifier`."),
     "run": ("astro.run", "The main job: Direct-vs-ASTRO end to end with a report."),
 }
+"""Each stage of `astro run` is one of these commands: `astro <command> --config <stage file>` runs it."""
 
 
 REPRODUCIBLE_MATH = {"MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
@@ -47,8 +51,8 @@ def _usage() -> str:
     width = max(map(len, SUBCOMMANDS))
     lines = ["usage: astro <subcommand> [options]", "", "subcommands:"]
     lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in SUBCOMMANDS.items()]
-    lines += ["", "`astro <subcommand> --help` describes each one's options. Errors print one line (exit code 2);",
-              "add --verbose (or set ASTRO_VERBOSE=1) for the traceback."]
+    lines += ["", "`astro <subcommand> --help` describes each one's options. Bad input prints one line (exit code 2);",
+              "anything else is a bug: its traceback, then a one-line summary (exit code 1)."]
     return "\n".join(lines)
 
 
@@ -68,9 +72,6 @@ def main(argv: list[str] | None = None) -> int:
     if name not in SUBCOMMANDS:
         print(f"astro: unknown subcommand {name!r}.\n\n{_usage()}", file=sys.stderr)
         return 2
-    verbose = "--verbose" in rest or "-v" in rest or os.environ.get("ASTRO_VERBOSE", "") not in ("", "0")
-    if name != "run":  # `astro run` has its own --verbose; elsewhere it only turns on tracebacks
-        rest = [a for a in rest if a != "--verbose"]
     # parsers name themselves after argv[0]: make `--help` say "astro <subcommand>"
     saved, sys.argv = sys.argv, [f"astro {name}", *rest]
     try:
@@ -79,14 +80,27 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"astro {name}: interrupted; run the same command again to resume.", file=sys.stderr)
         return 130
-    except (ValueError, OSError, KeyError, RuntimeError) as exc:
-        if verbose:
+    except BaseException as exc:  # noqa: BLE001 - sorted into bad input (one line) and bugs (traceback)
+        if isinstance(exc, SystemExit):
             raise
-        print(f"astro {name}: error: {one_line(exc)}", file=sys.stderr)
-        return 2
+        if is_bad_input(exc):
+            print(f"astro {name}: error: {one_line(exc)}", file=sys.stderr)
+            return 2
+        traceback.print_exc()
+        print(f"astro {name}: internal error (a bug, not your input): {one_line(exc)}", file=sys.stderr)
+        return 1
     finally:
         sys.argv = saved
     return int(result or 0)
+
+
+def is_bad_input(exc: BaseException) -> bool:
+    """True for what the user can fix (a `UserError`, a full disk, a folder without write permission); False for bugs."""
+    from astro_env.errors import UserError
+
+    if isinstance(exc, UserError):
+        return True
+    return isinstance(exc, OSError) and (exc.errno == errno.ENOSPC or isinstance(exc, PermissionError))
 
 
 def one_line(exc: BaseException) -> str:
@@ -95,11 +109,12 @@ def one_line(exc: BaseException) -> str:
         return f"no space left on the device while writing {exc.filename or 'output'}; free space and run the same command again (it resumes)."
     if isinstance(exc, PermissionError):
         return f"permission denied: {exc.filename or exc}; choose a writable --out."
-    if isinstance(exc, FileNotFoundError) and exc.filename:
-        return f"no such file or directory: {exc.filename}"
+    from astro_env.errors import UserError
+
     text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
     text = " ".join(text.split()) or type(exc).__name__
-    return text if isinstance(exc, (ValueError, KeyError)) else f"{text} ({type(exc).__name__})"
+    return text if isinstance(exc, UserError) else f"{text} ({type(exc).__name__})"
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

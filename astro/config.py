@@ -1,9 +1,24 @@
-"""`RunConfig`: everything that decides an `astro run`, its presets, and what each stage consumes.
+"""`RunConfig`: the config tree of an `astro run`, composed of the component configs, and its presets.
 
-A run config is saved (resolved) as `run_config.json` in the run folder. Every stage's key
-(`stage_keys`) is exactly the part of the config that stage consumes plus the key of the
-stages it reads from, so a changed flag re-runs the stage that uses it and every stage after
-it, and nothing else.
+Each field has one home: the config of the component that reads it. The tree holds
+
+| field | config | what reads it |
+|---|---|---|
+| `task` | `TaskConfig` (the task's name and own `Config`, the problem sets) | the `problems` stage |
+| `chat` | `agents.chat.ChatConfig` | every stage that renders prompts (one value for all) |
+| `policy` | `agents.base.PolicyConfig` | the base policy everywhere (`model` empty: pre-train the embedded one) |
+| `pretrain` | `training.embedded.PretrainConfig` | the `base` stage (only without a model) |
+| `proposer` | `agents.base.PolicyConfig` | who proposes steps during search (`base`: the policy itself) |
+| `search` | `search.run.SearchConfig` (agent, the agent's own `Config`, the budget) | the `trees` stage |
+| `traces`, `self_eval`, `judge`, `curation` | `search.linearize.LinearizeConfig`, `search.curation.SelfEvalConfig` | the `traces` stage |
+| `sft`, `grpo`, `eval` | `training.sft.SFTConfig`, `training.grpo.GRPOConfig`, `benchmarks.evaluate.EvalConfig` | the per-seed stages |
+| `executor` | `search.executor.ExecutorConfig` | every parallel stage |
+
+plus a few run-level fields (seeds, the data seed, threads, parallel arms, `eval_every`, where SFT
+and GRPO report their scalars, the accelerate config that launches them). Fields that tie a component to a place in the
+run (input and output paths, seeds, the executor; `PER_STAGE`) are filled by the pipeline for
+each stage (`astro.plan`) and must be left at their defaults here. Presets are instances of the
+tree; `run_config.json` is the tree (`astro.configfile` reads it back into the same objects).
 """
 
 from __future__ import annotations
@@ -11,11 +26,28 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal
+from dataclasses import dataclass, fields, replace
+from typing import Any, Mapping
+
+from agents.base import PolicyConfig
+from agents.chat import ChatConfig
+from astro_env.errors import UserError
+from astro_env.registry import component_config_field
+from astro_env.task import task_config_class
+from benchmarks.evaluate import EvalConfig
+from search.builder import SearchBudget
+from search.curation import SelfEvalConfig
+from search.executor import ExecutorConfig
+from search.linearize import LinearizeConfig
+from search.run import SearchConfig
+from training.embedded import PretrainConfig
+from training.grpo import GRPOConfig
+from training.sft import SFTConfig
+from training.tracking import ReportTo
 
 ARMS = ("direct", "astro")
+MODELS = ("base", "direct-sft", "astro-sft", "direct-rl", "astro-rl")
+"""Evaluated models, in report order."""
 MODEL_LABELS = {
     "base": "Base",
     "direct-sft": "Direct-SFT",
@@ -30,16 +62,14 @@ STEP_MAX_TOKENS = 64
 
 
 @dataclass(frozen=True)
-class RunConfig:
-    """Everything that decides a Direct-vs-ASTRO run; saved as run_config.json in the run folder."""
+class TaskConfig:
+    """The task and its problem sets: what the `problems` stage makes (training problems, evaluation sets)."""
 
-    preset: str = "default"
-    """Name of the preset these values came from (informational)."""
-    seeds: tuple[int, ...] = (0,)
-    """Training/evaluation seeds: SFT, GRPO and evaluation are repeated per seed (95% intervals need >= 2)."""
-    # --- task and problems -----------------------------------------------------------------
-    task: str = "countdown"
+    name: str = "countdown"
     """Task: countdown, math, reasoning_gym:<dataset>, a plug-in's name, or package.module:Class."""
+    config: Any = component_config_field("name", task_config_class)
+    """The task's own `Config` (its flags appear once --task.name names the task); None: its defaults,
+    or nothing for a task that declares no Config. A mapping of its fields is turned into one."""
     train_problems: str = ""
     """Problems for search, SFT and GRPO: a .jsonl file or a set name (math_train, numinamath, ...);
     empty = the task generates them (Countdown, the synthetic MATH-style task, reasoning_gym)."""
@@ -50,199 +80,32 @@ class RunConfig:
     data_dir: str = ""
     """Benchmark data directory (empty: $ASTRO_DATA_DIR, else ../shared/data, else the hub)."""
     n_train: int = 300
-    """Training problems (generated, or the first N of --train-problems; 0 = all of the file)."""
+    """Training problems (generated, or the first N of --task.train-problems; 0 = all of the file)."""
     n_test: int = 200
-    """Held-out generated problems for evaluation when --bench is empty (disjoint from train)."""
-    n_numbers: int = 3
-    """Numbers per Countdown problem (Countdown only)."""
-    max_number: int = 9
-    """Largest number in a Countdown problem (Countdown only)."""
-    max_target: int = 50
-    """Largest Countdown target (Countdown only)."""
-    data_seed: int = 1234
-    """Seed of the problem generator and of the search."""
-    # --- models ------------------------------------------------------------------------------
-    model: str = ""
-    """Base policy: empty = pre-train the embedded model here; else a save_pretrained dir or hub name."""
-    backend: str = "transformers"
-    """Generation backend of the policy (search with --search-policy base, GRPO rollouts, evaluation)."""
-    pretrain_steps: int = 2500
-    """Optimiser steps of the embedded base model's pre-training (only without --model; 2000 left the
-    base's legal-step rate at 0.940 on the default run's test split, under the 0.95 gate)."""
-    pretrain_threads: int = 2
-    """torch threads of the embedded pre-training, which runs alone (1.6x faster than one thread on two
-    idle cores; on a machine other work keeps busy, 1 is steadier). Part of the base model's key: the
-    thread count changes float rounding, so a changed value re-trains the base."""
-    search_policy: str = "countdown"
-    """Who proposes steps during search: `base` (the policy itself, as in the paper), or a policy backend
-    name built with --teacher as its model (`countdown`: the symbolic Countdown proposer; `reference`: the
-    reference-solution teacher, a plumbing check; `transformers`/`vllm`/`openai`: a teacher model)."""
-    teacher: str = ""
-    """Model of the search policy when it is not `base` (transformers/vllm dir or hub name, openai model name)."""
-    teacher_url: str = "http://127.0.0.1:8000/v1"
-    """OpenAI-compatible server of a teacher with --search-policy openai."""
-    judge: str = ""
-    """Self-evaluation judge model (--self-eval); empty = the base model."""
-    # --- search ------------------------------------------------------------------------------
-    search_agent: str = "mcts"
-    """Search agent: mcts, best_of_n, beam, a plug-in's name, or package.module:Class."""
-    search_options: tuple[str, ...] = ()
-    """Fields of the search agent's own config as key=value (e.g. c_puct=1.5); they win over the budget below."""
-    n_iterations: int = 32
-    """MCTS iterations per problem (paper: 32); given to any agent whose config has this field."""
-    n_children: int = 8
-    """Candidate steps per expansion (paper: 8); given to any agent whose config has this field."""
-    n_rollouts: int = 16
-    """Rollouts valuing each new child (paper: 16); given to any agent whose config has this field."""
-    max_depth: int = 12
-    """Deepest node of a tree (paper: 50); given to any agent whose config has this field."""
-    step_max_tokens: int = STEP_MAX_TOKENS
-    """Token budget of one proposed step during search."""
-    # --- traces ------------------------------------------------------------------------------
-    k_values: tuple[int, ...] = (1, 2, 3)
-    """Wrong branches visited before the correct one in a search trace (paper: 1..2; ours reaches 3)."""
-    style: Literal["phrases", "markers", "off"] = "phrases"
-    """How backtracks are verbalised: ASTRO's reflection phrases, explicit marker tokens, or nothing (ablation)."""
-    confirm_intermediate: bool = False
-    """Write the positive reflection ("... seems to be correct so far.") after high-Q intermediate steps
-    of ASTRO traces, as the paper does (the paper preset: on). Off in the embedded presets: on Countdown
-    a small model learns that a step without it belongs to a failed attempt and rejects by that cue
-    instead of by the comparison with the target (measured: ASTRO-SFT greedy solve rate 0.21 with it,
-    0.355 without; see the README)."""
-    self_eval: bool = False
-    """Keep only correct solutions the judge approves unanimously (paper: 8 votes)."""
-    # --- SFT ---------------------------------------------------------------------------------
-    sft_epochs: int = 3
-    """Epochs over the traces (paper: 1, as an initialisation for RL; the embedded 1M-parameter model meets
-    the reflection phrases for the first time in SFT and underfits them in one epoch, so the embedded
-    default takes 3 for both arms)."""
-    sft_lr: float = 2e-3
-    """Peak learning rate of SFT (paper, 70B: 3e-6)."""
-    sft_batch_size: int = 16
-    """Sequences per optimiser step."""
-    sft_max_length: int = 2048
-    """Longest SFT example in tokens (paper: 8192)."""
-    # --- GRPO --------------------------------------------------------------------------------
-    grpo_engine: str = "astro"
-    """GRPO trainer: astro (in-house, fastest on a CPU) or trl (TRL's GRPOTrainer: accelerate, DeepSpeed, vLLM)."""
-    grpo_steps: int = 40
-    """GRPO optimiser steps per arm (40 keeps the default run within 15 minutes on two cores)."""
-    group_size: int = 4
-    """Rollouts per prompt (paper: 4)."""
-    prompts_per_step: int = 8
-    """Prompts per GRPO step."""
-    grpo_lr: float = 2e-4
-    """GRPO learning rate (paper, 70B: 2e-7)."""
-    grpo_warmup_steps: int = 0
-    """Linear warm-up steps of the GRPO learning rate (paper: 80)."""
-    pass_rate_low: float = 0.01
-    """Keep prompts whose SFT pass rate is at least this (paper: 1%)."""
-    pass_rate_high: float = 0.75
-    """... and at most this (paper: 75%)."""
-    pass_rate_samples: int = 8
-    """Samples per prompt to estimate its pass rate."""
-    max_new_tokens: int = 256
-    """Completion budget of rollouts (search, GRPO) and evaluation."""
-    eval_every: int = 0
-    """Evaluate GRPO checkpoints every N steps (0 = the final model only); the report plots the dynamics."""
-    # --- evaluation --------------------------------------------------------------------------
-    eval_samples: int = 8
-    """Samples per test problem (paper: 16); pass@1 is their mean."""
-    temperature: float = 0.6
-    """Evaluation temperature."""
-    top_p: float = 0.95
-    """Evaluation nucleus mass."""
-    threads: int = 1
-    """torch CPU threads per process (one is fastest for the embedded model, and steady on a shared machine)."""
-    parallel_arms: bool = True
-    """Train and evaluate the Direct and ASTRO arms in two processes at once (one per core)."""
-    # --- scale-out ----------------------------------------------------------------------------
-    executor: Literal["local", "ray"] = "local"
-    """Where search, self-evaluation, the difficulty filter and evaluation run: in process, or shards on Ray."""
-    ray_address: str = ""
-    """Ray cluster to join (`auto` on a node of a started cluster); empty = a local cluster started by the run."""
-    ray_gpus_per_worker: float = 0.0
-    """GPUs each Ray worker (one policy engine) reserves (paper preset: 1)."""
-    deepspeed_config: str = ""
-    """accelerate/DeepSpeed config file for SFT and GRPO on GPUs (empty: single process)."""
-    runnable_here: bool = True
-    """False for presets that need GPUs (the paper preset): on a machine without a CUDA GPU, `astro run`
-    validates and prints the plan and the launch commands only."""
-    plumbing_check: bool = False
-    """True for presets whose numbers mean nothing (smoke-math): the report says so first."""
+    """Held-out generated problems for evaluation when --task.bench is empty (disjoint from train)."""
 
     def __post_init__(self) -> None:
-        def fail(message: str) -> None:
-            raise ValueError(message)
-
-        if not self.seeds:
-            fail("seeds is empty: give at least one seed, e.g. --seeds 0.")
-        for name, low in (("n_train", 0), ("n_test", 1), ("n_numbers", 2), ("pretrain_steps", 1), ("pretrain_threads", 1), ("n_iterations", 1),
-                          ("n_children", 1), ("n_rollouts", 1), ("max_depth", 1), ("step_max_tokens", 1),
-                          ("sft_epochs", 1), ("sft_batch_size", 1), ("sft_max_length", 16), ("grpo_steps", 1),
-                          ("group_size", 2), ("prompts_per_step", 1), ("pass_rate_samples", 1),
-                          ("max_new_tokens", 1), ("eval_samples", 1), ("threads", 1), ("bench_limit", 0),
-                          ("eval_every", 0), ("grpo_warmup_steps", 0)):
+        config_cls = task_config_class(self.name)  # UserError naming the registered tasks
+        if isinstance(self.config, Mapping) and config_cls is not None:
+            object.__setattr__(self, "config", config_cls(**self.config))
+        if self.config is None and config_cls is not None:
+            object.__setattr__(self, "config", config_cls())
+        elif self.config is not None and (config_cls is None or not isinstance(self.config, config_cls)):
+            want = "no config" if config_cls is None else f"a {config_cls.__name__}"
+            raise UserError(f"task {self.name!r} takes {want}, not a {type(self.config).__name__}.")
+        for name, low in (("n_train", 0), ("n_test", 1), ("bench_limit", 0)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                fail(f"{name}={value!r}: use an integer >= {low} (--{name.replace('_', '-')}).")
-        for name in ("sft_lr", "grpo_lr"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                fail(f"{name}={value!r}: use a finite learning rate > 0 (--{name.replace('_', '-')}).")
-        if not all(isinstance(k, int) and k >= 1 for k in self.k_values) or not self.k_values:
-            fail(f"k_values={self.k_values}: give each k (wrong branches per search trace) as an integer >= 1.")
-        for name in ("pass_rate_low", "pass_rate_high", "top_p", "temperature"):
-            if not math.isfinite(getattr(self, name)):
-                fail(f"{name}={getattr(self, name)}: use a finite number.")
-        if not 0 <= self.pass_rate_low <= self.pass_rate_high <= 1:
-            fail(f"pass-rate window [{self.pass_rate_low}, {self.pass_rate_high}] must satisfy 0 <= low <= high <= 1.")
-        if self.temperature < 0:
-            fail(f"temperature={self.temperature}: use >= 0 (0 = greedy).")
-        if not 0 < self.top_p <= 1:
-            fail(f"top_p={self.top_p}: use a value in (0, 1].")
-        if self.style not in ("phrases", "markers", "off"):
-            fail(f"style={self.style!r}: use phrases, markers or off.")
-        if self.backend == "vllm" and not self.model and self.runnable_here:
-            fail("backend='vllm' needs --model (a checkpoint vLLM can load); the embedded model uses transformers.")
-        if self.grpo_engine not in ("astro", "trl"):
-            fail(f"grpo_engine={self.grpo_engine!r}: use astro or trl.")
-        if self.search_policy != "base" and self.search_policy not in ("countdown", "reference") and not self.teacher:
-            fail(f"search_policy={self.search_policy!r} needs --teacher MODEL (or use --search-policy base).")
+                raise UserError(f"task.{name}={value!r}: use an integer >= {low} (--task.{name.replace('_', '-')}).")
+        if isinstance(self.bench, str):
+            raise UserError("task.bench is a list of set names or files, e.g. --task.bench math500 amc23.")
         if self.train_problems == "" and self.n_train < 1:
-            fail("n_train=0 means 'all of --train-problems', which is empty: give --n-train >= 1 or --train-problems.")
-        for item in self.search_options:
-            if "=" not in item:
-                fail(f"search option {item!r}: write key=value, e.g. --search-options c_puct=1.5.")
-
-    @property
-    def executor_config(self):
-        """The `search.executor.ExecutorConfig` every parallel stage of this run uses."""
-        from search.executor import ExecutorConfig
-
-        return ExecutorConfig(kind=self.executor, ray_address=self.ray_address or None, gpus_per_worker=self.ray_gpus_per_worker)
-
-    @property
-    def countdown(self):
-        """The `CountdownConfig` of this run's problems and of the embedded model's pre-training."""
-        from astro_env.countdown import CountdownConfig
-
-        return CountdownConfig(n_numbers=self.n_numbers, max_number=self.max_number, max_target=self.max_target)
-
-    @property
-    def models(self) -> list[str]:
-        """Evaluated models, in report order."""
-        return ["base", "direct-sft", "astro-sft", "direct-rl", "astro-rl"]
+            raise UserError("task.n_train=0 means 'all of --task.train-problems', which is empty: give --task.n-train >= 1 or --task.train-problems.")
 
     @property
     def benches(self) -> tuple[str, ...]:
         """Evaluation set names as they appear in reports (the held-out split is `test`)."""
         return tuple(_bench_label(b) for b in self.bench) if self.bench else (HELD_OUT,)
-
-    @property
-    def embedded(self) -> bool:
-        """True when the base model is pre-trained here (no --model)."""
-        return not self.model
 
 
 def _bench_label(spec: str) -> str:
@@ -250,86 +113,181 @@ def _bench_label(spec: str) -> str:
     return name[: -len(".jsonl")] if name.endswith(".jsonl") else name
 
 
+PER_STAGE: dict[str, dict[str, str]] = {
+    "policy": {"seed": "--seeds / --data-seed", "chat": "--chat.*"},
+    "proposer": {"seed": "--data-seed", "chat": "--chat.*"},
+    "judge": {"seed": "--data-seed", "chat": "--chat.*"},
+    "pretrain": {"out": "the run folder", "seed": "--data-seed", "task": "--task.name", "task_config": "--task.config",
+                 "exclude": "the run's evaluation sets"},
+    "search": {"seed": "--data-seed", "executor": "--executor"},
+    "curation": {"seed": "--data-seed", "executor": "--executor"},
+    "sft": {"traces": "the run folder", "model": "the run folder", "out": "the run folder", "seed": "--seeds",
+            "report_to": "--report-to", "chat": "--chat.*"},
+    "grpo": {"model": "the run folder", "problems": "the run folder", "out": "the run folder", "seed": "--seeds",
+             "threads": "--threads", "executor": "--executor", "backend": "--policy.backend",
+             "device": "--policy.device", "max_batch_size": "--policy.max-batch-size", "report_to": "--report-to",
+             "chat": "--chat.*"},
+    "eval": {"seed": "--seeds", "executor": "--executor", "benches": "--task.bench"},
+}
+"""Fields of the tree's component configs that the pipeline fills for each stage, and where their value comes from."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides a Direct-vs-ASTRO run; saved as run_config.json in the run folder."""
+
+    preset: str = "default"
+    """The preset the values start from (`--preset NAME`; recorded in run_config.json and the report)."""
+    seeds: tuple[int, ...] = (0,)
+    """Training/evaluation seeds: SFT, GRPO and evaluation are repeated per seed (95% intervals need >= 2)."""
+    data_seed: int = 1234
+    """Seed of the data-side stages: problem generation, pre-training, search, linearisation, self-evaluation."""
+    task: TaskConfig = TaskConfig(name="countdown", config={"n_numbers": 3, "max_number": 9, "max_target": 50})
+    """The task and its problem sets."""
+    chat: ChatConfig = ChatConfig()
+    """The chat template and system prompt every stage renders task prompts with (search, SFT, GRPO,
+    evaluation, the judge); the default keeps raw prompts, as the embedded model was pre-trained on."""
+    policy: PolicyConfig = PolicyConfig(step_max_tokens=STEP_MAX_TOKENS)
+    """The base policy: `model` empty = pre-train the embedded model here; else a save_pretrained dir or hub name,
+    on `backend` (search with the base as proposer, GRPO rollouts, evaluation)."""
+    pretrain: PretrainConfig = PretrainConfig(out="", n_steps=2500, threads=2)
+    """Pre-training of the embedded base model (only without --policy.model). 2500 steps: 2000 left the base's
+    legal-step rate at 0.940 on the default run's test split, under the 0.95 gate. Two threads: 1.6x faster than
+    one on two idle cores; the thread count changes float rounding, so it is part of the base model's key."""
+    proposer: PolicyConfig = PolicyConfig(backend="", step_max_tokens=STEP_MAX_TOKENS)
+    """Who proposes steps during search: backend `base` (the policy itself, as in the paper), a policy backend
+    with its model (`countdown`: the symbolic Countdown proposer; `reference`: the reference-solution teacher, a
+    plumbing check; `transformers`/`vllm`/`openai`: a teacher model), or empty: the task's default proposer."""
+    search: SearchConfig = SearchConfig(budget=SearchBudget(n_iterations=32, n_children=8, n_rollouts=16, max_depth=12,
+                                                            step_max_tokens=STEP_MAX_TOKENS, rollout_max_tokens=256))
+    """The search agent, its own config and the equal-compute budget (paper: depth 50; the embedded default 12)."""
+    traces: LinearizeConfig = LinearizeConfig(confirm_intermediate=False)
+    """How trees become ASTRO and Direct traces. confirm_intermediate is off in the embedded presets: on Countdown
+    a small model learns that a step without the positive reflection belongs to a failed attempt and rejects by
+    that cue instead of by the comparison with the target (measured: ASTRO-SFT greedy solve rate 0.21 with it,
+    0.355 without)."""
+    self_eval: bool = False
+    """Keep only correct solutions the judge approves (paper: unanimous, 8 votes)."""
+    judge: PolicyConfig = PolicyConfig(backend="")
+    """The self-evaluation judge: empty backend = the policy's; empty model = the base model."""
+    curation: SelfEvalConfig = SelfEvalConfig()
+    """How the judge votes (with --self-eval)."""
+    sft: SFTConfig = SFTConfig(n_epochs=3, lr=2e-3, batch_size=16, max_length=2048)
+    """SFT of each arm (paper, 70B: 1 epoch at 3e-6; the embedded model meets the reflection phrases for the first
+    time in SFT and underfits them in one epoch, so the embedded default takes 3 for both arms)."""
+    grpo: GRPOConfig = GRPOConfig(n_steps=40, group_size=4, prompts_per_step=8, lr=2e-4, warmup_steps=0,
+                                  pass_rate_low=0.01, pass_rate_high=0.75, pass_rate_samples=8, max_new_tokens=256,
+                                  if_none_kept="train_all")
+    """GRPO of each arm's SFT model (40 steps keep the default run within 15 minutes on two cores)."""
+    eval: EvalConfig = EvalConfig(samples=8, temperature=0.6, top_p=0.95, max_tokens=256)
+    """Evaluation of every model (paper: 16 samples per problem)."""
+    eval_every: int = 0
+    """Evaluate GRPO checkpoints every N steps (0 = the final model only; sets GRPO's save_every to N and keeps
+    every checkpoint); the report plots the dynamics."""
+    executor: ExecutorConfig = ExecutorConfig()
+    """Where search, self-evaluation, the difficulty filter and evaluation run: in process, or shards on Ray."""
+    threads: int = 1
+    """torch CPU threads per process (one is fastest for the embedded model, and steady on a shared machine)."""
+    parallel_arms: bool = True
+    """Train and evaluate the Direct and ASTRO arms in two processes at once (one per core)."""
+    report_to: ReportTo = "tensorboard"
+    """Where SFT and GRPO send their scalars (TRL's names): tensorboard (OUT/tb of each stage), wandb, or none."""
+    accelerate_config: str = ""
+    """accelerate config file (DeepSpeed ZeRO: training/configs/accelerate_zero3.yaml) that SFT and GRPO are
+    launched with (`accelerate launch --config_file FILE`); empty: they run in the run's own processes."""
+    runnable_here: bool = True
+    """False for presets that need GPUs (the paper preset): on a machine without a CUDA GPU, `astro run`
+    validates and prints the plan and the launch commands only."""
+    plumbing_check: bool = False
+    """True for presets whose numbers mean nothing (smoke-math): the report says so first."""
+
+    def __post_init__(self) -> None:
+        if not self.seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in self.seeds):
+            raise UserError(f"seeds={self.seeds!r}: give at least one integer seed, e.g. --seeds 0.")
+        for name, low in (("threads", 1), ("eval_every", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise UserError(f"{name}={value!r}: use an integer >= {low} (--{name.replace('_', '-')}).")
+        defaults = {f.name: f.default for f in fields(RunConfig)}
+        for section, per_stage in PER_STAGE.items():
+            value, default = getattr(self, section), defaults[section]
+            for name, source in per_stage.items():
+                if getattr(value, name) != getattr(default, name):
+                    raise UserError(f"--{section}.{name.replace('_', '-')} is set per stage from {source}; leave it out.")
+        if self.eval_every and (self.grpo.save_every, self.grpo.keep_checkpoints) != (defaults["grpo"].save_every, defaults["grpo"].keep_checkpoints):
+            raise UserError("--eval-every sets GRPO's checkpoints (save_every = N, all kept): leave --grpo.save-every and --grpo.keep-checkpoints out.")
+        if self.policy.backend == "vllm" and not self.policy.model and self.runnable_here:
+            raise UserError("policy backend 'vllm' needs --policy.model (a checkpoint vLLM can load); the embedded model uses transformers.")
+        if self.proposer.backend in ("transformers", "vllm", "openai") and not self.proposer.model:
+            raise UserError(f"proposer backend {self.proposer.backend!r} needs --proposer.model (a teacher model), or use --proposer.backend base.")
+
+    @property
+    def models(self) -> list[str]:
+        """Evaluated models, in report order."""
+        return list(MODELS)
+
+    @property
+    def benches(self) -> tuple[str, ...]:
+        """Evaluation set names as they appear in reports (the held-out split is `test`)."""
+        return self.task.benches
+
+    @property
+    def embedded(self) -> bool:
+        """True when the base model is pre-trained here (no --policy.model)."""
+        return not self.policy.model
+
+
+def _budget(**changes: int) -> SearchConfig:
+    return SearchConfig(budget=replace(RunConfig().search.budget, **changes))
+
+
+_SMOKE = RunConfig()
 PRESETS: dict[str, RunConfig] = {
     "default": RunConfig(),
-    "smoke": RunConfig(
+    "smoke": replace(
+        _SMOKE,
         preset="smoke",
-        n_train=24,
-        n_test=16,
-        pretrain_steps=60,
-        n_iterations=16,
-        n_children=4,
-        n_rollouts=4,
-        max_depth=8,
-        grpo_steps=3,
-        prompts_per_step=4,
-        pass_rate_samples=4,
-        max_new_tokens=96,
-        eval_samples=2,
-        sft_epochs=1,
+        task=replace(_SMOKE.task, n_train=24, n_test=16),
+        pretrain=replace(_SMOKE.pretrain, n_steps=60),
+        search=_budget(n_iterations=16, n_children=4, n_rollouts=4, max_depth=8, rollout_max_tokens=96),
+        sft=replace(_SMOKE.sft, n_epochs=1),
+        grpo=replace(_SMOKE.grpo, n_steps=3, prompts_per_step=4, pass_rate_samples=4, max_new_tokens=96),
+        eval=replace(_SMOKE.eval, samples=2, max_tokens=96),
     ),
-    "smoke-math": RunConfig(
+    "smoke-math": replace(
+        _SMOKE,
         preset="smoke-math",
-        task="math",
-        train_problems="math500",
-        bench=("math500", "amc23"),
-        bench_limit=8,
-        n_train=12,
-        pretrain_steps=60,
-        search_policy="reference",
-        n_iterations=8,
-        n_children=4,
-        n_rollouts=2,
-        max_depth=12,
-        step_max_tokens=128,
-        sft_epochs=1,
-        sft_max_length=1024,
-        grpo_steps=2,
-        prompts_per_step=4,
-        pass_rate_samples=2,
-        max_new_tokens=64,
-        eval_samples=1,
+        task=TaskConfig(name="math", train_problems="math500", bench=("math500", "amc23"), bench_limit=8, n_train=12),
+        policy=replace(_SMOKE.policy, step_max_tokens=128),
+        pretrain=replace(_SMOKE.pretrain, n_steps=60),
+        proposer=PolicyConfig(backend="reference", step_max_tokens=128),
+        search=_budget(n_iterations=8, n_children=4, n_rollouts=2, max_depth=12, step_max_tokens=128, rollout_max_tokens=64),
+        sft=replace(_SMOKE.sft, n_epochs=1, max_length=1024),
+        grpo=replace(_SMOKE.grpo, n_steps=2, prompts_per_step=4, pass_rate_samples=2, max_new_tokens=64),
+        eval=replace(_SMOKE.eval, samples=1, max_tokens=64),
         plumbing_check=True,
     ),
-    "replicate": RunConfig(preset="replicate", seeds=(0, 1, 2)),
-    "paper": RunConfig(
+    "replicate": replace(_SMOKE, preset="replicate", seeds=(0, 1, 2)),
+    "paper": replace(
+        _SMOKE,
         preset="paper",
-        task="math",
-        train_problems="math_train",
-        bench=("math500", "amc23", "aime24"),
-        n_train=0,
-        model="meta-llama/Llama-3.1-70B-Instruct",
-        backend="vllm",
-        search_policy="base",
-        n_iterations=32,
-        n_children=8,
-        n_rollouts=16,
-        max_depth=50,
-        step_max_tokens=512,
-        confirm_intermediate=True,
-        sft_epochs=1,
-        sft_lr=3e-6,
-        sft_batch_size=128,
-        sft_max_length=8192,
-        grpo_engine="trl",
-        grpo_steps=1000,
-        group_size=4,
-        prompts_per_step=64,
-        grpo_lr=2e-7,
-        grpo_warmup_steps=80,
-        pass_rate_samples=16,
-        max_new_tokens=15_360,
+        task=TaskConfig(name="math", train_problems="math_train", bench=("math500", "amc23", "aime24"), n_train=0),
+        policy=PolicyConfig(backend="vllm", model="meta-llama/Llama-3.1-70B-Instruct", step_max_tokens=512),
+        proposer=PolicyConfig(backend="base", step_max_tokens=512),
+        search=SearchConfig(budget=SearchBudget(n_iterations=32, n_children=8, n_rollouts=16, max_depth=50,
+                                                step_max_tokens=512, rollout_max_tokens=15_360)),
+        traces=LinearizeConfig(confirm_intermediate=True),
+        sft=replace(_SMOKE.sft, n_epochs=1, lr=3e-6, batch_size=128, max_length=8192),
+        grpo=replace(_SMOKE.grpo, engine="trl", n_steps=1000, group_size=4, prompts_per_step=64, lr=2e-7,
+                     warmup_steps=80, pass_rate_samples=16, max_new_tokens=15_360),
+        eval=replace(_SMOKE.eval, samples=16, temperature=0.6, top_p=0.95, max_tokens=15_360),
         eval_every=100,
-        eval_samples=16,
-        temperature=0.6,
-        top_p=0.95,
-        deepspeed_config="training/configs/accelerate_zero3.yaml",
-        executor="ray",
-        ray_address="auto",
-        ray_gpus_per_worker=1.0,
+        executor=ExecutorConfig(kind="ray", ray_address="auto", gpus_per_worker=1.0),
+        accelerate_config="training/configs/accelerate_zero3.yaml",
         runnable_here=False,
     ),
 }
+"""Presets: instances of the tree (`astro run --preset NAME`); every flag overrides one field."""
 
 
 def config_hash(obj: Any) -> str:
@@ -339,90 +297,30 @@ def config_hash(obj: Any) -> str:
 
 
 def changed_fields(config: RunConfig) -> dict[str, Any]:
-    """{field: value} of `config` that differ from its preset (what the command line changed)."""
+    """{dotted field: value} of `config` that differ from its preset (what the command line changed)."""
     base = PRESETS.get(config.preset, RunConfig())
-    return {f.name: getattr(config, f.name) for f in fields(RunConfig)
-            if f.name != "preset" and getattr(config, f.name) != getattr(base, f.name)}
+    return {k: v for k, v in _flat(dataclasses.asdict(config)).items()
+            if k != "preset" and _flat(dataclasses.asdict(base)).get(k, _MISSING) != v}
 
 
-def search_options(config: RunConfig) -> dict[str, Any]:
-    """The search agent's config values this run sets: the budget fields the agent's config has,
-    best-of-N at the MCTS rollout budget (equal compute), then --search-options (which win)."""
-    from search.agent import parse_options, search_agent_class
-
-    names = {f.name for f in dataclasses.fields(search_agent_class(config.search_agent).Config)}
-    budget = {
-        "n_iterations": config.n_iterations,
-        "n_children": config.n_children,
-        "n_rollouts": config.n_rollouts,
-        "max_depth": config.max_depth,
-        "step_max_tokens": config.step_max_tokens,
-        "rollout_max_tokens": config.max_new_tokens,
-        "max_tokens": config.max_new_tokens,
-        # best-of-N and beam at equal compute: as many whole samples as MCTS spends on rollouts
-        "n_samples": config.n_iterations * config.n_children * config.n_rollouts,
-        "beam_width": config.n_children,
-        "n_expansions": config.n_children,
-    }
-    options: dict[str, Any] = {k: v for k, v in budget.items() if k in names}
-    options.update(parse_options(config.search_options))
-    return options
+_MISSING = object()
 
 
-def stage_keys(config: RunConfig) -> dict[str, dict[str, Any]]:
-    """What each kind of stage consumes from `config` (the stage runner adds the keys of its inputs)."""
-    cfg = asdict(config)
-
-    def pick(*names: str) -> dict[str, Any]:
-        return {k: cfg[k] for k in names}
-
-    from search.verbalize import PhraseBank, phrase_fragments
-
-    # the phrase bank's text is an input too: the base's corpus writes its comparisons, the traces all of it
-    keys = {
-        "problems": pick("task", "train_problems", "bench", "bench_limit", "n_train", "n_test", "data_seed")
-        | (pick("n_numbers", "max_number", "max_target") if config.task == "countdown" else {}),
-        # the embedded model is pre-trained on Countdown walks of the run's Countdown settings
-        "base": pick("model") if config.model else pick("pretrain_steps", "pretrain_threads", "data_seed", "n_numbers", "max_number", "max_target")
-        | {"phrases": asdict(PhraseBank()), "phrase_tokens": phrase_fragments()},
-        "trees": pick("search_agent", "search_policy", "data_seed", "max_new_tokens")
-        | {"agent_config": _agent_config_dict(config)}
-        | (pick("backend") if config.search_policy == "base" else pick("teacher", "teacher_url")),
-        "traces": pick("k_values", "style", "confirm_intermediate", "self_eval", "data_seed")
-        | {"phrases": asdict(PhraseBank.load(style=config.style))} | (pick("judge", "backend") if config.self_eval else {}),
-        "sft": pick("sft_epochs", "sft_lr", "sft_batch_size", "sft_max_length", "deepspeed_config"),
-        "rl": pick("grpo_engine", "grpo_steps", "group_size", "prompts_per_step", "grpo_lr", "grpo_warmup_steps",
-                   "pass_rate_low", "pass_rate_high", "pass_rate_samples", "max_new_tokens", "backend", "eval_every"),
-        "eval": pick("eval_samples", "temperature", "top_p", "max_new_tokens", "backend"),
-    }
-    return keys
-
-
-def _agent_config_dict(config: RunConfig) -> dict[str, Any]:
-    from search.agent import agent_config
-
-    return asdict(agent_config(config.search_agent, search_options(config)))
-
-
-def plan(config: RunConfig) -> list[str]:
-    """The stages `astro run` executes for `config`, in order."""
-    stages = ["problems"] + ([] if config.model else ["base"]) + ["trees", "traces"]
-    for seed in config.seeds:
-        for arm in ARMS:
-            stages += [f"seed{seed}/sft-{arm}", f"seed{seed}/rl-{arm}"]
-        stages += [f"seed{seed}/eval-{m}" for m in config.models]
-    return stages + ["report"]
-
-
-def to_json(config: RunConfig) -> dict[str, Any]:
-    """The resolved configuration as saved in run_config.json (the search agent's own config included)."""
-    out = asdict(config)
-    try:
-        out["search_agent_config"] = _agent_config_dict(config)
-    except ValueError:
-        pass
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, name + "."))
+        else:
+            out[name] = value
     return out
 
 
-__all__ = ["ARMS", "HELD_OUT", "MODEL_LABELS", "PRESETS", "RunConfig", "changed_fields", "config_hash", "plan",
-           "search_options", "stage_keys", "to_json"]
+def to_json(config: RunConfig) -> dict[str, Any]:
+    """The config tree as saved in run_config.json (`astro.configfile.config_from_dict(RunConfig, ...)` reads it back)."""
+    return dataclasses.asdict(config)
+
+
+__all__ = ["ARMS", "HELD_OUT", "MODELS", "MODEL_LABELS", "PER_STAGE", "PRESETS", "RunConfig", "TaskConfig",
+           "changed_fields", "config_hash", "to_json"]

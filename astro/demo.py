@@ -7,8 +7,9 @@ worked solution (and a wrong final answer), then `astro_env.verifier` on a handf
 
 from __future__ import annotations
 
-import argparse
 import time
+from dataclasses import dataclass
+from typing import Literal
 
 VERDICT_CASES: tuple[tuple[str, str], ...] = (
     ("\\frac{1}{2}", "0.5"),
@@ -29,12 +30,12 @@ def run_countdown(seed: int, prior: str) -> None:
     import gymnasium as gym
 
     import astro_env  # noqa: F401  (registers the ids)
-    from agents.countdown_policy import CountdownPolicy
-    from agents.base import SamplingConfig
+    from agents import build_policy
+    from agents.base import PolicyConfig, SamplingConfig
 
     env = gym.make("astro/Countdown-v0")
     obs, info = env.reset(seed=seed)
-    policy = CountdownPolicy(seed=seed, prior=prior)
+    policy = build_policy(PolicyConfig(backend="countdown", seed=seed, extra={"prior": prior}))
     print(f"== astro/Countdown-v0 (problem {info['problem_id']}, {prior} policy)")
     print(_indent(obs.rstrip()))
     done = False
@@ -90,12 +91,21 @@ def run_verifier() -> None:
     print(f"  reward({completion!r}, '3') = {verifier.reward(completion, '3')}")
 
 
+@dataclass(frozen=True)
+class DemoConfig:
+    """What `astro demo` plays."""
+
+    seed: int = 0
+    """Seed of the episodes (problem choice and policy sampling)."""
+    prior: Literal["uniform", "heuristic"] = "heuristic"
+    """Prior of the symbolic Countdown policy over its candidate steps."""
+
+
 def main(argv: list[str] | None = None) -> int:
     """`astro demo [--seed N] [--prior uniform|heuristic]`; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="astro demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=0, help="Seed of the episodes (problem choice and policy sampling).")
-    parser.add_argument("--prior", choices=("uniform", "heuristic"), default="heuristic", help="Countdown policy prior.")
-    args = parser.parse_args(argv)
+    from astro.args import parse_config
+
+    args = parse_config(DemoConfig, list(argv or []), DemoConfig(), prog="astro demo", description=__doc__.split("\n\n")[0])
     run_countdown(args.seed, args.prior)
     run_math(args.seed)
     run_verifier()

@@ -210,8 +210,10 @@ def what_was_run(config: RunConfig, run_dir: Path) -> list[str]:
         f"`{label}` ({n} problems, sha256 {file_sha256(run_dir / 'problems' / 'eval' / f'{label}.jsonl')[:16]})"
         for label, n in problems.get("eval", {}).items()
     )
-    search_policy = "the policy itself" if config.search_policy == "base" else f"`{config.search_policy}`" + (
-        f" (teacher `{config.teacher}`)" if config.teacher else "")
+    from astro.plan import proposer_policy
+
+    proposer, is_base = proposer_policy(config, run_dir)
+    search_policy = "the policy itself" if is_base else f"`{proposer.backend}`" + (f" (teacher `{proposer.model}`)" if proposer.model else "")
     lines = []
     if config.plumbing_check:
         lines += [
@@ -222,15 +224,15 @@ def what_was_run(config: RunConfig, run_dir: Path) -> list[str]:
     lines += [
         f"# ASTRO vs Direct: run report (preset `{config.preset}`)",
         "",
-        f"- task: `{config.task}`; training problems: {problems.get('n_train', '?')} from "
-        f"`{config.train_problems or 'the task generator'}` (sha256 {train_hash}), none of them in an evaluation set "
+        f"- task: `{config.task.name}`; training problems: {problems.get('n_train', '?')} from "
+        f"`{config.task.train_problems or 'the task generator'}` (sha256 {train_hash}), none of them in an evaluation set "
         f"({problems.get('n_removed_overlap_or_duplicate', 0)} overlapping or duplicate problems removed)",
-        f"- evaluation: {evals or '(none)'}; {config.eval_samples} samples per problem at temperature "
-        f"{config.temperature}, top-p {config.top_p}, at most {config.max_new_tokens} new tokens; seeds {list(config.seeds)}",
-        f"- model: `{config.model or 'embedded (pre-trained here)'}`; generation backend `{config.backend}`; "
-        f"GRPO engine `{config.grpo_engine}`",
-        f"- search: `{config.search_agent}` proposing with {search_policy}; its settings: "
-        f"`{json.dumps(resolved.get('search_agent_config', {}), sort_keys=True)}`",
+        f"- evaluation: {evals or '(none)'}; {config.eval.samples} samples per problem at temperature "
+        f"{config.eval.temperature}, top-p {config.eval.top_p}, at most {config.eval.max_tokens} new tokens; seeds {list(config.seeds)}",
+        f"- model: `{config.policy.model or 'embedded (pre-trained here)'}`; generation backend `{config.policy.backend}`; "
+        f"GRPO engine `{config.grpo.engine}`",
+        f"- search: `{config.search.agent}` proposing with {search_policy}; its settings: "
+        f"`{json.dumps(resolved['search']['agent_config'], sort_keys=True)}`",
         f"- flags that differ from the preset: `{json.dumps(changed_fields(config), default=str)}`",
         "",
     ]
@@ -298,18 +300,16 @@ def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, flo
     competence = json.loads(competence_path.read_text()) if competence_path.exists() else {}
     lines = what_was_run(config, run_dir)
     if competence:
-        from benchmarks.competence import format_competence_table, format_gates, gate_verdicts
+        from benchmarks.competence import format_competence_report
 
         lines += [
-            "## Competence (held-out problems, greedy decoding, first seed)",
+            "## Competence (first evaluation set, greedy decoding, first seed)",
             "",
-            "Legal-step rate, arithmetic accuracy (stated value = true value), target-copy rate (the comparison with the "
-            "target is true), solve rate, and verification AUC (after correct steps and a final combination that reaches or "
-            "misses the target, does the model accept or backtrack?). Random legal play and oracle-verified play are references.",
+            "The task's audit of each model's first attempt (its columns, see the task's probes), solve rate, and "
+            "verification AUC (after correct steps and a final step that reaches or misses the goal, does the model "
+            "accept or backtrack?). Random play and oracle-verified play are references.",
             "",
-            format_competence_table(competence),
-            "",
-            format_gates(gate_verdicts(competence)),
+            format_competence_report(competence),
             "",
         ]
     lines += [
@@ -383,10 +383,9 @@ def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, flo
             "config": to_json(config),
             "changed_from_preset": changed_fields(config),
             "benches": list(config.benches),
-            "competence": {label: {k: row.get(k) for k in ("legal_step_rate", "arithmetic_accuracy", "verification_auc",
-                                                            "target_copy_rate", "solve_rate")}
-                           for label, row in competence.items()},
-            "competence_gates": gate_verdicts(competence) if competence else [],
+            "competence": {label: {k: row.get(k) for k in (*competence.get("columns", []), "solve_rate", "verification_auc")}
+                           for label, row in competence.get("table", {}).items()},
+            "competence_gates": competence.get("gates", []),
             "comparison": comparison_json(reports) if reports else {},
             "pearson": correlations,
             "compute_matched": matched,

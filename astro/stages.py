@@ -3,6 +3,7 @@ resumed when killed; and the lock that gives a run folder to one process at a ti
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import logging
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from astro.config import config_hash
+from astro_env.errors import UserError
 from astro_env.jsonl import write_json
 
 log = logging.getLogger("astro.run")
@@ -22,7 +24,7 @@ MARKER = "stage.json"
 LOCK = ".astro.lock"
 
 
-class RunFolderBusy(ValueError):
+class RunFolderBusy(UserError):
     """Another live process owns the run folder."""
 
 
@@ -41,6 +43,48 @@ def stage_hash(stage_dir: Path) -> str | None:
     return marker["key_hash"] if marker and marker.get("status") == "done" else None
 
 
+def stage_key(command: str, config: Any, inputs: tuple[str, ...], run_dir: Path) -> dict[str, Any]:
+    """The key of a stage of kind `command` (`astro <command>`) receiving `config` and reading `inputs`.
+
+    Its config (fields declared `compare=False`, which do not change the result, such as the
+    executor, left out; paths inside the run folder written relative to it), the key hash of
+    every stage it reads, and for the stages whose output writes the phrase bank (pre-training,
+    linearisation) the phrase bank's text. A stage launched from its config file and the same
+    stage in process compute the same key.
+    """
+    key: dict[str, Any] = {"config": _key_view(config, str(run_dir)), "inputs": {n: stage_hash(Path(run_dir) / n) for n in inputs}}
+    if command in ("pretrain", "linearize"):
+        from search.verbalize import PhraseBank, phrase_fragments
+
+        if command == "pretrain":  # the base's corpus writes the task's comparisons; the phrases are single tokens
+            import astro_env
+            from astro_env.task import outcome_phrases
+
+            outcomes = outcome_phrases(astro_env.get_task(config.task, config.task_config))
+            key["phrases"] = {"bank": dataclasses.asdict(PhraseBank()), "outcomes": dataclasses.asdict(outcomes) if dataclasses.is_dataclass(outcomes) else None,
+                              "tokens": phrase_fragments(outcomes=[outcomes] if outcomes is not None else [])}
+        else:
+            key["phrases"] = dataclasses.asdict(config.linearize.phrase_bank())
+    return key
+
+
+def _key_view(obj: Any, run_dir: str) -> Any:
+    """`obj` as JSON-ready data for a key: fields with `compare=False` left out, paths under `run_dir` relative to it."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _key_view(getattr(obj, f.name), run_dir) for f in dataclasses.fields(obj) if f.compare}
+    if isinstance(obj, (list, tuple)):
+        return [_key_view(x, run_dir) for x in obj]
+    if isinstance(obj, dict):
+        return {str(k): _key_view(v, run_dir) for k, v in obj.items()}
+    if isinstance(obj, str):
+        root = run_dir.rstrip(os.sep)
+        if obj == root:
+            return "."
+        if obj.startswith(root + os.sep):
+            return obj[len(root) + 1:]
+    return obj
+
+
 @dataclass
 class StageRunner:
     """Runs named stages under `run_dir`.
@@ -54,6 +98,11 @@ class StageRunner:
 
     run_dir: Path
     timings: dict[str, float] = field(default_factory=dict)
+
+    def is_done(self, name: str, key: dict[str, Any]) -> bool:
+        """True when stage `name` finished with exactly `key`."""
+        marker = read_marker(self.run_dir / name)
+        return marker is not None and marker["key_hash"] == config_hash(key) and marker.get("status") == "done"
 
     def __call__(self, name: str, key: dict[str, Any], body: Callable[[Path], Any]) -> Path:
         out = self.run_dir / name

@@ -1,12 +1,13 @@
 """Plug-in registries: a component is chosen by a name or by a `package.module:attr` import path.
 
-Three seams are open to outside code, each an entry-point group:
+Four seams are open to outside code, each an entry-point group:
 
 | group | what the entry point loads | looked up by |
 |---|---|---|
 | `astro.tasks` | a `Task` class (or factory) | `astro_env.get_task` |
 | `astro.policies` | a factory `PolicyConfig -> PolicyAgent` | `agents.build_policy` |
 | `astro.search_agents` | a `SearchAgent` class with a `Config` dataclass | `search.agent.build_search_agent` |
+| `astro.grpo_engines` | a `training.grpo.GRPOEngine` (the in-house loop, TRL's trainer) | `training.grpo.train_grpo` |
 
 The project's own components are declared in `setup.cfg` under the same groups, so a package
 installed beside it (`pip install -e my_plugin/`) adds names exactly the way the built-ins do.
@@ -17,17 +18,20 @@ to the loaded factory. This module imports nothing heavy.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import os
 import sys
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import Any, Callable
+
+from astro_env.errors import UserError
 
 
-class UnknownComponentError(ValueError):
-    """A name that is neither registered nor an importable `module:attr` path."""
+class UnknownComponentError(UserError):
+    """A name that is neither registered nor an importable `module:attr` path (bad input: a `UserError`)."""
 
 
 @functools.lru_cache(maxsize=None)
@@ -116,3 +120,38 @@ class Registry:
 TASKS = Registry("astro.tasks", "task")
 POLICIES = Registry("astro.policies", "policy backend")
 SEARCH_AGENTS = Registry("astro.search_agents", "search agent")
+GRPO_ENGINES = Registry("astro.grpo_engines", "GRPO engine")
+
+
+@dataclass(frozen=True)
+class ComponentConfigField:
+    """A config field holding the own `Config` of a component that a sibling field names (a search agent, a task)."""
+
+    name_field: str
+    """Sibling field naming the component."""
+    config_field: str
+    """The field holding an instance of that component's Config (None: the component takes none)."""
+    config_class: Callable[[str], "type | None"]
+    """Name -> the component's Config class, or None when it declares none."""
+    depends_on: tuple[str, ...] = ()
+    """Other sibling fields the default config derives from (a search budget)."""
+
+
+def component_config_field(name_field: str, config_class: Callable[[str], "type | None"], depends_on: tuple[str, ...] = ()) -> Any:
+    """A dataclass field (default None) that holds the own Config of the component named by `name_field`.
+
+    Config files read it back as that Config (`astro.configfile`) and command lines give it the
+    Config's flags once the name is known (`astro.args`), for built-in and plug-in components alike.
+    """
+    return dataclasses.field(default=None, metadata={"component_config": (name_field, config_class, depends_on)})
+
+
+def component_config_fields(cls: type) -> list[ComponentConfigField]:
+    """The component-config fields of dataclass `cls` (see `component_config_field`)."""
+    out = []
+    for f in dataclasses.fields(cls):
+        spec = f.metadata.get("component_config")
+        if spec is not None:
+            name_field, config_class, depends_on = spec
+            out.append(ComponentConfigField(name_field, f.name, config_class, tuple(depends_on)))
+    return out

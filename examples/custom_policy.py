@@ -4,7 +4,7 @@ A baseline for tasks with integer answers (and a template for wrapping any engin
 implements the `agents.base.PolicyAgent` contract, `propose_steps` and `complete`, and is
 built from a `PolicyConfig` by the factory the registry calls. Use it by import path:
 
-    astro search --countdown 4 --policy none --backend examples.custom_policy:GuessingPolicy --out trees.jsonl
+    astro search --problems countdown:4 --policy.backend examples.custom_policy:GuessingPolicy --out trees.jsonl
 
 Installed (`pip install -e examples/`), it is the backend `guess`.
 """

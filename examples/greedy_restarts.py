@@ -6,8 +6,8 @@ The attempts share a tree (identical steps merge), so ASTRO's linearisation sees
 branches and restarts. Use it without installing anything:
 
     astro run --preset smoke --search-agent examples.greedy_restarts:GreedyRestarts
-    astro search --countdown 8 --policy countdown --agent examples.greedy_restarts:GreedyRestarts \
-        --search-option n_attempts=3 --out trees.jsonl
+    astro search --problems countdown:8 --policy.backend countdown --search.agent examples.greedy_restarts:GreedyRestarts \
+        --search.agent-config.n-attempts 3 --out trees.jsonl
 
 or install this folder (`pip install -e examples/`) and call it `greedy`: its pyproject.toml
 declares the entry point `greedy = "greedy_restarts:GreedyRestarts"` in `astro.search_agents`.
@@ -20,13 +20,15 @@ from typing import Sequence
 
 from agents.base import PolicyAgent, SamplingConfig
 from astro_env.problem import Problem
-from search.mcts import TaskResolver, add_candidates, call_seed, make_builders
+from search.builder import TaskResolver, add_candidates, call_seed, make_builders
 from search.tree import SearchTree
 
 
 @dataclass(frozen=True)
 class GreedyRestartsConfig:
-    """The agent's own settings (shown by `astro search --help`, saved with the trees, printed in the report)."""
+    """The agent's own settings: flags `--search.agent-config.*` (with these docstrings as help) once
+    `--search.agent` names the agent; saved with the trees and printed in the report. No `for_budget`:
+    the run's search budget leaves these defaults alone."""
 
     n_attempts: int = 4
     """Descents from the root per problem; the search stops early at a correct terminal."""

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-RUN = ["--preset", "smoke", "--grpo-steps", "2", "--eval-samples", "1"]
+RUN = ["--preset", "smoke", "--grpo.n-steps", "2", "--eval.samples", "1"]
 STAGE_DIRS = {"trees": "trees", "traces": "traces", "sft": "seed0/sft-astro", "rl": "seed0/rl-astro", "eval": "seed0/eval-astro-rl"}
 
 

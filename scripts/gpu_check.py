@@ -141,7 +141,7 @@ def check_sft(out: Path, device: str) -> tuple[str, str, str]:
     config = "training/configs/accelerate_zero3.yaml" if zero3 else "training/configs/accelerate_cpu.yaml"
     what = "zero3 bf16 (ds_zero3.json)" if zero3 else "accelerate cpu fp32 (no deepspeed)"
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config, "--num_processes", "1",
-           "-m", "training.sft", "--traces", str(out / "traces.jsonl"), "--model", str(out / "base"), "--out", str(out / "sft"),
+           "-m", "astro.cli", "sft", "--traces", str(out / "traces.jsonl"), "--model", str(out / "base"), "--out", str(out / "sft"),
            "--chat-template", "auto", "--system-prompt", SYSTEM, "--n-epochs", "2", "--batch-size", "4", "--lr", "3e-3",
            "--save-every", "6", "--log-every", "3", "--report-to", "none"]
     code, seconds = _run(cmd, device, _limit("sft"), out / "sft.log")
@@ -234,7 +234,7 @@ def check_trl(out: Path, device: str) -> tuple[str, str, str]:
     model = out / "sft" if (out / "sft" / "model.safetensors").is_file() else out / "base"
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1"]
     launcher += ["--cpu"] if device == "cpu" else ["--mixed_precision", "no"]
-    cmd = launcher + ["-m", "training.grpo", "--engine", "trl", "--backend", backend, "--model", str(model),
+    cmd = launcher + ["-m", "astro.cli", "grpo", "--engine", "trl", "--backend", backend, "--model", str(model),
                       "--problems", str(out / "problems.jsonl"), "--out", str(out / "trl"), "--chat-template", "auto",
                       "--system-prompt", SYSTEM, "--n-steps", "2", "--group-size", "4", "--prompts-per-step", "4",
                       "--max-new-tokens", "24", "--pass-rate-samples", "0", "--save-every", "0", "--report-to", "none"]

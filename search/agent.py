@@ -3,22 +3,25 @@
 A search agent is a class with a frozen `Config` dataclass (its own settings, shown by
 `--help`, saved in `run_config.json` and printed in the report) and a `search` method. It is
 chosen by name (entry-point group `astro.search_agents`, where MCTS, best-of-N and beam are
-declared too) or by a `package.module:Class` import path; `build_search_agent(name, options)`
-builds it from the values of its config that differ from the defaults. See
-`examples/greedy_restarts.py` for a complete outside agent.
+declared too) or by a `package.module:Class` import path; `build_search_agent(name, config)`
+builds it. See
+`examples/greedy_restarts.py` for a complete outside agent, built with the public tree-building
+API of `search.builder`. A run's equal-compute budget (`search.builder.SearchBudget`) reaches an
+agent only through its Config's optional `for_budget(budget)` classmethod (`default_agent_config`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import typing
-from typing import Any, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, ClassVar, Protocol, Sequence, runtime_checkable
 
 from agents.base import PolicyAgent
+from astro_env.errors import UserError
 from astro_env.problem import Problem
 from astro_env.registry import SEARCH_AGENTS
 from search.baselines import BeamConfig, BestOfNConfig, beam_trees, best_of_n_trees
-from search.mcts import MCTSConfig, TaskResolver, mcts_trees
+from search.builder import SearchBudget, TaskResolver
+from search.mcts import MCTSConfig, mcts_trees
 from search.tree import SearchTree
 
 
@@ -29,7 +32,7 @@ class SearchAgent(Protocol):
     `Config` is a frozen dataclass class attribute; the constructor takes one instance of it.
     `search` returns one `SearchTree` per problem, aligned with `problems`; it must be a
     function of (problems, policy, seed): per-problem randomness derives from `seed` and the
-    problem (see `search.mcts.problem_seed`), so a resumed or sharded run gives the same trees.
+    problem (see `search.builder.problem_seed`), so a resumed or sharded run gives the same trees.
     Terminal nodes carry the task's verdict (`Node.correct`); linearisation relies on it.
     """
 
@@ -84,66 +87,38 @@ class BeamAgent:
 
 
 def search_agent_class(name: str) -> type:
-    """The agent class `name` stands for (registered name or import path); ValueError otherwise."""
+    """The agent class `name` stands for (registered name or import path); UserError otherwise."""
     cls, _ = SEARCH_AGENTS.load(name)
     config_cls = getattr(cls, "Config", None)
     if not (isinstance(cls, type) and config_cls is not None and dataclasses.is_dataclass(config_cls)):
-        raise ValueError(f"search agent {name!r} must be a class with a dataclass `Config` attribute (see search.agent.SearchAgent).")
+        raise UserError(f"search agent {name!r} must be a class with a dataclass `Config` attribute (see search.agent.SearchAgent).")
     if not callable(getattr(cls, "search", None)):
-        raise ValueError(f"search agent {name!r} ({cls.__name__}) has no search() method (see search.agent.SearchAgent).")
+        raise UserError(f"search agent {name!r} ({cls.__name__}) has no search() method (see search.agent.SearchAgent).")
     return cls
 
 
-def agent_config(name: str, options: Mapping[str, Any]) -> Any:
-    """The agent's `Config` built from `options` (field name -> value); ValueError names unknown fields.
+def default_agent_config(name: str, budget: SearchBudget | None = None) -> Any:
+    """The config agent `name` runs with when none is given: `Config.for_budget(budget)` when its
+    Config declares that classmethod (and a budget is given), else `Config()`.
 
-    Values given as strings (from the command line) are converted to the field's type: int,
-    float, bool ("true"/"false"), or str.
+    This is the only way a run's budget reaches an agent: a field of the agent's Config is never
+    set because its name matches a budget field.
     """
     config_cls = search_agent_class(name).Config
-    known = {f.name: f for f in dataclasses.fields(config_cls)}
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise ValueError(
-            f"search agent {name!r} has no option {', '.join(unknown)}; its options: {', '.join(sorted(known))}."
-        )
-    hints = typing.get_type_hints(config_cls)
-    values = {key: _coerce(key, value, hints.get(key)) for key, value in options.items()}
-    return config_cls(**values)
+    for_budget = getattr(config_cls, "for_budget", None)
+    if budget is None or not callable(for_budget):
+        return config_cls()
+    config = for_budget(budget)
+    if not isinstance(config, config_cls):
+        raise UserError(f"search agent {name!r}: {config_cls.__name__}.for_budget returned a {type(config).__name__}, not a {config_cls.__name__}.")
+    return config
 
 
-def build_search_agent(name: str, options: Mapping[str, Any] | None = None) -> SearchAgent:
-    """The search agent `name` configured with `options` (see `agent_config`)."""
-    return search_agent_class(name)(agent_config(name, options or {}))
-
-
-def _coerce(key: str, value: Any, hint: Any) -> Any:
-    if not isinstance(value, str) or hint in (str, None):
-        return value
-    target = hint if hint in (int, float, bool) else None
-    if target is None and typing.get_origin(hint) is typing.Literal:
-        allowed = typing.get_args(hint)
-        if value not in allowed:
-            raise ValueError(f"option {key}={value!r}: use one of {', '.join(map(str, allowed))}.")
-        return value
-    if target is bool:
-        if value.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"option {key}={value!r}: use true or false.")
-        return value.lower() in ("true", "1")
-    if target is not None:
-        try:
-            return target(value)
-        except ValueError:
-            raise ValueError(f"option {key}={value!r}: expected {target.__name__}.") from None
-    return value
-
-
-def parse_options(items: Sequence[str]) -> dict[str, str]:
-    """`["n_iterations=8", "c_puct=1.5"]` -> `{"n_iterations": "8", "c_puct": "1.5"}`; ValueError on a malformed item."""
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"search option {item!r}: write key=value, e.g. n_iterations=8.")
-        out[key.strip().replace("-", "_")] = value.strip()
-    return out
+def build_search_agent(name: str, config: Any = None) -> SearchAgent:
+    """The search agent `name` built with `config` (an instance of its `Config`; None: `Config()`)."""
+    cls = search_agent_class(name)
+    if config is None:
+        config = cls.Config()
+    elif not isinstance(config, cls.Config):
+        raise UserError(f"search agent {name!r} takes a {cls.Config.__name__}, not a {type(config).__name__}.")
+    return cls(config)

@@ -7,14 +7,14 @@ linearisation and the viewer treat them like MCTS trees (`SearchConfig.agent` sw
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
 from agents.base import PolicyAgent, SamplingConfig, complete_states
+from astro_env.errors import UserError
 from astro_env.problem import Problem
 from astro_env.state import DEFAULT_DELIMITER
-from search.mcts import TaskResolver, add_candidates, call_seed, default_task_resolver, make_builders
+from search.builder import SearchBudget, TaskResolver, add_candidates, call_seed, default_task_resolver, make_builders
 from search.tree import SearchTree
 
 
@@ -35,11 +35,16 @@ class BestOfNConfig:
 
     def __post_init__(self) -> None:
         if self.n_samples < 1:
-            raise ValueError(f"n_samples={self.n_samples}: use >= 1.")
+            raise UserError(f"n_samples={self.n_samples}: use >= 1.")
         if self.max_tokens < 1 or self.max_depth < 1:
-            raise ValueError("max_tokens and max_depth must be >= 1.")
+            raise UserError("max_tokens and max_depth must be >= 1.")
         if self.temperature < 0 or not 0 < self.top_p <= 1:
-            raise ValueError(f"temperature={self.temperature}, top_p={self.top_p}: use temperature >= 0 and top_p in (0, 1].")
+            raise UserError(f"temperature={self.temperature}, top_p={self.top_p}: use temperature >= 0 and top_p in (0, 1].")
+
+    @classmethod
+    def for_budget(cls, budget: SearchBudget) -> "BestOfNConfig":
+        """Equal compute: as many whole samples as MCTS spends on rollouts, each with the rollout token budget."""
+        return cls(n_samples=budget.n_rollouts_total, max_tokens=budget.rollout_max_tokens, max_depth=budget.max_depth)
 
 
 @dataclass(frozen=True)
@@ -67,15 +72,21 @@ class BeamConfig:
 
     def __post_init__(self) -> None:
         if self.beam_width < 1 or self.n_expansions < 1:
-            raise ValueError(f"beam_width={self.beam_width}, n_expansions={self.n_expansions}: use >= 1 each.")
+            raise UserError(f"beam_width={self.beam_width}, n_expansions={self.n_expansions}: use >= 1 each.")
         if self.score not in ("logprob", "rollout"):
-            raise ValueError(f"score={self.score!r}: use 'logprob' or 'rollout'.")
+            raise UserError(f"score={self.score!r}: use 'logprob' or 'rollout'.")
         if self.n_rollouts < 1 or self.max_depth < 1:
-            raise ValueError("n_rollouts and max_depth must be >= 1.")
+            raise UserError("n_rollouts and max_depth must be >= 1.")
         if self.step_max_tokens < 1 or self.rollout_max_tokens < 1:
-            raise ValueError("step_max_tokens and rollout_max_tokens must be >= 1.")
+            raise UserError("step_max_tokens and rollout_max_tokens must be >= 1.")
         if self.temperature < 0 or not 0 < self.top_p <= 1:
-            raise ValueError(f"temperature={self.temperature}, top_p={self.top_p}: use temperature >= 0 and top_p in (0, 1].")
+            raise UserError(f"temperature={self.temperature}, top_p={self.top_p}: use temperature >= 0 and top_p in (0, 1].")
+
+    @classmethod
+    def for_budget(cls, budget: SearchBudget) -> "BeamConfig":
+        """A beam as wide as MCTS's expansion, expanding as many candidates, with its rollouts, depth and token budgets."""
+        return cls(beam_width=budget.n_children, n_expansions=budget.n_children, n_rollouts=budget.n_rollouts,
+                   max_depth=budget.max_depth, step_max_tokens=budget.step_max_tokens, rollout_max_tokens=budget.rollout_max_tokens)
 
 
 def split_steps(text: str, delimiter: str) -> list[str]:
@@ -102,7 +113,6 @@ def best_of_n_trees(
     at `max_depth`. Every chain node has one visit and the chain's verdict as its value; the
     first nodes have prior 1/N. The root's N is the number of chains, Q their mean verdict.
     """
-    start = time.perf_counter()
     builders = make_builders(problems, task_for, delimiter, seed, "best_of_n")
     sampling = SamplingConfig(
         max_tokens=config.max_tokens,
@@ -137,8 +147,7 @@ def best_of_n_trees(
         kids = [builder.nodes[c] for c in builder.root.children]
         builder.root.value = sum(k.value for k in kids) / len(kids) if kids else 0.0
         builder.stats["n_iterations"] = 1
-    seconds = time.perf_counter() - start
-    return [b.freeze(seconds=seconds, batch_size=len(builders)) for b in builders]
+    return [b.freeze(batch_size=len(builders)) for b in builders]
 
 
 def beam_trees(
@@ -158,7 +167,6 @@ def beam_trees(
     a terminal's verdict; otherwise the rollout mean (`score="rollout"`) or
     exp(mean per-token log-prob of the path), in (0, 1]. Every created node has one visit.
     """
-    start = time.perf_counter()
     builders = make_builders(problems, task_for, delimiter, seed, "beam")
     seeds = [b.seed for b in builders]
     path_logprob = [{0: (0.0, 0)} for _ in builders]  # node id -> (summed logprob, n_tokens)
@@ -206,5 +214,4 @@ def beam_trees(
         for i, cands in enumerate(candidates):
             ranked = sorted(cands, key=lambda c: -builders[i].nodes[c].value)  # stable: ties keep creation order
             beams[i] = ranked[: config.beam_width]
-    seconds = time.perf_counter() - start
-    return [b.freeze(seconds=seconds, batch_size=len(builders)) for b in builders]
+    return [b.freeze(batch_size=len(builders)) for b in builders]

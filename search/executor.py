@@ -217,28 +217,6 @@ def map_shards(
     return _RayPool(config, factory or engine_factory(policy)).run(list(shards), work, on_result)
 
 
-def add_executor_arguments(parser: Any) -> None:
-    """Add `--executor local|ray`, `--ray-address ADDR` and `--ray-workers N` to an argparse parser."""
-    d = ExecutorConfig()
-    group = parser.add_argument_group("executor")
-    group.add_argument("--executor", choices=["local", "ray"], default=d.kind, help="where the shards run: this process, or a Ray cluster")
-    group.add_argument("--ray-address", default=d.ray_address, help="Ray cluster to join (e.g. auto, HOST:6379); default: start a local one")
-    group.add_argument("--ray-workers", type=int, default=d.n_workers, help="Ray actors, one policy engine each (0: fill the cluster)")
-    group.add_argument("--ray-gpus-per-worker", type=float, default=d.gpus_per_worker, help="GPUs each Ray actor reserves")
-    group.add_argument("--ray-local-cpus", type=int, default=d.local_num_cpus, help="CPUs of the local cluster started without --ray-address")
-
-
-def executor_config(args: Any) -> ExecutorConfig:
-    """The ExecutorConfig the arguments of `add_executor_arguments` describe."""
-    return ExecutorConfig(
-        kind=args.executor,
-        ray_address=args.ray_address,
-        n_workers=args.ray_workers,
-        gpus_per_worker=args.ray_gpus_per_worker,
-        local_num_cpus=args.ray_local_cpus,
-    )
-
-
 # ----------------------------------------------------------------------------------------- ray
 
 

@@ -23,44 +23,24 @@ A leaf whose expansion yields no non-empty step is a dead end: it becomes a wron
 (answer None, value 0). Selecting a terminal leaf only backs up (no policy call).
 
 Determinism: the sampling seed of every policy call is derived from the per-problem seeds
-of the batch (`problem_seed`) and the iteration, so the same problems in the same batch give
+of the batch (`search.builder.problem_seed`) and the iteration, so the same problems in the same batch give
 the same tree on a deterministic backend, whatever ran before.
 """
 
 from __future__ import annotations
 
-import hashlib
-import time
-from dataclasses import dataclass, field
-from typing import Callable, Literal, Sequence
+from dataclasses import dataclass
+from typing import Literal, Sequence
 
-from agents.base import PolicyAgent, SamplingConfig, StepSample, complete_states
+from agents.base import PolicyAgent, SamplingConfig, complete_states
+from astro_env.errors import UserError
 from astro_env.problem import Problem
-from astro_env.state import DEFAULT_DELIMITER, ReasoningState, initial_state, transition
-from astro_env.task import Task
-from search.puct import PriorKind, backup_value, merge_duplicate_priors, select_child, sibling_priors
-from search.tree import Node, SearchTree
+from astro_env.state import DEFAULT_DELIMITER
+from search.builder import SearchBudget, TaskResolver, TreeBuilder, add_candidates, call_seed, default_task_resolver, make_builders
+from search.puct import PriorKind, select_child
+from search.tree import SearchTree
 
-TaskResolver = Callable[[str], Task]
-
-
-def default_task_resolver(name: str) -> Task:
-    """`astro_env.get_task(name)` (imported lazily)."""
-    from astro_env import get_task
-
-    return get_task(name)
-
-
-def problem_seed(seed: int, problem_id: str) -> int:
-    """A 31-bit seed for one problem: sha256 of (search seed, problem id), stable across runs."""
-    digest = hashlib.sha256(f"{seed}\x00{problem_id}".encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") % (2**31)
-
-
-def call_seed(problem_seeds: Sequence[int], *salt: object) -> int:
-    """A 31-bit sampling seed for one batched policy call, from the batch's problem seeds and a salt."""
-    digest = hashlib.sha256(repr((tuple(problem_seeds), salt)).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") % (2**31)
+__all__ = ["MCTSConfig", "mcts_trees", "select_path"]
 
 
 @dataclass(frozen=True)
@@ -94,162 +74,31 @@ class MCTSConfig:
 
     def __post_init__(self) -> None:
         if self.n_iterations < 1:
-            raise ValueError(f"n_iterations={self.n_iterations}: use >= 1 (paper: 32).")
+            raise UserError(f"n_iterations={self.n_iterations}: use >= 1 (paper: 32).")
         if self.n_children < 1:
-            raise ValueError(f"n_children={self.n_children} cannot expand a node; use >= 1 (paper: 8).")
+            raise UserError(f"n_children={self.n_children} cannot expand a node; use >= 1 (paper: 8).")
         if self.n_rollouts < 1:
-            raise ValueError(f"n_rollouts={self.n_rollouts} leaves new children unvalued; use >= 1 (paper: 16).")
+            raise UserError(f"n_rollouts={self.n_rollouts} leaves new children unvalued; use >= 1 (paper: 16).")
         if self.max_depth < 1:
-            raise ValueError(f"max_depth={self.max_depth}: use >= 1 (paper: 50).")
+            raise UserError(f"max_depth={self.max_depth}: use >= 1 (paper: 50).")
         if self.c_puct < 0:
-            raise ValueError(f"c_puct={self.c_puct}: use >= 0 (ours: 1.0).")
+            raise UserError(f"c_puct={self.c_puct}: use >= 0 (ours: 1.0).")
         if self.prior not in ("logprob_softmax", "uniform"):
-            raise ValueError(f"prior={self.prior!r}: use 'logprob_softmax' or 'uniform'.")
+            raise UserError(f"prior={self.prior!r}: use 'logprob_softmax' or 'uniform'.")
         if self.prior_temperature <= 0:
-            raise ValueError(f"prior_temperature={self.prior_temperature}: use > 0.")
+            raise UserError(f"prior_temperature={self.prior_temperature}: use > 0.")
         if self.unvisited_value not in ("zero", "rollout"):
-            raise ValueError(f"unvisited_value={self.unvisited_value!r}: use 'zero' or 'rollout'.")
+            raise UserError(f"unvisited_value={self.unvisited_value!r}: use 'zero' or 'rollout'.")
         if self.step_max_tokens < 1 or self.rollout_max_tokens < 1:
-            raise ValueError("step_max_tokens and rollout_max_tokens must be >= 1.")
+            raise UserError("step_max_tokens and rollout_max_tokens must be >= 1.")
         if self.temperature < 0 or not 0 < self.top_p <= 1:
-            raise ValueError(f"temperature={self.temperature}, top_p={self.top_p}: use temperature >= 0 and top_p in (0, 1].")
+            raise UserError(f"temperature={self.temperature}, top_p={self.top_p}: use temperature >= 0 and top_p in (0, 1].")
 
-
-@dataclass
-class WorkingNode:
-    """A node while its tree is being built (mutable); `TreeBuilder.freeze` makes `Node`s."""
-
-    id: int
-    parent_id: int | None
-    step: str
-    depth: int
-    prior: float
-    state: ReasoningState
-    visits: int = 0
-    value: float = 0.0
-    own_value: float | None = None
-    """R(S'): rollout value or terminal verdict; None for the root."""
-    terminal: bool = False
-    answer: str | None = None
-    correct: bool | None = None
-    n_tokens: int = 0
-    logprob: float = 0.0
-    children: list[int] = field(default_factory=list)
-
-
-class TreeBuilder:
-    """Grows one problem's tree: nodes, their states and the search statistics."""
-
-    def __init__(self, problem: Problem, task: Task, delimiter: str, seed: int, agent: str) -> None:
-        self.problem = problem
-        self.task = task
-        self.seed = seed
-        self.agent = agent
-        self.delimiter = delimiter
-        prompt = task.format_prompt(problem)
-        self.nodes = [WorkingNode(id=0, parent_id=None, step="", depth=0, prior=1.0, state=initial_state(problem, prompt, delimiter))]
-        self._reward_cache: dict[str, float] = {}  # the verifier is pure: score each distinct solution once
-        self.stats: dict[str, float | int] = {"n_iterations": 0, "n_rollouts": 0, "n_generated_tokens": 0, "n_policy_calls": 0}
-
-    @property
-    def root(self) -> WorkingNode:
-        return self.nodes[0]
-
-    def add_child(self, parent_id: int, step: str, prior: float, max_depth: int, n_tokens: int = 0, logprob: float = 0.0) -> WorkingNode:
-        """Append the child `step` of `parent_id`, with its terminal verdict decided by the task."""
-        parent = self.nodes[parent_id]
-        answer = self.task.extract_answer(step)
-        if answer is not None:
-            correct = bool(self.task.is_correct(self.problem, answer))
-            state = transition(parent.state, step, answer=answer, correct=correct)
-            terminal = True
-        else:
-            state = transition(parent.state, step)
-            terminal = state.depth >= max_depth
-            correct = False if terminal else None
-        node = WorkingNode(
-            id=len(self.nodes),
-            parent_id=parent_id,
-            step=step,
-            depth=parent.depth + 1,
-            prior=prior,
-            state=state,
-            terminal=terminal,
-            answer=answer,
-            correct=correct,
-            n_tokens=n_tokens,
-            logprob=logprob,
-        )
-        if terminal:
-            node.own_value = node.value = 1.0 if correct else 0.0
-        self.nodes.append(node)
-        parent.children.append(node.id)
-        return node
-
-    def mark_dead_end(self, node_id: int) -> None:
-        """A non-terminal node the policy could not continue: a wrong terminal with value 0."""
-        node = self.nodes[node_id]
-        node.terminal, node.correct, node.own_value, node.value = True, False, 0.0, 0.0
-
-    def rollout_value(self, node_id: int, completions: Sequence) -> float:
-        """Mean task reward of `completions` continuing node `node_id`'s solution (memoised per text)."""
-        node = self.nodes[node_id]
-        prefix = node.state.solution + self.delimiter
-        rewards = []
-        for completion in completions:
-            text = prefix + completion.text
-            if text not in self._reward_cache:
-                self._reward_cache[text] = float(self.task.reward(self.problem, text))
-            rewards.append(self._reward_cache[text])
-        return sum(rewards) / len(rewards) if rewards else 0.0
-
-    def backup(self, path: Sequence[int]) -> None:
-        """N += 1 along `path` (root first), then recompute Q bottom-up with ASTRO's rule."""
-        for node_id in path:
-            self.nodes[node_id].visits += 1
-        for node_id in reversed(path):
-            node = self.nodes[node_id]
-            kids = [self.nodes[c] for c in node.children]
-            node.value = backup_value([k.value for k in kids], [k.visits for k in kids], node.own_value)
-
-    def freeze(self, **extra_stats: float | int) -> SearchTree:
-        """The finished `SearchTree` (stats gain `n_nodes` and `extra_stats`)."""
-        nodes = tuple(
-            Node(
-                id=n.id,
-                parent_id=n.parent_id,
-                step=n.step,
-                depth=n.depth,
-                prior=float(n.prior),
-                visits=int(n.visits),
-                value=float(n.value),
-                terminal=bool(n.terminal),
-                answer=n.answer,
-                correct=n.correct,
-                n_tokens=int(n.n_tokens),
-                logprob=float(n.logprob),
-            )
-            for n in self.nodes
-        )
-        stats = {**self.stats, "n_nodes": len(nodes), **extra_stats}
-        return SearchTree(
-            problem=self.problem,
-            prompt=self.root.state.prompt,
-            nodes=nodes,
-            delimiter=self.delimiter,
-            agent=self.agent,
-            seed=self.seed,
-            stats=stats,
-        )
-
-
-def make_builders(problems: Sequence[Problem], task_for: TaskResolver, delimiter: str, seed: int, agent: str) -> list[TreeBuilder]:
-    """A fresh `TreeBuilder` per problem (one task instance per task name)."""
-    tasks: dict[str, Task] = {}
-    for p in problems:
-        if p.task not in tasks:
-            tasks[p.task] = task_for(p.task)
-    return [TreeBuilder(p, tasks[p.task], delimiter, problem_seed(seed, p.id), agent) for p in problems]
+    @classmethod
+    def for_budget(cls, budget: SearchBudget) -> "MCTSConfig":
+        """The budget's iterations, children, rollouts, depth and token budgets; the other fields at their defaults."""
+        return cls(n_iterations=budget.n_iterations, n_children=budget.n_children, n_rollouts=budget.n_rollouts,
+                   max_depth=budget.max_depth, step_max_tokens=budget.step_max_tokens, rollout_max_tokens=budget.rollout_max_tokens)
 
 
 def select_path(builder: TreeBuilder, config: MCTSConfig) -> list[int]:
@@ -265,17 +114,6 @@ def select_path(builder: TreeBuilder, config: MCTSConfig) -> list[int]:
     return path
 
 
-def add_candidates(builder: TreeBuilder, parent_id: int, samples: Sequence[StepSample], prior: PriorKind, prior_temperature: float, max_depth: int) -> list[WorkingNode]:
-    """Children of `parent_id` from candidate steps (empty texts dropped, duplicates merged)."""
-    samples = [s for s in samples if s.text.strip()]
-    priors = sibling_priors([s.mean_logprob for s in samples], prior, prior_temperature)
-    children = []
-    for text, merged_prior, members in merge_duplicate_priors([s.text for s in samples], priors):
-        first = samples[members[0]]
-        children.append(builder.add_child(parent_id, text, merged_prior, max_depth, first.n_tokens, first.logprob))
-    return children
-
-
 def mcts_trees(
     problems: Sequence[Problem],
     policy: PolicyAgent,
@@ -289,7 +127,6 @@ def mcts_trees(
     Each iteration makes at most two policy calls for the whole batch: one `propose_steps`
     for every selected non-terminal leaf and one `complete` for every new child's rollouts.
     """
-    start = time.perf_counter()
     builders = make_builders(problems, task_for, delimiter, seed, "mcts")
     seeds = [b.seed for b in builders]
     step_sampling = dict(max_tokens=config.step_max_tokens, temperature=config.temperature, top_p=config.top_p, stop=(delimiter,))
@@ -329,5 +166,4 @@ def mcts_trees(
         for builder, path in zip(builders, paths):
             builder.backup(path)
             builder.stats["n_iterations"] += 1
-    seconds = time.perf_counter() - start
-    return [b.freeze(seconds=seconds, batch_size=len(builders)) for b in builders]
+    return [b.freeze(batch_size=len(builders)) for b in builders]

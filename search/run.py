@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from agents.base import PolicyAgent
+from astro_env.errors import UserError
 from astro_env.jsonl import JsonlWriter, read_jsonl, write_json
 from astro_env.problem import Problem
+from astro_env.registry import component_config_field
 from astro_env.state import DEFAULT_DELIMITER
-from search.agent import SearchAgent, search_agent_class
+from search.agent import SearchAgent, default_agent_config, search_agent_class
+from search.builder import SearchBudget, TaskResolver, default_task_resolver
 from search.executor import ExecutorConfig, Shard, make_shards, map_shards
-from search.mcts import TaskResolver, default_task_resolver
 from search.tree import SearchTree
 
 
@@ -34,8 +36,12 @@ class SearchConfig:
     agent: str = "mcts"
     """Search agent: a registered name (mcts, best_of_n, beam, or a plug-in's) or a
     `package.module:Class` import path (see `search.agent.SearchAgent`)."""
-    agent_config: Any = None
-    """An instance of the agent's own `Config` dataclass; None = that class's defaults."""
+    agent_config: Any = component_config_field("agent", lambda name: search_agent_class(name).Config, depends_on=("budget",))
+    """An instance of the agent's own `Config` dataclass; None = `Config.for_budget(budget)` when the
+    agent's Config declares that classmethod, else the Config's defaults."""
+    budget: SearchBudget = SearchBudget()
+    """The equal-compute budget; it reaches the agent only through its Config's `for_budget`, when
+    `agent_config` is left to default."""
     seed: int = 0
     """Search seed; each problem's seed is derived from it and the problem id."""
     batch_problems: int = 8
@@ -48,15 +54,15 @@ class SearchConfig:
     def __post_init__(self) -> None:
         cls = search_agent_class(self.agent)  # ValueError naming the registered agents
         if self.agent_config is None:
-            object.__setattr__(self, "agent_config", cls.Config())
+            object.__setattr__(self, "agent_config", default_agent_config(self.agent, self.budget))
         elif not isinstance(self.agent_config, cls.Config):
-            raise ValueError(
+            raise UserError(
                 f"agent_config is a {type(self.agent_config).__name__}; search agent {self.agent!r} takes {cls.Config.__name__}."
             )
         if self.batch_problems < 1:
-            raise ValueError(f"batch_problems={self.batch_problems}: use >= 1.")
+            raise UserError(f"batch_problems={self.batch_problems}: use >= 1.")
         if not self.delimiter:
-            raise ValueError("delimiter must be non-empty (default: a blank line).")
+            raise UserError("delimiter must be non-empty (default: a blank line).")
 
     def build_agent(self) -> SearchAgent:
         """The configured search agent."""
@@ -67,6 +73,7 @@ class SearchConfig:
         return {
             "agent": self.agent,
             "agent_config": asdict(self.agent_config),
+            "budget": asdict(self.budget),
             "seed": self.seed,
             "batch_problems": self.batch_problems,
             "delimiter": self.delimiter,
@@ -152,7 +159,7 @@ def search_trees(
         if saved.exists():
             previous = json.loads(saved.read_text(encoding="utf-8"))
             if previous.get("search") != json.loads(json.dumps(record["search"])):
-                raise ValueError(f"{out_path} was built with a different search config ({saved}); use a new --out or the same settings.")
+                raise UserError(f"{out_path} was built with a different search config ({saved}); use a new --out or the same settings.")
         else:
             write_json(saved, record)
         wanted = {p.id: p.content_hash for p in mine}

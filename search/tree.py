@@ -51,7 +51,8 @@ class SearchTree:
     agent: str = "mcts"
     seed: int = 0
     stats: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
-    """Search statistics (iterations, rollouts, tokens, seconds); informational only."""
+    """Search statistics (iterations, rollouts, tokens, policy calls, batch size); informational only. No wall-clock
+    time: a tree record is a function of its problems, policy and seed (`benchmarks/bench_search.py` measures speed)."""
 
     def __post_init__(self) -> None:
         if not self.nodes or self.nodes[0].parent_id is not None or self.nodes[0].id != 0:

@@ -554,21 +554,3 @@ def pretrain(config: PretrainConfig) -> Path:
     }
     (out / "corpus.json").write_text(json.dumps(corpus_record, indent=2) + "\n", encoding="utf-8")
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`astro pretrain --out DIR`: build and pre-train the embedded base model; prints a JSON summary."""
-    import json
-
-    import tyro
-
-    config = tyro.cli(PretrainConfig, args=argv, description="Build and pre-train the embedded base model.")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    out = pretrain(config)
-    summary = json.loads((out / "pretrain_summary.json").read_text(encoding="utf-8"))
-    print(json.dumps({"out": str(out), **summary}))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

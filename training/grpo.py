@@ -33,14 +33,15 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Protocol, Sequence
 
 from agents.chat import ChatConfig, ChatPrompter
 from astro_env.errors import UserError
 from astro_env.hub import check_model_source
+from astro_env.registry import GRPO_ENGINES, POLICIES, component_config_field
+from astro_env.task import task_config_class
 from search.executor import ExecutorConfig, Shard, make_shards, map_shards
 from training import checkpoint as ckpt
-from training.grpo_trl import train_grpo_trl
 from training.lora import ADAPTER_DIR, attach_lora, check_lora, is_lora, policy_weights, save_merged
 from training.optim import make_adamw
 from training.tracking import MetricsTracker, ReportTo, check_report_to
@@ -52,9 +53,6 @@ from training.objectives import (
     shape_reward,
 )
 from training.rollout import Rollout, RolloutConfig, collect_rollouts
-
-ENGINES = ("astro", "trl")
-"""GRPO trainers `GRPOConfig.engine` accepts."""
 
 try:  # one home for the error type (the SFT trainer raises it too)
     from training.sft import NonFiniteLossError
@@ -72,13 +70,13 @@ class GRPOConfig:
     out: str = "runs/grpo"
     """Output directory: final model, checkpoints/, tb/, metrics.jsonl, filter.json, grpo_summary.json."""
     problems: str = ""
-    """Problem set for `astro_env.loaders.load_problems` (a .jsonl path or a benchmark name); empty: generated Countdown."""
+    """Problem set for `astro_env.loaders.load_problems` (a .jsonl path or a benchmark name); empty: `task` generates them."""
+    task: str = "countdown"
+    """Task whose generator makes the problems when `problems` is empty (its own config: --task-config.*)."""
+    task_config: Any = component_config_field("task", lambda name: task_config_class(name) if name else None)
+    """The task's own Config (None: its defaults)."""
     n_problems: int | None = None
-    """Use only the first n problems of the set (None: all)."""
-    countdown_n: int = 256
-    """Generated Countdown problems when `problems` is empty."""
-    countdown_numbers: int = 3
-    """Numbers per generated Countdown problem."""
+    """Use only the first n problems of the set (None: all); with `problems` empty, how many `task` generates (None: 256)."""
     n_steps: int = 100
     """GRPO steps (one batch of rollouts each)."""
     group_size: int = 4
@@ -127,10 +125,12 @@ class GRPOConfig:
     if_none_kept: Literal["error", "train_all"] = "error"
     """When no problem survives the filter: stop with an error, or train on all problems (noted in filter.json)."""
     engine: str = "astro"
-    """Trainer: "astro" (the in-house loop, faster on CPU) or "trl" (TRL's GRPOTrainer, which scales with
-    accelerate, DeepSpeed and vLLM); the same settings, filter and outputs either way (see training.grpo_trl)."""
+    """Trainer, a registered GRPO engine (`astro.grpo_engines`): "astro" (the in-house loop, faster on CPU), "trl"
+    (TRL's GRPOTrainer, which scales with accelerate, DeepSpeed and vLLM; see training.grpo_trl), a plug-in's name,
+    or package.module:function. The same settings, filter and outputs either way (see `GRPOEngine`)."""
     backend: str = "transformers"
-    """Rollout backend: the live transformers model, or a vLLM engine whose weights are synced after every step."""
+    """Rollout backend: any registered policy backend that meets `agents.base.TrainablePolicyAgent` (transformers:
+    the live model; vllm: an engine whose weights are synced after every step; a plug-in's)."""
     device: str = "auto"
     """torch device for training (auto: first GPU, else CPU)."""
     max_batch_size: int = 64
@@ -143,7 +143,7 @@ class GRPOConfig:
     """Newest checkpoints kept."""
     log_every: int = 1
     """Log metrics every N steps."""
-    report_to: ReportTo = "tensorboard"
+    report_to: ReportTo = field(default="tensorboard", compare=False)
     """Where the grpo/* scalars go: "tensorboard" (OUT/tb), "wandb" (a W&B run in OUT/wandb; WANDB_MODE=offline
     keeps it on disk) or "none" (TRL's names; see training.tracking). `--engine trl` passes it to TRL's report_to."""
     resume: bool = True
@@ -152,8 +152,9 @@ class GRPOConfig:
     """Seed of the problem order, the sampling and the torch initialisation."""
     threads: int = 0
     """torch threads on CPU (0: leave torch's default)."""
-    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
-    """Where the difficulty filter's rollouts run (local, or shards on a Ray cluster whose workers load `model`)."""
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig, compare=False)
+    """Where the difficulty filter's rollouts run (local, or shards on a Ray cluster whose workers load `model`);
+    the pass rates do not depend on it."""
     chat: ChatConfig = field(default_factory=ChatConfig)
     """Chat template and system prompt the rollout prompts are rendered with (the same as SFT's and
     evaluation's); a template is saved with the output tokenizer."""
@@ -170,46 +171,52 @@ class GRPOConfig:
     def __post_init__(self) -> None:
         check_lora(self.lora_rank, self.lora_alpha, self.lora_dropout, self.lora_target_modules)
         if self.group_size < 2:
-            raise ValueError(f"group_size={self.group_size}: GRPO needs >= 2 rollouts per prompt (paper: 4).")
+            raise UserError(f"group_size={self.group_size}: GRPO needs >= 2 rollouts per prompt (paper: 4).")
         if self.prompts_per_step < 1 or self.n_steps < 1:
-            raise ValueError(f"prompts_per_step={self.prompts_per_step}, n_steps={self.n_steps}: use >= 1 for both.")
+            raise UserError(f"prompts_per_step={self.prompts_per_step}, n_steps={self.n_steps}: use >= 1 for both.")
         for name in ("lr", "weight_decay", "max_grad_norm", "eps_low", "eps_high", "beta", "temperature", "top_p", "pass_rate_low", "pass_rate_high"):
             if not math.isfinite(getattr(self, name)):
-                raise ValueError(f"{name}={getattr(self, name)} must be a finite number.")
+                raise UserError(f"{name}={getattr(self, name)} must be a finite number.")
         if not self.lr > 0:
-            raise ValueError(f"lr={self.lr} must be > 0 (e.g. 1e-5).")
+            raise UserError(f"lr={self.lr} must be > 0 (e.g. 1e-5).")
         if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p={self.top_p}: use a value in (0, 1] (paper: 1.0).")
+            raise UserError(f"top_p={self.top_p}: use a value in (0, 1] (paper: 1.0).")
         if self.weight_decay < 0 or self.max_grad_norm < 0 or self.warmup_steps < 0:
-            raise ValueError(f"weight_decay={self.weight_decay}, max_grad_norm={self.max_grad_norm}, warmup_steps={self.warmup_steps}: use >= 0.")
+            raise UserError(f"weight_decay={self.weight_decay}, max_grad_norm={self.max_grad_norm}, warmup_steps={self.warmup_steps}: use >= 0.")
         if self.threads < 0:
-            raise ValueError(f"threads={self.threads}: use >= 1, or 0 to leave torch's default.")
+            raise UserError(f"threads={self.threads}: use >= 1, or 0 to leave torch's default.")
         if self.max_new_tokens < 1 or self.max_batch_size < 1 or self.max_steps_per_episode < 1:
-            raise ValueError("max_new_tokens, max_batch_size and max_steps_per_episode must be >= 1.")
+            raise UserError("max_new_tokens, max_batch_size and max_steps_per_episode must be >= 1.")
         if self.pass_rate_samples < 0:
-            raise ValueError(f"pass_rate_samples={self.pass_rate_samples}: use >= 0 (0: no difficulty filter).")
+            raise UserError(f"pass_rate_samples={self.pass_rate_samples}: use >= 0 (0: no difficulty filter).")
         if self.n_problems is not None and self.n_problems < 1:
-            raise ValueError(f"n_problems={self.n_problems}: use >= 1, or None for all problems.")
+            raise UserError(f"n_problems={self.n_problems}: use >= 1, or None for all problems.")
         if self.n_epochs < 1 or self.n_minibatches < 1:
-            raise ValueError(f"n_epochs={self.n_epochs}, n_minibatches={self.n_minibatches}: use >= 1 (default 1).")
+            raise UserError(f"n_epochs={self.n_epochs}, n_minibatches={self.n_minibatches}: use >= 1 (default 1).")
         if self.n_minibatches > self.prompts_per_step * self.group_size:
-            raise ValueError(f"n_minibatches={self.n_minibatches} exceeds the {self.prompts_per_step * self.group_size} rollouts per step.")
+            raise UserError(f"n_minibatches={self.n_minibatches} exceeds the {self.prompts_per_step * self.group_size} rollouts per step.")
         if not 0 <= self.pass_rate_low <= self.pass_rate_high <= 1:
-            raise ValueError(f"pass-rate window [{self.pass_rate_low}, {self.pass_rate_high}]: need 0 <= low <= high <= 1.")
+            raise UserError(f"pass-rate window [{self.pass_rate_low}, {self.pass_rate_high}]: need 0 <= low <= high <= 1.")
         if self.temperature <= 0:
-            raise ValueError(f"temperature={self.temperature}: GRPO samples, use > 0 (paper: 1.0).")
+            raise UserError(f"temperature={self.temperature}: GRPO samples, use > 0 (paper: 1.0).")
         if self.eps_low < 0 or self.eps_high < 0 or self.beta < 0:
-            raise ValueError(f"eps_low={self.eps_low}, eps_high={self.eps_high}, beta={self.beta}: use >= 0.")
+            raise UserError(f"eps_low={self.eps_low}, eps_high={self.eps_high}, beta={self.beta}: use >= 0.")
         for name, value, options in (
             ("reward", self.reward, ("signed", "binary")),
             ("truncation", self.truncation, ("mask", "penalize", "none")),
             ("aggregation", self.aggregation, ("token", "sequence")),
-            ("backend", self.backend, ("transformers", "vllm")),
             ("if_none_kept", self.if_none_kept, ("error", "train_all")),
-            ("engine", self.engine, ENGINES),
         ):
             if value not in options:
-                raise ValueError(f"{name}={value!r}: use one of {options}.")
+                raise UserError(f"{name}={value!r}: use one of {options}.")
+        GRPO_ENGINES.check(self.engine)  # UserError naming the registered engines
+        POLICIES.check(self.backend)
+        config_cls = task_config_class(self.task) if self.task else None
+        if self.task_config is None and config_cls is not None:
+            object.__setattr__(self, "task_config", config_cls())
+        elif self.task_config is not None and (config_cls is None or not isinstance(self.task_config, config_cls)):
+            raise UserError(f"task_config is a {type(self.task_config).__name__}; task {self.task!r} takes "
+                             f"{config_cls.__name__ if config_cls else 'no config'}.")
         check_report_to(self.report_to)
 
     @property
@@ -454,42 +461,59 @@ def load_policy_model(path: str, device):
 
 
 def load_training_problems(config: GRPOConfig):
-    """The problems of `config`: a problem file / benchmark name, or generated Countdown."""
+    """The problems of `config`: a problem file / benchmark name, or generated by `config.task` with its config."""
     if config.problems:
         from astro_env.loaders import load_problems
 
         return load_problems(config.problems, limit=config.n_problems)
     import astro_env
 
-    n = config.n_problems if config.n_problems is not None else config.countdown_n
-    return astro_env.get_task("countdown", {"n_numbers": config.countdown_numbers}).generate(n, config.seed)
+    task = astro_env.get_task(config.task, config.task_config)
+    if not callable(getattr(task, "generate", None)):
+        raise UserError(f"task {config.task!r} generates no problems: pass --problems FILE_OR_NAME.")
+    n = config.n_problems if config.n_problems is not None else 256
+    return list(task.generate(n, config.seed))
 
 
-def _build_policy(config: GRPOConfig, model, tokenizer, model_path: str):
-    from agents.base import PolicyConfig
+def build_rollout_policy(config: GRPOConfig, model, model_path: str):
+    """The rollout policy of `config.backend` (`agents.build_policy`), synced to the live `model`.
 
-    policy_config = PolicyConfig(
+    Any registered backend serves if it meets `agents.base.TrainablePolicyAgent`: GRPO calls
+    `sync_weights(model)` once here and after every optimiser step, so every rollout comes from
+    the weights being trained (the transformers backend adopts the live model; vLLM loads them).
+    A backend without `sync_weights` raises UserError naming what it lacks.
+    """
+    from agents import build_policy
+    from agents.base import PolicyConfig, TrainablePolicyAgent
+
+    policy = build_policy(PolicyConfig(
         backend=config.backend, model=model_path, device=config.device, max_batch_size=config.max_batch_size, seed=config.seed,
         chat=config.chat,
-    )
-    if config.backend == "vllm":
-        from agents.vllm_backend import VLLMPolicy
-
-        policy = VLLMPolicy(policy_config)
-        policy.sync_weights(model)
-        return policy
-    from agents.hf import TransformersPolicy
-
-    return TransformersPolicy(model, tokenizer, policy_config)
+    ))
+    if not isinstance(policy, TrainablePolicyAgent):
+        missing = [m for m in ("sync_weights", "propose_steps", "complete") if not callable(getattr(policy, m, None))]
+        raise UserError(
+            f"--backend {config.backend}: {type(policy).__name__} cannot serve GRPO rollouts, it has no {', '.join(missing)}() "
+            "(see agents.base.TrainablePolicyAgent)."
+        )
+    sync_engine(policy, model)
+    return policy
 
 
 def sync_engine(policy, model) -> None:
-    """Push the trained weights into a rollout engine with its own copy (vLLM): the live parameters,
-    or for a LoRA model the merged weights under the plain model's names (`training.lora.policy_weights`)."""
+    """`policy.sync_weights(model)`: the rollout backend samples from the weights being trained from now on.
+
+    For a LoRA model, a backend with its own copy of the weights that takes named tensors
+    (`load_weights`, vLLM) gets the merged weights under the plain model's names
+    (`training.lora.policy_weights`); any other backend is synced to the model peft injected the
+    adapters into (`get_base_model()`), so a backend over the live model samples with them."""
     if is_lora(model):
-        policy.load_weights(policy_weights(model))
-    else:
-        policy.sync_weights(model)
+        load = getattr(policy, "load_weights", None)
+        if callable(load):
+            load(policy_weights(model))
+            return
+        model = model.get_base_model()
+    policy.sync_weights(model)
 
 
 def _rollout_config(config: GRPOConfig, n: int, seed: int) -> RolloutConfig:
@@ -540,23 +564,42 @@ def train_grpo(config: GRPOConfig) -> Path:
     """Directory `config.out` holding the GRPO-trained model and tokenizer (loadable with the Auto* classes).
 
     The paper's recipe in four parts: start from the SFT policy (or resume, `_start`), keep the
-    prompts whose pass rate lies in the window (`difficulty_filter`), then repeat `grpo_step`
-    (G rollouts per prompt in the environment, group advantages, clipped token loss) and write
-    metrics and checkpoints (`_TrainingLog`). `config.engine == "trl"` hands the same problems
-    and settings to TRL's GRPOTrainer after the filter.
+    prompts whose pass rate lies in the window (`difficulty_filter`), then hand both to the
+    engine `config.engine` names (`GRPOEngine`): the in-house `astro_engine` repeats `grpo_step`
+    (G rollouts per prompt in the environment, group advantages, clipped token loss) and writes
+    metrics and checkpoints (`_TrainingLog`); `trl` runs TRL's GRPOTrainer on the same problems
+    and settings.
 
     Resumes from the newest loadable checkpoint in OUT/checkpoints when `config.resume`. Raises
     NonFiniteLossError (keeping the last good checkpoint, no update applied) on a NaN or inf
-    loss, and ValueError when no problem survives the difficulty filter.
+    loss, and UserError when no problem survives the difficulty filter.
     """
     start = _start(config)
     problems = load_training_problems(config)
     if not problems:
-        raise ValueError(f"no problems loaded from {config.problems or 'the Countdown generator'}.")
+        raise UserError(f"no problems loaded from {config.problems or f'the {config.task} generator'}.")
     kept = difficulty_filter(start.policy, start.tokenizer, problems, config, Path(config.out), resumed=start.resume_from is not None)
-    if config.engine == "trl":
-        return train_grpo_trl(config, start.model, start.tokenizer, kept, n_problems=len(problems))
+    engine, _ = GRPO_ENGINES.load(config.engine)
+    return engine(config, start, kept, len(problems))
 
+
+class GRPOEngine(Protocol):
+    """A GRPO trainer: the seam `GRPOConfig.engine` chooses through the `astro.grpo_engines` entry points.
+
+    `train_grpo` hands it what every engine shares: the started policy (`GRPOStart`: the model
+    to train, its tokenizer, the rollout policy, the checkpoint to resume), the problems the
+    difficulty filter kept, and how many there were before it. The engine trains and writes its
+    outputs under `config.out` (the final model and tokenizer, `metrics.jsonl`, checkpoints,
+    `grpo_summary.json`), and returns `config.out`. The in-house engine is `astro_engine`; TRL's is
+    `training.grpo_trl.trl_engine`; an outside package declares its own in the same group.
+    """
+
+    def __call__(self, config: GRPOConfig, start: "GRPOStart", kept: Sequence[Any], n_problems: int) -> Path:
+        ...
+
+
+def astro_engine(config: GRPOConfig, start: "GRPOStart", kept: Sequence[Any], n_problems: int) -> Path:
+    """The in-house GRPO loop (`grpo_step` per step): the `astro` entry of `astro.grpo_engines`."""
     optimizer = make_optimizer(start.model, config)
     step = 0
     if start.resume_from is not None:
@@ -587,12 +630,12 @@ def train_grpo(config: GRPOConfig) -> Path:
     start.tokenizer.save_pretrained(out)
     from astro_env.jsonl import write_json
 
-    write_json(out / "grpo_summary.json", {"n_steps": step, "n_problems": len(problems), "n_kept": len(kept), "final": _finite(log.last)})
+    write_json(out / "grpo_summary.json", {"n_steps": step, "n_problems": n_problems, "n_kept": len(kept), "final": _finite(log.last)})
     return out
 
 
 @dataclass
-class _Start:
+class GRPOStart:
     """The policy GRPO starts from: the model (SFT output, or the newest loadable checkpoint), its
     tokenizer, the rollout backend over it, and what a resume must match."""
 
@@ -604,7 +647,7 @@ class _Start:
     fingerprint: str
 
 
-def _start(config: GRPOConfig) -> _Start:
+def _start(config: GRPOConfig) -> GRPOStart:
     """Validate the inputs, pick the checkpoint to resume (refusing one of another starting model), load the model."""
     import torch
 
@@ -637,14 +680,13 @@ def _start(config: GRPOConfig) -> _Start:
     prompter = ChatPrompter(config.chat, tokenizer)
     if prompter.active:  # the output model carries the template it was trained in
         tokenizer.chat_template = prompter.template
-    policy = _build_policy(config, model, tokenizer, model_path)
+    policy = build_rollout_policy(config, model, model_path)
     if lora_in_house:
-        # peft injects the adapters into `model` itself, so a transformers policy over it samples with them
+        # peft injects the adapters into `model` itself, so a backend over the live model samples with them
         model = attach_lora(model, config.lora_rank, config.lora_alpha, config.lora_dropout, config.lora_target_modules,
                             adapter_dir=None if resume_from is None else resume_from / ADAPTER_DIR)
-        if config.backend == "vllm":
-            sync_engine(policy, model)
-    return _Start(model, tokenizer, policy, device, resume_from, fingerprint)
+        sync_engine(policy, model)
+    return GRPOStart(model, tokenizer, policy, device, resume_from, fingerprint)
 
 
 def difficulty_filter(policy, tokenizer, problems: list, config: GRPOConfig, out: Path, resumed: bool) -> list:
@@ -692,7 +734,7 @@ def difficulty_filter(policy, tokenizer, problems: list, config: GRPOConfig, out
     return kept
 
 
-def grpo_step(start: _Start, optimizer, kept: list, step: int, config: GRPOConfig, ref_model, last_good: Path | None) -> dict[str, Any]:
+def grpo_step(start: GRPOStart, optimizer, kept: list, step: int, config: GRPOConfig, ref_model, last_good: Path | None) -> dict[str, Any]:
     """One GRPO update: `prompts_per_step` prompts, `group_size` environment rollouts each, group
     advantages, the clipped token loss, then a weight sync to the rollout engine. Returns the metrics."""
     t0 = time.perf_counter()
@@ -711,8 +753,7 @@ def grpo_step(start: _Start, optimizer, kept: list, step: int, config: GRPOConfi
             f"step {step + 1}: {exc}. Last good checkpoint: {last_good or 'none (no checkpoint yet)'}; "
             "lower --lr, raise --max-grad-norm protection, or check the data."
         ) from None
-    if config.backend == "vllm":
-        sync_engine(start.policy, start.model)
+    sync_engine(start.policy, start.model)
     return {"step": step + 1, **rollout_metrics(rollouts), **update, "lr": lr,
             "gen_time": t_gen, "step_time": time.perf_counter() - t0}
 
@@ -754,28 +795,17 @@ def _finite(record: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in record.items() if isinstance(v, (int, float)) and math.isfinite(float(v))}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`astro grpo`: parse a GRPOConfig from `argv`, train, print the output directory and summary."""
-    import tyro
-
-    config = tyro.cli(GRPOConfig, args=argv, description="GRPO of a policy in the environment.")
-    out = train_grpo(config)
-    summary = json.loads((out / "grpo_summary.json").read_text(encoding="utf-8"))
-    print(json.dumps({"out": str(out), **summary}))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
-
 __all__ = [
     "GRPOConfig",
+    "GRPOEngine",
+    "GRPOStart",
+    "astro_engine",
+    "build_rollout_policy",
     "NonFiniteLossError",
     "TokenBatch",
     "collate",
     "completion_logprobs",
     "grpo_update",
-    "main",
     "rollout_batch",
     "train_grpo",
 ]

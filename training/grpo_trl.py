@@ -385,5 +385,10 @@ def train_grpo_trl(config, model, tokenizer, kept: Sequence[Problem], n_problems
     return out
 
 
+def trl_engine(config, start, kept: Sequence[Problem], n_problems: int) -> Path:
+    """The `trl` entry of `astro.grpo_engines` (`training.grpo.GRPOEngine`): `train_grpo_trl` on the started model."""
+    return train_grpo_trl(config, start.model, start.tokenizer, kept, n_problems=n_problems)
+
+
 __all__ = ["METRIC_KEYS", "EnvironmentReward", "EnvironmentRollout", "environment_reward", "import_trl", "metrics_record",
-           "train_grpo_trl", "trl_arguments", "trl_dataset"]
+           "train_grpo_trl", "trl_arguments", "trl_dataset", "trl_engine"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
-from agents.base import Completion, SamplingConfig, TrainablePolicyAgent
+from agents.base import Completion, SamplingConfig
 from agents.chat import ChatConfig, ChatPrompter
 from astro_env.problem import Problem
 from astro_env.state import DEFAULT_DELIMITER
@@ -148,7 +148,7 @@ def make_envs(problems: Sequence[Problem], config: RolloutConfig) -> dict[str, A
 
 
 def _sample(policy, prompt_ids: list[list[int]], prompts: list[str], n: int, sampling: SamplingConfig) -> list[list[Completion]]:
-    if isinstance(policy, TrainablePolicyAgent):  # generate from exactly the ids the trainer scores
+    if callable(getattr(policy, "complete_ids", None)):  # generate from exactly the ids the trainer scores
         return policy.complete_ids(prompt_ids, n, sampling)
     return policy.complete(prompts, n, sampling)
 

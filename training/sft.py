@@ -1,4 +1,4 @@
-"""Behaviour cloning (SFT) of a policy on traces: `astro sft --traces T --model M --out DIR`.
+"""Behaviour cloning (SFT) of a policy on traces: `astro sft --traces T --model M --out DIR` (`astro.commands.sft`).
 
 Causal-LM loss on prompt + completion + EOS (with a chat template, `--chat-template`: the
 rendered prompt + completion + the end-of-turn token), on all tokens (the paper's choice) or on
@@ -56,11 +56,11 @@ from training.data import (
 class SFTConfig:
     """Supervised fine-tuning of a causal LM on traces.jsonl."""
 
-    traces: str
+    traces: str = ""
     """traces.jsonl written by `astro linearize` (fields `prompt`, `completion`)."""
-    model: str
+    model: str = ""
     """Model directory or hub name to start from (e.g. the output of `astro pretrain`)."""
-    out: str
+    out: str = ""
     """Output directory: final model, checkpoints/, tb/, sft_config.json, sft_summary.json."""
     loss_on: Literal["all", "completion"] = "all"
     """Tokens that carry loss: "all" (paper: no prompt masking) or "completion" (prompt labels = -100)."""
@@ -102,8 +102,8 @@ class SFTConfig:
     """Continue from the newest checkpoint in OUT/checkpoints when there is one."""
     log_every: int = 10
     """TensorBoard/console logging interval in optimizer steps (0: no logging)."""
-    report_to: ReportTo = "tensorboard"
-    """Where the sft/* scalars go: "tensorboard" (OUT/tb), "wandb" (a W&B run in OUT/wandb; WANDB_MODE=offline
+    report_to: ReportTo = field(default="tensorboard", compare=False)
+    """Where the sft/* scalars go (not part of a stage key: it does not change the model): "tensorboard" (OUT/tb), "wandb" (a W&B run in OUT/wandb; WANDB_MODE=offline
     keeps it on disk) or "none" (TRL's names; see training.tracking)."""
     chat: ChatConfig = field(default_factory=ChatConfig)
     """Chat template and system prompt the prompts are rendered with (what generation sees, token for token);
@@ -122,30 +122,30 @@ class SFTConfig:
         check_lora(self.lora_rank, self.lora_alpha, self.lora_dropout, self.lora_target_modules)
         for name in ("n_epochs", "batch_size", "grad_accum", "max_length"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be >= 1.")
+                raise UserError(f"{name}={getattr(self, name)} must be >= 1.")
         if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"max_steps={self.max_steps}: use None (all epochs) or >= 1.")
+            raise UserError(f"max_steps={self.max_steps}: use None (all epochs) or >= 1.")
         if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr={self.lr} must be a finite number > 0 (paper: 3e-6 for 70B).")
+            raise UserError(f"lr={self.lr} must be a finite number > 0 (paper: 3e-6 for 70B).")
         for name in ("weight_decay", "max_grad_norm"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name}={value} must be a finite number >= 0.")
+                raise UserError(f"{name}={value} must be a finite number >= 0.")
         if len(self.adam_betas) != 2 or not all(math.isfinite(b) and 0 <= b < 1 for b in self.adam_betas):
-            raise ValueError(f"adam_betas={self.adam_betas}: use two numbers in [0, 1), e.g. (0.9, 0.95).")
+            raise UserError(f"adam_betas={self.adam_betas}: use two numbers in [0, 1), e.g. (0.9, 0.95).")
         if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"warmup_ratio={self.warmup_ratio} must lie in [0, 1).")
+            raise UserError(f"warmup_ratio={self.warmup_ratio} must lie in [0, 1).")
         if not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"min_lr_ratio={self.min_lr_ratio} must lie in [0, 1].")
+            raise UserError(f"min_lr_ratio={self.min_lr_ratio} must lie in [0, 1].")
         if self.loss_on not in ("all", "completion"):
-            raise ValueError(f"loss_on={self.loss_on!r}: use 'all' or 'completion'.")
+            raise UserError(f"loss_on={self.loss_on!r}: use 'all' or 'completion'.")
         if self.overflow not in ("truncate", "drop"):
-            raise ValueError(f"overflow={self.overflow!r}: use 'truncate' or 'drop'.")
+            raise UserError(f"overflow={self.overflow!r}: use 'truncate' or 'drop'.")
         if self.mixed_precision not in ("auto", "no", "bf16"):
-            raise ValueError(f"mixed_precision={self.mixed_precision!r}: use 'auto', 'no' or 'bf16'.")
+            raise UserError(f"mixed_precision={self.mixed_precision!r}: use 'auto', 'no' or 'bf16'.")
         check_report_to(self.report_to)
         if self.save_every < 0 or self.log_every < 0 or self.keep_last < 0:
-            raise ValueError("save_every, log_every and keep_last must be >= 0 (0 disables).")
+            raise UserError("save_every, log_every and keep_last must be >= 0 (0 disables).")
 
     def fingerprint(self) -> dict[str, Any]:
         """The fields that fix the data order and the schedule: a resumed run must match them."""
@@ -333,7 +333,7 @@ def _check_resume_compatible(out: Path, config: SFTConfig) -> None:
     current = json.loads(json.dumps(config.fingerprint()))
     diff = {k: (saved.get(k), v) for k, v in current.items() if saved.get(k) != v}
     if diff:
-        raise ValueError(
+        raise UserError(
             f"{out} holds checkpoints of a run with different settings {diff} (saved, now); "
             "use another --out, or pass --no-resume to start over."
         )
@@ -351,6 +351,9 @@ def train_sft(config: SFTConfig) -> Path:
     import torch
     from accelerate import Accelerator
 
+    for name in ("traces", "model", "out"):
+        if not getattr(config, name):
+            raise UserError(f"--{name} is empty: SFT needs its traces, the model it starts from and an output folder.")
     check_model_source(config.model, "--model")
     traces = load_traces(config.traces)  # bad input fails here, before anything is written
     inputs = training_inputs(config)
@@ -394,14 +397,14 @@ def train_sft(config: SFTConfig) -> Path:
     if prompter.active:  # the output model carries the template it was trained in (`auto` and servers find it)
         tokenizer.chat_template = prompter.template
     if not examples:
-        raise ValueError(f"no example of {config.traces} fits max_length={config.max_length}; raise it or use --overflow truncate.")
+        raise UserError(f"no example of {config.traces} fits max_length={config.max_length}; raise it or use --overflow truncate.")
     batches = _MicroBatches(examples, config, tokenizer.pad_token_id)
     per_step = config.grad_accum * accelerator.num_processes  # micro-batches per optimizer step, all processes
     total_steps = len(batches) // per_step
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
     if total_steps < 1:
-        raise ValueError(
+        raise UserError(
             f"{len(batches)} micro-batches are fewer than one optimizer step needs ({per_step}); "
             "lower --batch-size/--grad-accum or add traces."
         )
@@ -525,19 +528,4 @@ def train_sft(config: SFTConfig) -> Path:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`astro sft`: parse an SFTConfig from `argv`, train, print the output directory."""
-    import tyro
-
-    config = tyro.cli(SFTConfig, args=argv, description="Behaviour cloning (SFT) of a policy on traces.")
-    out = train_sft(config)
-    if os.environ.get("RANK", "0") == "0":  # one line per run, also under a launcher
-        summary = json.loads((out / "sft_summary.json").read_text(encoding="utf-8"))
-        print(json.dumps({"out": str(out), **summary}))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-__all__ = ["NonFiniteLossError", "SFTConfig", "cosine_lr", "lm_loss", "main", "process_group_backend", "train_sft"]
+__all__ = ["NonFiniteLossError", "SFTConfig", "cosine_lr", "lm_loss", "process_group_backend", "train_sft"]

@@ -1,57 +1,48 @@
 """`astro eval`: sample N completions per problem of each benchmark and score them with the
 problem's task (the same reward as RL); resumable, with a Markdown and JSON report.
 
-    astro eval --policy MODEL_DIR|oracle --bench math500,amc23,aime24 --samples 16 --out DIR
+    astro eval --policy MODEL_DIR|oracle --eval.benches math500 amc23 aime24 --eval.samples 16 --out DIR
+    astro eval --config runs/x/stages/seed0/eval-astro-rl.json
+
+Writes `OUT/<set>/completions.jsonl` per evaluation set, `OUT/summary.json` (the merged
+`EvalReport`), `OUT/report.json` and `OUT/report.md`; prints the Markdown.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal, Sequence
 
-from astro_env.registry import POLICIES
-from agents.base import PolicyAgent
-from astro_env.problem import Problem
-from benchmarks.evaluate import EvalConfig, _word_count, evaluate
-from benchmarks.records import EvalReport
-from search.executor import ShardsFailed, add_executor_arguments, configure_logging, executor_config, policy_for
+from agents.base import PolicyConfig
+from astro_env.errors import UserError
+from benchmarks.evaluate import EvalConfig
 
-
-def _parser() -> argparse.ArgumentParser:
-    defaults = EvalConfig()
-    p = argparse.ArgumentParser(
-        prog="astro eval",
-        description="Evaluate a policy on MATH-500 / AMC 2023 / AIME 2024 (or .jsonl problem files): "
-        "pass@1 over samples, pass@k, maj@k, tokens, backtracks, first-attempt accuracy.",
-    )
-    p.add_argument("--policy", required=True, help="model directory or hub name, or 'oracle' (answers with reference solutions)")
-    p.add_argument("--backend", default="transformers", help="policy backend: " + ", ".join(POLICIES.names()) + ", or package.module:factory")
-    p.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="server address (openai backend)")
-    p.add_argument("--device", default="auto", help="torch device (transformers backend)")
-    p.add_argument("--bench", default=",".join(defaults.benches), help="comma-separated benchmark names or .jsonl paths")
-    p.add_argument("--data-dir", default=None, help="benchmark folder (default: $ASTRO_DATA_DIR, else ../shared/data)")
-    p.add_argument("--samples", type=int, default=defaults.samples, help="completions per problem")
-    p.add_argument("--temperature", type=float, default=defaults.temperature)
-    p.add_argument("--top-p", type=float, default=defaults.top_p)
-    p.add_argument("--max-tokens", type=int, default=defaults.max_tokens)
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--limit", type=int, default=None, help="first N problems of each benchmark")
-    p.add_argument("--maj-k", type=int, default=defaults.maj_k, help="k of maj@k (capped at --samples)")
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="prompts per policy call")
-    p.add_argument(
-        "--extraction", choices=["boxed", "standard", "lenient"], default=defaults.extraction,
-        help="where the final answer is read: only a box, a box else an answer cue (rewards), or then the last expression",
-    )
-    p.add_argument("--model-name", default=None, help="name recorded in the report (default: the policy's)")
-    p.add_argument("--out", required=True, help="output folder: completions.jsonl, report.json, report.md")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_executor_arguments(p)
-    return p
+__all__ = ["EvalJob", "evaluate_job", "main"]
 
 
-def _bench_name(spec: str) -> str:
+@dataclass(frozen=True)
+class EvalJob:
+    """An evaluation stage: which policy, on which sets, how it samples, where the records go."""
+
+    out: str = ""
+    """Output folder: <set>/completions.jsonl per set, summary.json, report.json, report.md."""
+    policy: PolicyConfig = PolicyConfig()
+    """The evaluated policy (`--policy oracle`: answers with the reference solutions)."""
+    eval: EvalConfig = EvalConfig()
+    """Sampling and scoring, and the sets (`--eval.benches`: names, .jsonl files, generated-set specs)."""
+    data_dir: str = ""
+    """Benchmark folder (empty: $ASTRO_DATA_DIR, else ../shared/data)."""
+    model_name: str = ""
+    """Name recorded in the report (empty: the policy's)."""
+    token_count: Literal["tokenizer", "words"] = "tokenizer"
+    """How completion lengths are counted: the policy's tokenizer when it has one, or words (`astro run`
+    counts words, the same under every executor)."""
+    progress: bool = field(default=True, compare=False)
+    """Show a progress bar."""
+
+
+def bench_label(spec: str) -> str:
     """"math500" for a benchmark name, the file stem for a .jsonl path, "countdown-20-0" for "countdown:20:0"."""
     return Path(spec).stem if spec.endswith(".jsonl") else spec.replace(":", "-")
 
@@ -66,81 +57,66 @@ def _data_file(spec: str, data_dir: str | None, benchmark_path: Callable[..., Pa
         return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`astro eval`: evaluate, write report.json / report.md under --out, print the Markdown."""
-    args = _parser().parse_args(argv)
+def evaluate_job(job: EvalJob):
+    """The merged `EvalReport` of `job` over its sets, written under `job.out` (see the module docstring)."""
+    from astro_env.jsonl import write_json
     from astro_env.loaders import benchmark_path, load_problems
+    from benchmarks.evaluate import _word_count, evaluate
+    from benchmarks.records import EvalReport
     from benchmarks.report import write_report
+    from search.executor import configure_logging, policy_for
 
-    benches = tuple(b.strip() for b in args.bench.split(",") if b.strip())
-    try:
-        config = EvalConfig(
-            samples=args.samples,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            max_tokens=args.max_tokens,
-            seed=args.seed,
-            benches=benches,
-            limit=args.limit,
-            maj_k=args.maj_k,
-            batch_size=args.batch_size,
-            executor=executor_config(args),
-            extraction=args.extraction,
-        )
-    except ValueError as exc:
-        print(f"astro eval: {exc}", file=sys.stderr)
-        return 2
-    sets: list[tuple[str, list[Problem], Path | None]] = []
-    for spec in benches:
+    if not job.out:
+        raise UserError("--out is empty: give the folder the evaluation goes to.")
+    config, data_dir = job.eval, job.data_dir or None
+    sets = []
+    for spec in config.benches:
         try:
-            problems = load_problems(spec, data_dir=args.data_dir, limit=config.limit)
+            problems = load_problems(spec, data_dir=data_dir, limit=config.limit)
         except (FileNotFoundError, ValueError) as exc:
-            print(f"astro eval: cannot load {spec!r}: {exc}", file=sys.stderr)
-            return 2
-        sets.append((_bench_name(spec), problems, _data_file(spec, args.data_dir, benchmark_path)))
-
-    if args.policy == "oracle":
+            raise UserError(f"cannot load {spec!r}: {exc}") from None
+        sets.append((bench_label(spec), problems, _data_file(spec, data_dir, benchmark_path)))
+    if job.policy.model == "oracle":
         from agents.oracle import OraclePolicy
 
-        policy: PolicyAgent = OraclePolicy([p for _, problems, _ in sets for p in problems])
+        policy = OraclePolicy([p for _, problems, _ in sets for p in problems])
     else:
-        from agents.base import PolicyConfig
-
-        try:
-            policy = policy_for(PolicyConfig(backend=args.backend, model=args.policy, base_url=args.base_url, device=args.device, seed=args.seed), config.executor)
-        except ValueError as exc:  # a missing model directory, an unreachable hub: one line, nothing written
-            print(f"astro eval: {exc}", file=sys.stderr)
-            return 2
+        policy = policy_for(job.policy, config.executor)  # a missing model directory, an unreachable hub: one line
     count_tokens = _word_count
     tokenizer = getattr(policy, "tokenizer", None)
-    if tokenizer is not None:
+    if job.token_count == "tokenizer" and tokenizer is not None:
         count_tokens = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
-
     if config.executor.kind == "ray":
         configure_logging()
-    reports = []
-    for name, problems, path in sets:
-        try:
-            report = evaluate(
-                policy,
-                problems,
-                config,
-                args.out,
-                bench_name=name,
-                model_name=args.model_name,
-                data_path=path,
-                count_tokens=count_tokens,
-                progress=not args.no_progress,
-            )
-        except ShardsFailed as exc:
-            print(f"astro eval: {exc}", file=sys.stderr)
-            return 1
-        reports.append(report)
+    out = Path(job.out)
+    reports = [
+        evaluate(policy, problems, config, out / label, bench_name=label, model_name=job.model_name or None, data_path=path,
+                 count_tokens=count_tokens, progress=job.progress)
+        for label, problems, path in sets
+    ]
     report = EvalReport.merge(reports)
-    markdown = write_report(report, args.out)
-    print(markdown)
-    return 0
+    write_json(out / "summary.json", report.to_dict())
+    write_report(report, out)
+    return report
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def main(argv: Sequence[str] | None = None) -> int:
+    """`astro eval`: evaluate, write the records and reports under --out, print the Markdown."""
+    from astro.stage_command import run_stage_command
+    from benchmarks.report import render_markdown
+
+    def body(job: EvalJob) -> None:
+        print(render_markdown(evaluate_job(job)))
+
+    return run_stage_command(EvalJob, argv, body, command="eval", description=__doc__.split("\n")[0],
+                             default=EvalJob(), aliases=ALIASES)
+
+
+ALIASES = {"--chat-template": "--policy.chat.template", "--system-prompt": "--policy.chat.system-prompt",
+           
+    "--policy": "--policy.model", "--backend": "--policy.backend", "--device": "--policy.device",
+    "--bench": "--eval.benches", "--samples": "--eval.samples", "--temperature": "--eval.temperature",
+    "--top-p": "--eval.top-p", "--max-tokens": "--eval.max-tokens", "--seed": "--eval.seed", "--limit": "--eval.limit",
+    "--executor": "--eval.executor.kind",
+}
+"""Short flags of `astro eval` (plain renamings)."""

@@ -14,8 +14,8 @@ settings, tree/trace counts and the commands.
 A source is a run folder (searched recursively for `trees*.jsonl` and `traces*.jsonl`) or a
 JSONL file, whose kind is read from its first record (a tree has `nodes`, a trace `completion`).
 Settings are read from the files `astro search` and `astro linearize` write beside their
-output (`<stem>.config.json`, `<file>.config.json`, a folder's `config.json`) and a run
-folder's `run_config.json`. Bad input (a missing source, a file that is neither, nothing to
+output (`<stem>.config.json`, `<file>.config.json`, a folder's `linearize_config.json` or
+`config.json`) and a run folder's `run_config.json` (the run's config tree). Bad input (a missing source, a file that is neither, nothing to
 export, an --out that holds other files) is one line on stderr, exit code 2, nothing written.
 """
 
@@ -101,9 +101,10 @@ def find_sources(sources: Iterable[str]) -> dict[str, list[Path]]:
 
 
 def settings_beside(path: Path) -> dict[str, Any]:
-    """The settings file written beside `path` (`<file>.config.json`, `<stem>.config.json`, `config.json`), or {}."""
+    """The settings file written beside `path` (`<file>.config.json`, `<stem>.config.json`, `linearize_config.json`,
+    `config.json`), or {}."""
     for candidate in (path.with_name(path.name + ".config.json"), path.with_name(path.stem + ".config.json"),
-                      path.parent / "config.json"):
+                      path.parent / "linearize_config.json", path.parent / "config.json"):
         if candidate.is_file():
             try:
                 return json.loads(candidate.read_text(encoding="utf-8"))
@@ -162,7 +163,8 @@ def provenance(found: dict[str, list[Path]], trees: list[dict], traces: list[dic
         if run_config.is_file():
             runs.append(json.loads(run_config.read_text(encoding="utf-8")))
     tasks = Counter(str(r.get("task") or "?") for r in trees) if trees else Counter(str(r.get("source") or "?") for r in traces)
-    models = sorted({str(s["policy"]) for s in search if s.get("policy")} | {str(r["model"]) for r in runs if r.get("model")})
+    run_models = {str((r.get("policy") or {}).get("model")) for r in runs if isinstance(r.get("policy"), dict) and r["policy"].get("model")}
+    models = sorted({str(s["policy"]) for s in search if s.get("policy")} | run_models)
     agents = sorted({str(s.get("search", {}).get("agent")) for s in search if s.get("search", {}).get("agent")}
                     | {str(r.get("agent")) for r in trees if r.get("agent")})
     return {
@@ -207,17 +209,19 @@ def commands(prov: dict[str, Any]) -> list[str]:
     """The `astro search` / `astro linearize` command lines the recorded settings stand for (problem source not recorded)."""
     lines = []
     for settings, policy in zip(prov["search_settings"], prov["search_policies"]):
-        options = [f"--search-option {k}={v}" for k, v in sorted((settings.get("agent_config") or {}).items())]
-        lines.append(shlex.join(["astro", "search", "--problems", "PROBLEMS", "--policy", policy or "POLICY",
-                                 "--agent", str(settings.get("agent", "mcts")), "--search-seed", str(settings.get("seed", 0)),
+        backend, _, model = (policy or "POLICY").partition(":")  # a policy's name is `backend:model`, or the backend alone
+        options = [f"--search.agent-config.{k.replace('_', '-')} {v}" for k, v in sorted((settings.get("agent_config") or {}).items())]
+        lines.append(shlex.join(["astro", "search", "--problems", "PROBLEMS", "--policy.backend", backend,
+                                 *(["--policy.model", model] if model else []),
+                                 "--search.agent", str(settings.get("agent", "mcts")), "--search.seed", str(settings.get("seed", 0)),
                                  "--out", "trees.jsonl"]) + (" " + " ".join(options) if options else ""))
     for settings in prov["linearize_settings"]:
         argv = ["astro", "linearize", *[Path(t).name for t in settings.get("trees", ["trees.jsonl"])],
-                "--arm", str(settings.get("arm", "astro")), "--seed", str(settings.get("seed", 0))]
+                "--arms", *[str(a) for a in settings.get("arms", ["astro"])], "--seed", str(settings.get("seed", 0)), "--out", "traces"]
         if settings.get("tokenizer"):
             argv += ["--tokenizer", str(settings["tokenizer"])]
         lines.append(shlex.join(argv))
-    return lines
+    return list(dict.fromkeys(lines))
 
 
 def dataset_card(name: str, configs: dict[str, dict[str, str]], trees: list[dict], trace_rows: list[dict],

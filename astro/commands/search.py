@@ -1,182 +1,141 @@
 """`astro search`: build one search tree per problem into an append-only, resumable JSONL file.
 
-    astro search --problems math500 --policy ./policy --out trees.jsonl --shard 0/4
-    astro search --countdown 100 --seed 1 --policy countdown --out trees.jsonl --agent mcts
+    astro search --problems math500 --policy.model ./policy --out trees.jsonl --shard 0/4
+    astro search --task countdown --n-problems 100 --problem-seed 1 --policy.backend countdown --out trees.jsonl \
+        --search.agent mcts --search.agent-config.n-iterations 8
+    astro search --config runs/x/stages/trees.json
 
+`--search.agent` names the agent (mcts, best_of_n, beam, a plug-in's name, or package.module:Class);
+its own config's fields are flags under `--search.agent-config.` with their docstrings as help.
 Killed at any moment and started again with the same arguments, it finishes with every tree
 exactly once. Prints one JSON summary line at the end.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
-import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
 
-from astro_env.registry import POLICIES, SEARCH_AGENTS
-from search.agent import agent_config, parse_options, search_agent_class
-from search.executor import ShardsFailed, add_executor_arguments, configure_logging, executor_config, policy_for
-from search.mcts import MCTSConfig
-from search.run import SearchConfig, search_trees
+from agents.base import PolicyConfig
+from astro_env.errors import UserError
+from astro_env.registry import component_config_field
+from astro_env.task import task_config_class
+from search.run import SearchConfig
+
+__all__ = ["SearchJob", "build_trees", "main", "parse_shard"]
+
+
+@dataclass(frozen=True)
+class SearchJob:
+    """The `trees` stage: which problems, which policy proposes the steps, which search agent, where the trees go."""
+
+    out: str = ""
+    """Tree JSONL file (appended; resumed when it exists); its config goes beside it (`trees.config.json`)."""
+    problems: str = ""
+    """Problem set: a benchmark name (math500, amc23, aime24, aime25), a .jsonl file, or a generated
+    set spec (countdown[:n[:seed]]); empty: `--task` generates `--n-problems`."""
+    task: str = ""
+    """Task that generates the problems when --problems is empty (its config: --task-config.*)."""
+    task_config: Any = component_config_field("task", lambda name: task_config_class(name) if name else None)
+    """The task's own Config (None: its defaults)."""
+    n_problems: int = 0
+    """Problems the task generates (with --task)."""
+    problem_seed: int = 0
+    """Seed of the task's generator (with --task)."""
+    limit: int = 0
+    """Use only the first N problems (0: all)."""
+    data_dir: str = ""
+    """Benchmark data directory (empty: $ASTRO_DATA_DIR, else ../shared/data)."""
+    policy: PolicyConfig = PolicyConfig()
+    """The policy that proposes steps and completes rollouts (`--policy.backend countdown`: the symbolic proposer)."""
+    search: SearchConfig = SearchConfig()
+    """The search agent, its own config, the budget, the seed and the executor."""
+    shard: str = "0/1"
+    """i/n: search the problems whose index % n == i."""
+    n_pages: int = 0
+    """Draw the first N trees that hold both a correct and a wrong terminal as HTML pages beside the tree file."""
+    progress: bool = field(default=True, compare=False)
+    """Show a progress bar."""
+
+    def __post_init__(self) -> None:
+        if self.task and self.task_config is None:
+            config_cls = task_config_class(self.task)
+            object.__setattr__(self, "task_config", config_cls() if config_cls is not None else None)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """`"i/n"` -> (i, n) with 0 <= i < n."""
+    """`"i/n"` -> (i, n) with 0 <= i < n; UserError otherwise."""
     try:
         index, count = (int(x) for x in text.split("/"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--shard {text!r}: use i/n, e.g. 0/4") from None
+        raise UserError(f"--shard {text!r}: use i/n, e.g. 0/4") from None
     if count < 1 or not 0 <= index < count:
-        raise argparse.ArgumentTypeError(f"--shard {text!r}: need n >= 1 and 0 <= i < n")
+        raise UserError(f"--shard {text!r}: need n >= 1 and 0 <= i < n")
     return index, count
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="astro search", description=__doc__.split("\n")[0])
-    src = p.add_argument_group("problems")
-    src.add_argument("--problems", help="benchmark name (math500, amc23, aime24, aime25) or a problems .jsonl file")
-    src.add_argument("--countdown", type=int, metavar="N", help="generate N Countdown problems instead of --problems")
-    src.add_argument("--countdown-numbers", type=int, default=3, help="numbers per generated Countdown problem")
-    src.add_argument("--seed", type=int, default=0, help="seed of the Countdown generator")
-    src.add_argument("--limit", type=int, help="use only the first N problems")
-    src.add_argument("--data-dir", help="benchmark data directory (default: $ASTRO_DATA_DIR, else ../shared/data)")
-    pol = p.add_argument_group("policy")
-    pol.add_argument("--policy", required=True, help="'countdown' (symbolic proposer) or a model directory / hub name")
-    pol.add_argument("--backend", help="policy backend: " + ", ".join(POLICIES.names()) + ", or package.module:factory (default: countdown for --policy countdown, else transformers)")
-    pol.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="OpenAI-compatible server (openai backend)")
-    pol.add_argument("--device", default="auto", help="torch device of the transformers backend")
-    pol.add_argument("--max-batch-size", type=int, default=64, help="sequences generated together (transformers backend)")
-    pol.add_argument("--policy-seed", type=int, default=0, help="backend seed")
-    out = p.add_argument_group("output")
-    out.add_argument("--out", required=True, help="trees JSONL file (appended; resumed when it exists)")
-    out.add_argument("--shard", type=parse_shard, default=(0, 1), help="i/n: search problems whose index %% n == i")
-    out.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_executor_arguments(p)
-    s = p.add_argument_group("search")
-    s.add_argument("--agent", "--search-agent", dest="agent", default="mcts", help="search agent: " + ", ".join(SEARCH_AGENTS.names()) + ", or package.module:Class (plug-ins add names through the astro.search_agents entry points)")
-    s.add_argument("--search-option", dest="search_options", action="append", default=[], metavar="KEY=VALUE", help="a field of the agent's own config (repeatable), e.g. --search-option n_iterations=8")
-    s.add_argument("--search-seed", type=int, default=0, help="search seed (per-problem seeds derive from it)")
-    s.add_argument("--batch-problems", type=int, default=SearchConfig.batch_problems, help="problems searched together")
-    s.add_argument("--delimiter", default="\n\n", help="step delimiter")
-    budget = p.add_argument_group("search budget (shorthands for --search-option; each must be a field of the chosen agent's config)")
-    for flag, dest, typ, helptext in _BUDGET_FLAGS:
-        budget.add_argument(flag, dest=dest, type=typ, default=None, help=helptext)
-    return p
+def load_problem_set(job: SearchJob) -> list:
+    """The problems `job` names (--problems) or generates (--task), cut to --limit."""
+    if bool(job.problems) == bool(job.task):
+        raise UserError("astro search: give exactly one of --problems NAME_OR_FILE or --task NAME --n-problems N.")
+    if job.limit < 0:
+        raise UserError(f"--limit {job.limit}: use >= 1 (the first N problems), or 0 for all.")
+    if job.task:
+        import astro_env
 
-
-_BUDGET_FLAGS = [
-    ("--n-iterations", "n_iterations", int, f"MCTS iterations (paper: 32; default {MCTSConfig.n_iterations})"),
-    ("--n-children", "n_children", int, f"MCTS candidates per expansion (paper: k=8; default {MCTSConfig.n_children})"),
-    ("--n-rollouts", "n_rollouts", int, f"rollouts per new child (paper: M=16; default {MCTSConfig.n_rollouts}); beam: with --beam-score rollout"),
-    ("--max-depth", "max_depth", int, f"steps before a path is cut (paper: 50; default {MCTSConfig.max_depth})"),
-    ("--c-puct", "c_puct", float, "PUCT exploration constant"),
-    ("--prior", "prior", str, "sibling prior: logprob_softmax or uniform"),
-    ("--unvisited-value", "unvisited_value", str, "Q PUCT uses for a child never selected: rollout or zero"),
-    ("--step-max-tokens", "step_max_tokens", int, "token budget of a step"),
-    ("--rollout-max-tokens", "rollout_max_tokens", int, "token budget of a rollout / best-of-N sample"),
-    ("--temperature", "temperature", float, "sampling temperature"),
-    ("--top-p", "top_p", float, "nucleus mass"),
-    ("--n-samples", "n_samples", int, "best-of-N: solutions per problem"),
-    ("--beam-width", "beam_width", int, "beam: partial solutions kept"),
-    ("--n-expansions", "n_expansions", int, "beam: candidates per beam"),
-    ("--beam-score", "score", str, "beam ranking: logprob or rollout"),
-]
-_ALIASES = {"rollout_max_tokens": "max_tokens"}
-"""A shorthand whose field the agent names differently (best-of-N's sample budget is `max_tokens`)."""
-
-
-def search_options(args: argparse.Namespace) -> dict:
-    """The agent-config values the command line gives: budget shorthands, then --search-option items."""
-    cls = search_agent_class(args.agent)
-    fields = {f.name for f in dataclasses.fields(cls.Config)}
-    options: dict = {}
-    for _, dest, _, _ in _BUDGET_FLAGS:
-        value = getattr(args, dest)
-        if value is None:
-            continue
-        key = dest if dest in fields or _ALIASES.get(dest) not in fields else _ALIASES[dest]
-        options[key] = value
-    options.update(parse_options(args.search_options))
-    return options
-
-
-def search_config(args: argparse.Namespace) -> SearchConfig:
-    """The SearchConfig the parsed arguments describe."""
-    return SearchConfig(
-        agent=args.agent,
-        agent_config=agent_config(args.agent, search_options(args)),
-        seed=args.search_seed,
-        batch_problems=args.batch_problems,
-        delimiter=args.delimiter,
-        executor=executor_config(args),
-    )
-
-
-def load_problem_set(args: argparse.Namespace) -> list:
-    """The problems named by --problems or generated by --countdown (cut to --limit)."""
-    if (args.problems is None) == (args.countdown is None):
-        raise SystemExit("astro search: give exactly one of --problems NAME_OR_FILE or --countdown N.")
-    if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit {args.limit}: use >= 1 (the first N problems), or leave it out for all.")
-    if args.countdown is not None:
-        from astro_env.countdown import CountdownConfig, generate_problems
-
-        problems = generate_problems(args.countdown, seed=args.seed, config=CountdownConfig(n_numbers=args.countdown_numbers))
-        return problems[: args.limit] if args.limit is not None else problems
+        if job.n_problems < 1:
+            raise UserError(f"--n-problems {job.n_problems}: give how many problems --task {job.task} generates (>= 1).")
+        task = astro_env.get_task(job.task, job.task_config)
+        if not callable(getattr(task, "generate", None)):
+            raise UserError(f"task {job.task!r} generates no problems: pass --problems FILE_OR_NAME.")
+        problems = list(task.generate(job.n_problems, job.problem_seed))
+        return problems[: job.limit] if job.limit else problems
     from astro_env.loaders import load_problems
 
-    return load_problems(args.problems, data_dir=args.data_dir, limit=args.limit)
+    return load_problems(job.problems, data_dir=job.data_dir or None, limit=job.limit or None)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        config = search_config(args)
-    except ValueError as exc:
-        print(f"astro search: {exc}", file=sys.stderr)
-        return 2
-    from agents.base import PolicyConfig
+def build_trees(job: SearchJob) -> list:
+    """The trees of `job`'s problems (searched, or read back from `job.out`), with `n_pages` pages drawn."""
+    from search.executor import configure_logging, policy_for
+    from search.run import search_trees
+    from search.viewer import render_html
 
-    backend = args.backend or ("countdown" if args.policy == "countdown" else "transformers")
-    try:  # bad problems or a missing model: one line, before any tree file is written
-        problems = load_problem_set(args)
-        policy = policy_for(
-            PolicyConfig(
-                backend=backend,
-                model="" if backend == "countdown" else args.policy,
-                base_url=args.base_url,
-                device=args.device,
-                max_batch_size=args.max_batch_size,
-                step_max_tokens=args.step_max_tokens,
-                seed=args.policy_seed,
-            ),
-            config.executor,
-        )
-    except ValueError as exc:
-        print(f"astro search: {exc}", file=sys.stderr)
-        return 2
-    if config.executor.kind == "ray":
+    if not job.out:
+        raise UserError("--out is empty: give the trees JSONL file.")
+    shard = parse_shard(job.shard)
+    problems = load_problem_set(job)  # bad problems or a missing model: one line, before any tree file is written
+    policy = policy_for(job.policy, job.search.executor)
+    if job.search.executor.kind == "ray":
         configure_logging()
-    try:
-        trees = search_trees(problems, policy, config, out_path=args.out, shard=args.shard, progress=not args.no_progress)
-    except ValueError as exc:
-        print(f"astro search: {exc}", file=sys.stderr)
-        return 2
-    except ShardsFailed as exc:
-        print(f"astro search: {exc}", file=sys.stderr)
-        return 1
-    n_correct = sum(1 for t in trees if t.correct_terminals())
-    summary = {
-        "out": str(args.out),
-        "agent": config.agent,
-        "n_trees": len(trees),
-        "search/correct_share": n_correct / len(trees) if trees else 0.0,
-        "search/n_nodes": sum(len(t) for t in trees),
-    }
-    print(json.dumps(summary))
-    return 0
+    trees = search_trees(problems, policy, job.search, out_path=job.out, shard=shard, progress=job.progress)
+    mixed = [t for t in trees if t.correct_terminals() and t.wrong_terminals()][: job.n_pages]
+    for idx, tree in enumerate(mixed):
+        (Path(job.out).parent / f"tree_{idx}.html").write_text(render_html(tree, title=tree.problem.id), encoding="utf-8")
+    return trees
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def main(argv: Sequence[str] | None = None) -> int:
+    from astro.stage_command import run_stage_command
+
+    def body(job: SearchJob) -> None:
+        trees = build_trees(job)
+        n_correct = sum(1 for t in trees if t.correct_terminals())
+        print(json.dumps({
+            "out": job.out,
+            "agent": job.search.agent,
+            "n_trees": len(trees),
+            "search/correct_share": n_correct / len(trees) if trees else 0.0,
+            "search/n_nodes": sum(len(t) for t in trees),
+        }))
+
+    return run_stage_command(SearchJob, argv, body, command="search", description=__doc__.split("\n")[0],
+                             default=SearchJob(), aliases=ALIASES)
+
+
+ALIASES = {"--chat-template": "--policy.chat.template", "--system-prompt": "--policy.chat.system-prompt",
+           "--policy": "--policy.model", "--backend": "--policy.backend", "--agent": "--search.agent",
+           "--search-agent": "--search.agent", "--executor": "--search.executor.kind"}
+"""Short flags of `astro search` (plain renamings)."""

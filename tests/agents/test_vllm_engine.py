@@ -200,9 +200,10 @@ def test_astro_eval_through_vllm(model_dir, tmp_path):
 
 def test_astro_search_through_vllm(model_dir, tmp_path):
     out = tmp_path / "trees.jsonl"
-    done = _cli("search", "--countdown", "2", "--policy", str(model_dir), "--backend", "vllm", "--out", str(out),
-                "--agent", "mcts", "--n-iterations", "2", "--n-children", "2", "--n-rollouts", "1",
-                "--step-max-tokens", "8", "--rollout-max-tokens", "16", "--no-progress")
+    done = _cli("search", "--problems", "countdown:2", "--policy", str(model_dir), "--backend", "vllm", "--out", str(out),
+                "--agent", "mcts", "--search.agent-config.n-iterations", "2", "--search.agent-config.n-children", "2",
+                "--search.agent-config.n-rollouts", "1", "--search.agent-config.step-max-tokens", "8",
+                "--search.agent-config.rollout-max-tokens", "16", "--no-progress")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     trees = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(trees) == 2

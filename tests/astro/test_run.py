@@ -1,64 +1,97 @@
-"""`astro run`: configuration, presets, stage skipping (the pipeline itself runs in the slow tier)."""
+"""`astro run`: the config tree, presets, flags, the dry run's stage files, stage skipping (the pipeline runs in the slow tier)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
 from astro.cli import main as cli_main
-from astro.config import PRESETS, RunConfig, plan
+from astro.config import PRESETS, RunConfig
+from astro.configfile import config_from_dict, read_config_file
+from astro.launch import launch_stages
 from astro.run import parse_args
 from astro.stages import StageRunner
+from astro_env.errors import UserError
 
 
-def test_every_preset_validates_and_plans():
+def _plan(config, run_dir="runs/x"):
+    return [s.name for s in launch_stages(config, Path(run_dir))]
+
+
+def test_every_preset_validates_plans_and_reads_back_from_json():
     for name, preset in PRESETS.items():
-        stages = plan(preset)
-        assert stages[0] == "problems" and stages[-1] == "report", name
-        n_evals = sum(1 for s in stages if "/eval-" in s)
-        assert ("base" in stages) == (not preset.model), name
-        assert n_evals == len(preset.seeds) * 5, name
+        stages = _plan(preset)
+        assert stages[0] == "problems", name
+        assert ("base" in stages) == (not preset.policy.model), name
+        assert sum(1 for s in stages if "/eval-" in s and "-step" not in s) == len(preset.seeds) * 5, name
+        assert config_from_dict(RunConfig, dataclasses.asdict(preset)) == preset, name  # run_config.json is the tree
 
 
 def test_paper_preset_holds_paper_hyperparameters():
     paper = PRESETS["paper"]
-    assert (paper.n_iterations, paper.n_children, paper.n_rollouts, paper.max_depth) == (32, 8, 16, 50)
-    assert paper.group_size == 4 and paper.eval_samples == 16
-    assert paper.backend == "vllm" and paper.deepspeed_config and not paper.runnable_here
+    budget = paper.search.budget
+    assert (budget.n_iterations, budget.n_children, budget.n_rollouts, budget.max_depth) == (32, 8, 16, 50)
+    assert paper.search.agent_config.n_rollouts == 16 and paper.search.agent_config.max_depth == 50
+    assert paper.grpo.group_size == 4 and paper.eval.samples == 16 and paper.sft.lr == 3e-6
+    assert paper.policy.backend == "vllm" and paper.accelerate_config and not paper.runnable_here
 
 
-def test_paper_preset_validates_without_running(capsys):
-    assert cli_main(["run", "--preset", "paper"]) == 0
+def test_paper_preset_validates_without_running(tmp_path, capsys):
+    assert cli_main(["run", "--preset", "paper", "--out", str(tmp_path / "paper")]) == 0
     out = capsys.readouterr().out
     assert "needs GPUs" in out
     plan_json = json.loads(out[: out.index("\n\n# launch commands")])
-    assert plan_json["config"]["n_children"] == 8 and plan_json["config"]["task"] == "math"
+    assert plan_json["config"]["search"]["budget"]["n_children"] == 8 and plan_json["config"]["task"]["name"] == "math"
 
 
-@pytest.mark.parametrize(
-    "kwargs, fix",
-    [
-        ({"k_values": (0,)}, ">= 1"),
-        ({"group_size": 1}, ">= 2"),
-        ({"seeds": ()}, "--seeds"),
-        ({"pass_rate_low": 0.9, "pass_rate_high": 0.1}, "low <= high"),
-        ({"backend": "vllm"}, "--model"),
-    ],
-)
-def test_bad_configs_name_the_fix(kwargs, fix):
-    with pytest.raises(ValueError, match=fix):
-        RunConfig(**kwargs)
+def test_bad_configs_name_the_fix():
+    smoke = PRESETS["smoke"]
+    cases = [
+        (lambda: dataclasses.replace(smoke, seeds=()), "--seeds"),
+        (lambda: dataclasses.replace(smoke, policy=dataclasses.replace(smoke.policy, backend="vllm")), "--policy.model"),
+        (lambda: dataclasses.replace(smoke, sft=dataclasses.replace(smoke.sft, seed=3)), "--sft.seed is set per stage from --seeds"),
+        (lambda: dataclasses.replace(smoke, sft=dataclasses.replace(smoke.sft, out="x")), "--sft.out is set per stage"),
+        (lambda: dataclasses.replace(smoke, eval_every=1, grpo=dataclasses.replace(smoke.grpo, save_every=3)), "--eval-every"),
+    ]
+    for make, fix in cases:
+        with pytest.raises(UserError, match=fix):
+            make()
 
 
-def test_ablation_flags_override_one_field_each():
-    config, _ = parse_args(
-        ["--preset", "smoke", "--k-values", "1", "--style", "off", "--self-eval", "--search-agent", "best_of_n", "--group-size", "8"]
+def test_nested_flags_and_aliases_override_one_field_each():
+    config, args = parse_args(
+        ["--preset", "smoke", "--traces.k-values", "1", "--traces.style", "off", "--self-eval", "--search-agent", "best_of_n",
+         "--grpo.group-size", "8", "--sft.lr", "3e-6", "--model", "org/name", "--task", "countdown", "--out", "runs/y"]
     )
     smoke = PRESETS["smoke"]
-    assert config.k_values == (1,) and config.style == "off" and config.self_eval is True
-    assert config.search_agent == "best_of_n" and config.group_size == 8
-    assert config.n_train == smoke.n_train  # untouched fields keep the preset's values
+    assert config.traces.k_values == (1,) and config.traces.style == "off" and config.self_eval is True
+    assert config.search.agent == "best_of_n" and config.grpo.group_size == 8 and config.sft.lr == 3e-6
+    assert config.policy.model == "org/name" and args.out == "runs/y"
+    assert config.task == smoke.task and config.grpo.n_steps == smoke.grpo.n_steps  # untouched fields keep the preset's values
+    # the search budget reaches best-of-N through its for_budget: as many samples as MCTS would spend on rollouts
+    assert config.search.agent_config.n_samples == smoke.search.budget.n_rollouts_total
+
+
+def test_a_task_config_gets_flags_once_the_task_is_named():
+    config, _ = parse_args(["--preset", "smoke", "--task.config.n-numbers", "4", "--task.config.max-target", "60"])
+    assert (config.task.config.n_numbers, config.task.config.max_target, config.task.config.max_number) == (4, 60, 9)
+    config, _ = parse_args(["--preset", "smoke", "--task", "math"])
+    assert config.task.name == "math" and config.task.config is None  # the math task declares no Config
+    with pytest.raises(UserError, match="task.config.n-numbers"):
+        parse_args(["--preset", "smoke", "--task", "math", "--task.config.n-numbers", "4"])
+
+
+def test_run_config_json_starts_a_run_with_the_same_tree(tmp_path):
+    config, _ = parse_args(["--preset", "smoke", "--sft.lr", "1e-3", "--search.agent-config.c-puct", "2.5"])
+    saved = tmp_path / "run_config.json"
+    saved.write_text(json.dumps(dataclasses.asdict(config)))
+    again, _ = parse_args(["--config", str(saved)])
+    assert again == config
+    changed, _ = parse_args(["--config", str(saved), "--grpo.n-steps", "1"])
+    assert changed == dataclasses.replace(config, grpo=dataclasses.replace(config.grpo, n_steps=1))
 
 
 def test_stage_runner_skips_done_stage_and_reruns_changed_one(tmp_path):
@@ -91,64 +124,113 @@ def test_stage_runner_reruns_a_stage_killed_before_its_marker(tmp_path):
     assert calls == [1, 2]
 
 
-def test_paper_dry_run_plans_math_with_real_training_problems(capsys):
-    assert cli_main(["run", "--preset", "paper", "--dry-run"]) == 0
+def test_paper_dry_run_plans_math_with_real_training_problems(tmp_path, capsys):
+    out_dir = tmp_path / "paper"
+    assert cli_main(["run", "--preset", "paper", "--dry-run", "--out", str(out_dir)]) == 0
     out = capsys.readouterr().out
     plan_json = json.loads(out[: out.index("\n\n# launch commands")])
     config = plan_json["config"]
-    assert config["task"] == "math" and config["train_problems"] == "math_train"
-    assert config["bench"] == ["math500", "amc23", "aime24"] and config["search_policy"] == "base"
-    assert (config["sft_lr"], config["sft_max_length"], config["grpo_lr"], config["max_new_tokens"]) == (3e-6, 8192, 2e-7, 15360)
+    assert config["task"]["name"] == "math" and config["task"]["train_problems"] == "math_train"
+    assert config["task"]["bench"] == ["math500", "amc23", "aime24"] and config["proposer"]["backend"] == "base"
+    assert (config["sft"]["lr"], config["sft"]["max_length"], config["grpo"]["lr"], config["grpo"]["max_new_tokens"]) == (3e-6, 8192, 2e-7, 15360)
     assert plan_json["estimated_compute"]["trees"]["rollouts"] > 0
-    assert "accelerate launch --config_file training/configs/accelerate_zero3.yaml" in out
+    assert f"-m astro.cli sft --config {out_dir}/stages/seed0/sft-astro.json" in out
+    assert out.count("accelerate launch --config_file training/configs/accelerate_zero3.yaml") == 4  # SFT and GRPO of each arm
+    assert f"astro eval --config {out_dir}/stages/seed0/eval-astro-rl.json" in out
+    # the dry run writes the stage files the commands name, and nothing else
+    written = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.is_file())
+    assert written == sorted(["run_config.json"] + [f"stages/{name}.json" for name in plan_json["plan"] if name != "report"])
 
 
-def test_launch_commands_parse_with_the_subcommands_own_parsers(tmp_path):
+def test_every_printed_command_parses_with_its_subcommand_and_names_its_stage_file(tmp_path, capsys):
+    """Each launch command of the paper preset (SFT and GRPO included) parses with its own command's parser,
+    and the config it parses to is, field for field, the config the in-process stage receives."""
+    import importlib
     import shlex
 
-    from astro.launch import launch_commands
+    from astro.args import parse_command
     from astro.cli import SUBCOMMANDS
 
-    import importlib
-
-    for stage, command in launch_commands(PRESETS["paper"], tmp_path / "run"):
-        if stage == "cluster":
-            assert command.startswith("ray start --head")
-            continue
+    run_dir = tmp_path / "paper"
+    assert cli_main(["run", "--preset", "paper", "--dry-run", "--out", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    commands = [line for line in out.split("\n# launch commands", 1)[1].splitlines()[1:] if line and not line.startswith("#")]
+    stages = {s.name: s for s in launch_stages(PRESETS["paper"], run_dir)}
+    seen = set()
+    for command in commands:
         words = shlex.split(command.split("#")[0])
-        sub = words.index("astro") + 1 if "astro" in words else words.index("astro.cli") + 1
-        module = importlib.import_module(SUBCOMMANDS[words[sub]][0])
-        parser = getattr(module, "build_parser", None) or getattr(module, "_parser", None)
-        if parser is None:
+        if words[0] == "ray":
             continue
-        parser().parse_args(words[sub + 1:])  # raises SystemExit on an unknown flag
+        sub = words.index("astro") + 1 if "astro" in words else words.index("astro.cli") + 1
+        name, argv = words[sub], words[sub + 1:]
+        if name == "run":
+            config, _ = parse_args(argv)
+            assert config == PRESETS["paper"]
+            continue
+        module = importlib.import_module(SUBCOMMANDS[name][0])
+        (stage,) = [s for s in stages.values() if str(s.file(run_dir)) == argv[argv.index("--config") + 1]]
+        parsed, stage_file = parse_command(type(stage.config), argv, prog=name, description="", aliases=getattr(module, "ALIASES", {}))
+        assert dataclasses.asdict(parsed) == dataclasses.asdict(stage.config), stage.name
+        assert stage_file.stage == stage.name and stage_file.inputs == stage.inputs
+        seen.add(stage.name)
+    assert seen == set(stages)
+    assert {s.command for s in stages.values()} >= {"problems", "search", "linearize", "sft", "grpo", "eval", "competence"}
+    assert any("-rl-step" in name for name in seen)  # --eval-every's checkpoint evaluations are launched too
+
+
+def test_stage_files_read_back_into_the_objects_the_stages_receive(tmp_path):
+    run_dir = tmp_path / "run"
+    assert cli_main(["run", "--preset", "smoke", "--dry-run", "--out", str(run_dir)]) == 0
+    for stage in launch_stages(PRESETS["smoke"], run_dir):
+        config, stage_file = read_config_file(type(stage.config), stage.file(run_dir))
+        assert dataclasses.asdict(config) == dataclasses.asdict(stage.config), stage.name
+        assert (stage_file.stage, stage_file.run_dir, stage_file.inputs) == (stage.name, str(run_dir), stage.inputs)
 
 
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--grpo-steps", "-5"], "grpo_steps=-5"),
-        (["--sft-epochs", "0"], "sft_epochs=0"),
-        (["--temperature", "-2"], "temperature=-2"),
-        (["--top-p", "0"], "top_p=0"),
+        (["--grpo.n-steps", "-5"], "n_steps=-5"),
+        (["--sft.n-epochs", "0"], "n_epochs=0"),
+        (["--eval.temperature", "-2"], "temperature=-2"),
+        (["--eval.top-p", "0"], "top_p=0"),
         (["--threads", "0"], "threads=0"),
-        (["--sft-lr", "nan"], "sft_lr=nan"),
-        (["--deepspeed-config", "no/such.yaml"], "no such file"),
+        (["--sft.lr", "nan"], "lr=nan"),
+        (["--sft.lr", "fast"], "--sft.lr"),
+        (["--accelerate-config", "no/such.yaml"], "no such file"),
         (["--train-problems", "no_such.jsonl", "--task", "math"], "no_such.jsonl"),
         (["--bench", "math501"], "math501"),
         (["--search-agent", "dfs"], "unknown search agent 'dfs'"),
         (["--task", "chess"], "unknown task 'chess'"),
-        (["--search-options", "c_puct"], "key=value"),
-        (["--search-options", "n_samples=3"], "no option n_samples"),
+        (["--grpo.engine", "jax"], "unknown GRPO engine 'jax'"),
+        (["--search.agent-config.c-puc", "2"], "did you mean --search.agent-config.c-puct"),
+        (["--search-agent", "best_of_n", "--search.agent-config.n-iterations", "3"], "--search.agent-config.n-iterations"),
         (["--model", "./no/such/model"], "no model there"),
+        (["--preset", "fast"], "--preset 'fast'"),
+        (["--config", "no/such/run_config.json"], "--config no/such/run_config.json"),
+        (["--sft.seed", "4"], "--sft.seed is set per stage"),
+        (["--grpo-steps", "3"], "Unrecognized options: --grpo-steps"),
     ],
 )
 def test_bad_input_gets_one_line_and_exit_2_before_anything_is_written(tmp_path, capsys, argv, message):
     out = tmp_path / "run"
     assert cli_main(["run", "--out", str(out), *argv]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and message in err and err.startswith("astro run: error:")
+    assert len(err.splitlines()) == 1 and message in err and err.startswith("astro run: error:"), err
     assert not out.exists()
+
+
+def test_an_internal_error_shows_its_traceback_and_a_one_line_summary_last(tmp_path, capsys, monkeypatch):
+    import astro.commands.problems as problems
+
+    def broken(job):
+        return {}["a key the code forgot"]
+
+    monkeypatch.setattr(problems, "make_problems", broken)
+    assert cli_main(["problems", "--out", str(tmp_path / "p")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0] == "Traceback (most recent call last):" and any("def broken" in line or "in broken" in line for line in err)
+    assert err[-1] == "astro problems: internal error (a bug, not your input): a key the code forgot (KeyError)"
 
 
 def test_a_busy_run_folder_is_refused_with_one_line(tmp_path, capsys):

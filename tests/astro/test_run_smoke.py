@@ -65,11 +65,11 @@ def _comparison(out):
 @pytest.mark.slow
 def test_rerun_with_a_changed_flag_equals_a_fresh_run_with_it(tmp_path):
     reused, fresh = tmp_path / "reused", tmp_path / "fresh"
-    small = ["--preset", "smoke", "--seeds", "0", "--grpo-steps", "1", "--no-parallel-arms"]
+    small = ["--preset", "smoke", "--seeds", "0", "--grpo.n-steps", "1", "--no-parallel-arms"]
     assert cli_main(["run", *small, "--out", str(reused)]) == 0
     n_before = len((reused / "traces" / "traces_astro.jsonl").read_text().splitlines())
-    assert cli_main(["run", *small, "--k-values", "1", "--out", str(reused)]) == 0
-    assert cli_main(["run", *small, "--k-values", "1", "--out", str(fresh)]) == 0
+    assert cli_main(["run", *small, "--traces.k-values", "1", "--out", str(reused)]) == 0
+    assert cli_main(["run", *small, "--traces.k-values", "1", "--out", str(fresh)]) == 0
     assert _comparison(reused) == _comparison(fresh)
     n_after = len((reused / "traces" / "traces_astro.jsonl").read_text().splitlines())
     assert n_after == len((fresh / "traces" / "traces_astro.jsonl").read_text().splitlines()) <= n_before
@@ -77,7 +77,7 @@ def test_rerun_with_a_changed_flag_equals_a_fresh_run_with_it(tmp_path):
         a = (reused / "seed0" / f"rl-{arm}" / "model.safetensors").read_bytes()
         b = (fresh / "seed0" / f"rl-{arm}" / "model.safetensors").read_bytes()
         assert a == b
-    assert json.loads((reused / "run_config.json").read_text())["k_values"] == [1]
+    assert json.loads((reused / "run_config.json").read_text())["traces"]["k_values"] == [1]
 
 
 @pytest.mark.slow
@@ -88,7 +88,7 @@ def test_smoke_math_runs_every_stage_on_real_problem_text(tmp_path):
     rows = {row["model"]: row for row in report["comparison"]["rows"]}
     assert list(rows) == ["Base", "Direct-SFT", "ASTRO-SFT", "Direct-RL", "ASTRO-RL"]
     assert all(row["benches"]["math500"]["n_problems"] == 8 and "amc23" in row["benches"] for row in rows.values())
-    assert json.loads((out / "run_config.json").read_text())["task"] == "math"
+    assert json.loads((out / "run_config.json").read_text())["task"]["name"] == "math"
     markdown = (out / "report.md").read_text()
     assert markdown.startswith("> **Plumbing check: these numbers mean nothing.**")
     train = {json.loads(line)["id"] for line in (out / "problems" / "train.jsonl").read_text().splitlines()}

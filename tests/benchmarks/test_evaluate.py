@@ -282,7 +282,7 @@ def test_astro_eval_cli_with_the_oracle(tmp_path, capsys):
     assert report.model == "oracle"
     assert report.benches["mini"].pass_at_1 == 1.0
     assert report.benches["mini"].data_sha256 == hashlib.sha256(data.read_bytes()).hexdigest()
-    assert len(read_jsonl(out / "completions.jsonl")) == 6
+    assert len(read_jsonl(out / "mini" / "completions.jsonl")) == 6  # one folder per evaluation set
     assert "# Evaluation: oracle" in capsys.readouterr().out
     assert (out / "report.md").exists()
     assert main(["--policy", "oracle", "--bench", str(tmp_path / "absent.jsonl"), "--out", str(out)]) == 2

@@ -24,8 +24,8 @@ pytestmark = [
 def page(tmp_path):
     """(tree, file:// URL of its page): an MCTS tree of a Countdown problem (symbolic policy) with a correct terminal."""
     trees = tmp_path / "trees.jsonl"
-    assert astro(["search", "--countdown", "4", "--policy", "countdown", "--out", str(trees), "--no-progress",
-                  "--search-option", "n_iterations=6"]) == 0
+    assert astro(["search", "--problems", "countdown:4", "--policy.backend", "countdown", "--out", str(trees), "--no-progress",
+                  "--search.agent-config.n-iterations", "6"]) == 0
     records = [SearchTree.from_dict(r) for r in read_jsonl(trees)]
     index = next(i for i, t in enumerate(records) if t.correct_terminals())
     html = tmp_path / "tree.html"

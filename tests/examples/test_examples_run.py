@@ -8,7 +8,7 @@ import pytest
 
 from astro.cli import main as cli_main
 
-SMALL = ["--preset", "smoke", "--grpo-steps", "1", "--eval-samples", "1"]
+SMALL = ["--preset", "smoke", "--grpo.n-steps", "1", "--eval.samples", "1"]
 
 
 def _report(out):
@@ -19,10 +19,10 @@ def _report(out):
 def test_smoke_run_with_the_example_search_agent(tmp_path):
     out = tmp_path / "run"
     agent = "examples.greedy_restarts:GreedyRestarts"
-    assert cli_main(["run", *SMALL, "--search-agent", agent, "--search-options", "n_attempts=6", "--out", str(out)]) == 0
+    assert cli_main(["run", *SMALL, "--search-agent", agent, "--search.agent-config.n-attempts", "6", "--out", str(out)]) == 0
     report = _report(out)
-    assert report["config"]["search_agent"] == agent
-    assert report["config"]["search_agent_config"]["n_attempts"] == 6 and "c_puct" not in report["config"]["search_agent_config"]
+    assert report["config"]["search"]["agent"] == agent
+    assert report["config"]["search"]["agent_config"]["n_attempts"] == 6 and "c_puct" not in report["config"]["search"]["agent_config"]
     assert '"n_attempts": 6' in (out / "report.md").read_text()  # the report shows the agent's own settings
     trees = [json.loads(line) for line in (out / "trees" / "trees.jsonl").read_text().splitlines()]
     assert trees and {t["agent"] for t in trees} == {"greedy_restarts"}
@@ -35,7 +35,7 @@ def test_smoke_run_with_the_example_task(tmp_path):
     task = "examples.custom_task:ModSumTask"
     assert cli_main(["run", *SMALL, "--task", task, "--search-policy", "reference", "--out", str(out)]) == 0
     report = _report(out)
-    assert report["config"]["task"] == task
+    assert report["config"]["task"]["name"] == task
     problems = [json.loads(line) for line in (out / "problems" / "train.jsonl").read_text().splitlines()]
     assert problems and all(p["task"] == task and p["id"].startswith("modsum/") for p in problems)
     stats = report["trace_stats"]
@@ -48,9 +48,9 @@ def test_run_on_a_reasoning_gym_task(tmp_path):
     pytest.importorskip("reasoning_gym", reason="the reasoning-gym extra is not installed")
     out = tmp_path / "run"
     task = "reasoning_gym:chain_sum"
-    assert cli_main(["run", *SMALL, "--task", task, "--search-policy", "reference", "--n-train", "12", "--n-test", "8",
+    assert cli_main(["run", *SMALL, "--task", task, "--search-policy", "reference", "--task.n-train", "12", "--task.n-test", "8",
                      "--out", str(out)]) == 0
     report = _report(out)
-    assert report["config"]["task"] == task
+    assert report["config"]["task"]["name"] == task
     assert all(row["benches"]["test"]["n_problems"] == 8 for row in report["comparison"]["rows"])
     assert report["trace_stats"]["astro"]["total"]["n_restarts"] + report["trace_stats"]["astro"]["total"]["n_backtracks"] > 0

@@ -30,8 +30,8 @@ def test_pip_install_e_adds_a_search_agent_a_task_and_a_backend(tmp_path):
         assert "greedy" in agents and "modsum" in tasks and "guess" in policies
         out = tmp_path / "trees.jsonl"
         run = subprocess.run(
-            [sys.executable, "-m", "astro.cli", "search", "--countdown", "4", "--policy", "countdown", "--search-agent", "greedy",
-             "--search-option", "n_attempts=2", "--out", str(out), "--no-progress"],
+            [sys.executable, "-m", "astro.cli", "search", "--problems", "countdown:4", "--policy.backend", "countdown",
+             "--search-agent", "greedy", "--search.agent-config.n-attempts", "2", "--out", str(out), "--no-progress"],
             cwd=tmp_path, capture_output=True, text=True,
         )
         assert run.returncode == 0, run.stderr

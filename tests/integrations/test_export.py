@@ -15,10 +15,9 @@ from astro_env.jsonl import read_jsonl
 def made(tmp_path_factory):
     """Trees of 3 Countdown problems (symbolic policy, MCTS) and their ASTRO and Direct traces."""
     root = tmp_path_factory.mktemp("made")
-    assert astro(["search", "--countdown", "3", "--policy", "countdown", "--out", str(root / "trees.jsonl"), "--no-progress",
-                  "--search-option", "n_iterations=8"]) == 0
-    assert astro(["linearize", str(root / "trees.jsonl"), "--arm", "astro", "--out", str(root / "traces.jsonl")]) == 0
-    assert astro(["linearize", str(root / "trees.jsonl"), "--arm", "direct", "--out", str(root / "traces-direct.jsonl")]) == 0
+    assert astro(["search", "--problems", "countdown:3", "--policy.backend", "countdown", "--out", str(root / "trees.jsonl"),
+                  "--no-progress", "--search.agent-config.n-iterations", "8"]) == 0
+    assert astro(["linearize", str(root / "trees.jsonl"), "--arms", "astro", "direct", "--out", str(root / "traces")]) == 0
     return root
 
 
@@ -27,10 +26,10 @@ def test_export_loads_back_with_datasets_and_carries_a_card(made, tmp_path, fmt,
     from datasets import load_dataset
 
     out = tmp_path / "astro-countdown"
-    assert astro(["export", str(made / "trees.jsonl"), str(made / "traces.jsonl"), str(made / "traces-direct.jsonl"),
+    assert astro(["export", str(made / "trees.jsonl"), str(made / "traces" / "traces_astro.jsonl"), str(made / "traces" / "traces_direct.jsonl"),
                   "--out", str(out), "--format", fmt]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    astro_traces, direct_traces = read_jsonl(made / "traces.jsonl"), read_jsonl(made / "traces-direct.jsonl")
+    astro_traces, direct_traces = read_jsonl(made / "traces" / "traces_astro.jsonl"), read_jsonl(made / "traces" / "traces_direct.jsonl")
     trees = read_jsonl(made / "trees.jsonl")
     assert summary["n_trees"] == 3 and summary["n_traces"] == len(astro_traces) + len(direct_traces)
 
@@ -53,9 +52,9 @@ def test_export_loads_back_with_datasets_and_carries_a_card(made, tmp_path, fmt,
     assert machine["search_agents"] == ["mcts"] and machine["n_trees"] == 3
     assert machine["n_traces_per_arm"] == {"astro": len(astro_traces), "direct": len(direct_traces)}
     assert '"n_iterations": 8' in card  # the search agent's settings
-    assert "astro search --problems PROBLEMS --policy countdown --agent mcts" in card
-    assert "--search-option n_iterations=8" in card
-    assert "astro linearize trees.jsonl --arm direct" in card and f"astro export {made / 'trees.jsonl'}" in card
+    assert "astro search --problems PROBLEMS --policy.backend countdown --search.agent mcts" in card
+    assert "--search.agent-config.n-iterations 8" in card
+    assert "astro linearize trees.jsonl --arms astro direct" in card and f"astro export {made / 'trees.jsonl'}" in card
     assert "| `completion` | str |" in card and "| `nodes` | list |" in card  # the fields
 
 
@@ -64,8 +63,8 @@ def test_a_run_folder_is_searched_for_trees_and_traces(made, tmp_path, capsys):
     (run / "trees").mkdir(parents=True)
     (run / "traces").mkdir()
     (run / "trees" / "trees.jsonl").write_text((made / "trees.jsonl").read_text())
-    (run / "traces" / "traces.jsonl").write_text((made / "traces.jsonl").read_text())
-    (run / "run_config.json").write_text(json.dumps({"task": "countdown", "model": "base-model-dir"}))
+    (run / "traces" / "traces.jsonl").write_text((made / "traces" / "traces_astro.jsonl").read_text())
+    (run / "run_config.json").write_text(json.dumps({"task": {"name": "countdown"}, "policy": {"model": "base-model-dir"}}))
     out = tmp_path / "hub"
     assert astro(["export", str(run), "--out", str(out)]) == 0
     from datasets import load_dataset

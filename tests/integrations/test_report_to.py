@@ -81,8 +81,8 @@ def _items(items) -> dict:
 
 def _grpo(tmp_path: Path, model: Path, out: Path, report_to: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_PROJECT": "astro-gym-test"}
-    argv = [sys.executable, "-m", "astro.cli", "grpo", "--model", str(model), "--out", str(out), "--countdown-n", "4",
-            "--countdown-numbers", "2", "--group-size", "2", "--prompts-per-step", "2", "--max-new-tokens", "8",
+    argv = [sys.executable, "-m", "astro.cli", "grpo", "--model", str(model), "--out", str(out), "--n-problems", "4",
+            "--task-config.n-numbers", "2", "--group-size", "2", "--prompts-per-step", "2", "--max-new-tokens", "8",
             "--pass-rate-samples", "0", "--n-steps", "2", "--save-every", "0", "--threads", "1", "--report-to", report_to]
     return subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 

@@ -151,10 +151,11 @@ def run_cli(*args):
 
 
 def test_astro_search_with_the_ray_executor_starts_its_own_cluster(tmp_path):
-    common = ["search", "--countdown", "12", "--policy", "countdown", "--n-iterations", "4", "--n-children", "3",
-              "--n-rollouts", "2", "--batch-problems", "2", "--no-progress"]
+    common = ["search", "--problems", "countdown:12", "--policy.backend", "countdown", "--search.agent-config.n-iterations", "4",
+              "--search.agent-config.n-children", "3", "--search.agent-config.n-rollouts", "2", "--search.batch-problems", "2",
+              "--no-progress"]
     local = run_cli(*common, "--out", str(tmp_path / "local.jsonl"))
-    sharded = run_cli(*common, "--out", str(tmp_path / "ray.jsonl"), "--executor", "ray", "--ray-workers", "2")
+    sharded = run_cli(*common, "--out", str(tmp_path / "ray.jsonl"), "--executor", "ray", "--search.executor.n-workers", "2")
     assert local.returncode == 0 and sharded.returncode == 0, sharded.stderr[-2000:]
     assert "Started a local Ray instance" in sharded.stderr
     assert "executor: 6 shards (12 problems) on 2 Ray workers" in sharded.stderr
@@ -164,14 +165,14 @@ def test_astro_search_with_the_ray_executor_starts_its_own_cluster(tmp_path):
 
 
 def test_astro_eval_with_the_ray_executor_matches_the_local_run(tmp_path):
-    common = ["eval", "--policy", "oracle", "--bench", "countdown:10:0", "--samples", "2", "--batch-size", "3", "--no-progress"]
+    common = ["eval", "--policy", "oracle", "--bench", "countdown:10:0", "--samples", "2", "--eval.batch-size", "3", "--no-progress"]
     local = run_cli(*common, "--out", str(tmp_path / "local"))
     sharded = run_cli(*common, "--out", str(tmp_path / "ray"), "--executor", "ray")
     assert local.returncode == 0 and sharded.returncode == 0, sharded.stderr[-2000:]
     assert "executor: 4 shards (10 problems) on 2 Ray workers" in sharded.stderr
 
     def completions(folder):
-        return sorted(json.dumps(r, sort_keys=True) for r in read_jsonl(folder / "completions.jsonl"))
+        return sorted(json.dumps(r, sort_keys=True) for r in read_jsonl(folder / "countdown-10-0" / "completions.jsonl"))
 
     assert len(completions(tmp_path / "ray")) == 20
     assert completions(tmp_path / "ray") == completions(tmp_path / "local")

@@ -73,10 +73,10 @@ def test_a_different_config_on_the_same_file_is_refused(tmp_path):
 def _cli(out: Path) -> list[str]:
     return [
         sys.executable, "-m", "astro.cli", "search",
-        "--countdown", "30", "--countdown-numbers", "4", "--seed", "5",
-        "--policy", "countdown", "--out", str(out),
-        "--n-iterations", "12", "--n-children", "8", "--n-rollouts", "4",
-        "--batch-problems", "2", "--no-progress",
+        "--task", "countdown", "--n-problems", "30", "--task-config.n-numbers", "4", "--problem-seed", "5",
+        "--policy.backend", "countdown", "--out", str(out),
+        "--search.agent-config.n-iterations", "12", "--search.agent-config.n-children", "8",
+        "--search.agent-config.n-rollouts", "4", "--search.batch-problems", "2", "--no-progress",
     ]  # fmt: skip
 
 
@@ -110,19 +110,22 @@ def test_resume_after_kill_9_equals_an_uninterrupted_run(tmp_path):
     assert sum(1 for t in clean if t.correct_terminals()) > 0
 
 
-def test_cli_summary_line(tmp_path):
-    from astro.commands.search import main
+def test_cli_summary_line(tmp_path, capsys):
+    from astro.cli import main
 
     out = tmp_path / "trees.jsonl"
-    args = ["--countdown", "4", "--policy", "countdown", "--out", str(out), "--no-progress"]
-    assert main(args + ["--agent", "best_of_n", "--n-iterations", "4"]) == 2  # not a best-of-N option
+    args = ["search", "--problems", "countdown:4:0", "--policy.backend", "countdown", "--out", str(out), "--no-progress"]
+    assert main(args + ["--agent", "best_of_n", "--search.agent-config.n-iterations", "4"]) == 2  # not a best-of-N option
+    assert "--search.agent-config.n-iterations" in capsys.readouterr().err
     assert not out.exists()
-    assert main(args + ["--agent", "best_of_n", "--n-samples", "4"]) == 0
+    assert main(args + ["--agent", "best_of_n", "--search.agent-config.n-samples", "4"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n_trees"] == 4
     records = read_jsonl(out)
     assert len(records) == 4 and {r["agent"] for r in records} == {"best_of_n"}
     assert main(args + ["--agent", "beam"]) == 2  # a different config on the same file
-    with pytest.raises(SystemExit):
-        main(args + ["--shard", "2/2"])
+    assert "different search config" in capsys.readouterr().err
+    assert main(args + ["--shard", "2/2"]) == 2
+    assert "--shard '2/2'" in capsys.readouterr().err
 
 
 def test_trees_carry_the_problem_hash_and_it_follows_the_content():
@@ -164,20 +167,25 @@ def test_a_regenerated_problem_file_never_returns_old_trees(tmp_path):
 
 
 def test_cli_bad_inputs_give_one_line_and_write_nothing(tmp_path, capsys):
-    from astro.commands.search import main
+    from astro.cli import main
 
     out = tmp_path / "trees.jsonl"
     junk = tmp_path / "junk.jsonl"
     junk.write_bytes(b"\xff\xfe\x00garbage\n")
     cases = [
-        (["--countdown", "5", "--limit", "-1", "--policy", "countdown"], "--limit -1: use >= 1"),
-        (["--problems", str(junk), "--policy", "countdown"], "junk.jsonl:1: not UTF-8"),
-        (["--problems", str(tmp_path / "absent.jsonl"), "--policy", "countdown"], "does not exist"),
-        (["--countdown", "2", "--policy", str(tmp_path / "no" / "model")], "no such directory"),
+        (["--task", "countdown", "--n-problems", "5", "--limit", "-1", "--policy.backend", "countdown"], "--limit -1: use >= 1"),
+        (["--problems", str(junk), "--policy.backend", "countdown"], "junk.jsonl:1: not UTF-8"),
+        (["--problems", str(tmp_path / "absent.jsonl"), "--policy.backend", "countdown"], "does not exist"),
+        (["--problems", "countdown:2", "--policy", str(tmp_path / "no" / "model")], "no such directory"),
+        (["--problems", "countdown:2", "--policy.backend", "countdown", "--search.agent", "dfs"], "unknown search agent 'dfs'"),
+        (["--problems", "countdown:2", "--policy.backend", "countdown", "--search.agent-config.n-iterations", "0"], "n_iterations=0"),
+        (["--problems", "countdown:2", "--policy.backend", "countdown", "--search.agent-config.n-iteratons", "4"],
+         "did you mean --search.agent-config.n-iterations"),
+        (["--problems", "countdown:2", "--task", "countdown", "--policy.backend", "countdown"], "exactly one of --problems"),
     ]
     capsys.readouterr()
     for argv, match in cases:
-        assert main([*argv, "--out", str(out), "--no-progress"]) == 2
+        assert main(["search", *argv, "--out", str(out), "--no-progress"]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and match in err, err
         assert not out.exists()

@@ -18,6 +18,7 @@ from astro_env.loaders import write_problems  # noqa: E402
 from astro_env.problem import Problem  # noqa: E402
 from search.trace import Trace  # noqa: E402
 from tests.chat_tokenizers import TEXTS, chat_tokenizer, spy_policy_class, template_file  # noqa: E402
+from astro.commands import grpo as grpo_command, sft as sft_command  # noqa: E402
 from training import grpo, sft  # noqa: E402
 from training.data import tokenize_traces  # noqa: E402
 from training.embedded import ModelConfig, build_model, save_policy  # noqa: E402
@@ -61,7 +62,7 @@ def test_sft_evaluation_and_grpo_see_the_same_prompt_tokens(kind, tmp_path, monk
 
     monkeypatch.setattr(sft, "tokenize_traces", spy_tokenize)
     sft_out = tmp_path / "sft"
-    assert sft.main(["--traces", str(tmp_path / "traces.jsonl"), "--model", str(base), "--out", str(sft_out),
+    assert sft_command.main(["--traces", str(tmp_path / "traces.jsonl"), "--model", str(base), "--out", str(sft_out),
                      "--chat-template", str(template), "--system-prompt", "Answer in a box.", "--max-steps", "2",
                      "--batch-size", "3", "--lr", "3e-3", "--save-every", "0", "--log-every", "0", "--report-to", "none",
                      "--mixed-precision", "no"]) == 0
@@ -93,7 +94,7 @@ def test_sft_evaluation_and_grpo_see_the_same_prompt_tokens(kind, tmp_path, monk
 
     monkeypatch.setattr(grpo, "collect_rollouts", spy_collect)
     grpo_out = tmp_path / "grpo"
-    assert grpo.main(["--model", str(sft_out), "--problems", str(tmp_path / "problems.jsonl"), "--out", str(grpo_out),
+    assert grpo_command.main(["--model", str(sft_out), "--problems", str(tmp_path / "problems.jsonl"), "--out", str(grpo_out),
                       "--chat-template", "auto", "--system-prompt", "Answer in a box.", "--n-steps", "1",
                       "--group-size", "2", "--prompts-per-step", "3", "--max-new-tokens", "4", "--pass-rate-samples", "0",
                       "--save-every", "0", "--report-to", "none", "--threads", "1"]) == 0
@@ -152,7 +153,7 @@ def test_trl_rollouts_see_the_rendered_prompt_and_stop_at_the_end_of_turn(kind, 
 
     monkeypatch.setattr(grpo_trl.EnvironmentReward, "__call__", spy_reward)
     out = tmp_path / "trl"
-    assert grpo.main(["--engine", "trl", "--model", str(base), "--problems", str(tmp_path / "problems.jsonl"), "--out", str(out),
+    assert grpo_command.main(["--engine", "trl", "--model", str(base), "--problems", str(tmp_path / "problems.jsonl"), "--out", str(out),
                       "--chat-template", "auto", "--system-prompt", "Answer in a box.", "--n-steps", "1", "--group-size", "2",
                       "--prompts-per-step", "2", "--max-new-tokens", "4", "--pass-rate-samples", "0", "--save-every", "0",
                       "--report-to", "none", "--threads", "1"]) == 0

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
 from agents.base import Completion
-from astro_env.countdown import generate_problems
+from astro_env.countdown import CountdownConfig, generate_problems
 from astro_env.jsonl import read_jsonl
 from training.embedded import ModelConfig, build_model, build_tokenizer, save_policy
 from training.grpo import (
@@ -190,7 +191,7 @@ def tiny_model_dir(tmp_path, tokenizer):
 
 def test_train_grpo_end_to_end_logs_checkpoints_and_resumes(tmp_path, tiny_model_dir):
     out = tmp_path / "grpo"
-    common = dict(model=str(tiny_model_dir), out=str(out), countdown_n=4, countdown_numbers=2, group_size=2,
+    common = dict(model=str(tiny_model_dir), out=str(out), n_problems=4, task_config=CountdownConfig(n_numbers=2), group_size=2,
                   prompts_per_step=2, max_new_tokens=12, pass_rate_samples=2, pass_rate_low=0.0, pass_rate_high=1.0,
                   save_every=1, lr=1e-3, threads=1)
     result = train_grpo(GRPOConfig(n_steps=2, **common))
@@ -222,7 +223,7 @@ def test_train_grpo_end_to_end_logs_checkpoints_and_resumes(tmp_path, tiny_model
 
 
 def test_nothing_surviving_the_filter_is_a_clear_error(tmp_path, tiny_model_dir):
-    config = GRPOConfig(model=str(tiny_model_dir), out=str(tmp_path / "g"), countdown_n=2, group_size=2, prompts_per_step=2,
+    config = GRPOConfig(model=str(tiny_model_dir), out=str(tmp_path / "g"), n_problems=2, group_size=2, prompts_per_step=2,
                         max_new_tokens=4, pass_rate_samples=2, pass_rate_low=0.5, n_steps=1, threads=1)
     with pytest.raises(ValueError, match="difficulty filter"):
         train_grpo(config)
@@ -245,14 +246,19 @@ class FakeVLLMPolicy:
         self.inner = TransformersPolicy.from_pretrained(config.model)
         self.name = "fake-vllm"
         self.n_syncs = 0
+        self.synced: set[int] = set()
         FakeVLLMPolicy.instances.append(self)
 
     def complete(self, prompts, n, sampling):
         return self.inner.complete(prompts, n, sampling)
 
+    def propose_steps(self, states, n, sampling=None):
+        return self.inner.propose_steps(states, n, sampling)
+
     def sync_weights(self, model):
         self.inner.model.load_state_dict(model.state_dict())
         self.n_syncs += 1
+        self.synced.add(id(model))
 
 
 def test_vllm_backend_gets_weights_after_every_step(tmp_path, tiny_model_dir, monkeypatch):
@@ -263,8 +269,8 @@ def test_vllm_backend_gets_weights_after_every_step(tmp_path, tiny_model_dir, mo
     fake.VLLMPolicy = FakeVLLMPolicy
     monkeypatch.setitem(sys.modules, "agents.vllm_backend", fake)
     FakeVLLMPolicy.instances.clear()
-    out = train_grpo(GRPOConfig(model=str(tiny_model_dir), out=str(tmp_path / "v"), backend="vllm", countdown_n=2,
-                                countdown_numbers=2, group_size=2, prompts_per_step=2, max_new_tokens=8,
+    out = train_grpo(GRPOConfig(model=str(tiny_model_dir), out=str(tmp_path / "v"), backend="vllm", n_problems=2,
+                                task_config=CountdownConfig(n_numbers=2), group_size=2, prompts_per_step=2, max_new_tokens=8,
                                 pass_rate_samples=0, n_steps=2, lr=1e-2, threads=1, save_every=0))
     (engine,) = FakeVLLMPolicy.instances
     assert engine.n_syncs == 1 + 2  # at start, then after each of the 2 steps
@@ -297,3 +303,68 @@ def test_rollout_batch_shapes_rewards_and_masks_truncated_completions():
     # binary rewards
     rollouts, _ = rollout_batch(group[:2], GRPOConfig(reward="binary", scale_by_std=False, group_size=2), pad_id=0)
     assert [r.advantage for r in rollouts] == pytest.approx([0.5, -0.5])
+
+
+class CopyingPolicy(FakeVLLMPolicy):
+    """A plug-in rollout backend, reached by import path: its own copy of the weights, refreshed by sync_weights."""
+
+
+class FrozenPolicy:
+    """A backend GRPO must refuse: it samples, but cannot take the trained weights (no sync_weights)."""
+
+    name = "frozen"
+
+    def __init__(self, config):
+        pass
+
+    def complete(self, prompts, n, sampling):
+        raise AssertionError("never sampled")
+
+    def propose_steps(self, states, n, sampling=None):
+        raise AssertionError("never sampled")
+
+
+def test_a_plug_in_backend_trains_through_the_registry(tmp_path, tiny_model_dir):
+    from agents.base import TrainablePolicyAgent
+
+    FakeVLLMPolicy.instances.clear()
+    common = dict(model=str(tiny_model_dir), n_problems=2, task_config=CountdownConfig(n_numbers=2), group_size=2,
+                  prompts_per_step=2, max_new_tokens=8, pass_rate_samples=0, n_steps=2, lr=1e-2, threads=1, save_every=0)
+    out = train_grpo(GRPOConfig(out=str(tmp_path / "p"), backend=f"{__name__}:CopyingPolicy", **common))
+    (engine,) = FakeVLLMPolicy.instances
+    assert isinstance(engine, CopyingPolicy) and isinstance(engine, TrainablePolicyAgent)
+    assert engine.n_syncs == 1 + 2 and len(engine.synced) == 1  # at start and after each step, always the live model
+    from transformers import AutoModelForCausalLM
+
+    trained = AutoModelForCausalLM.from_pretrained(out)
+    for (name, a), b in zip(trained.state_dict().items(), engine.inner.model.state_dict().values()):
+        assert torch.equal(a, b), name  # every rollout came from the weights being trained
+    from astro_env.errors import UserError
+
+    with pytest.raises(UserError, match="no sync_weights"):
+        train_grpo(GRPOConfig(out=str(tmp_path / "f"), backend=f"{__name__}:FrozenPolicy", **common))
+
+
+def test_engines_come_from_the_registry_and_an_outside_engine_is_called(tmp_path, tiny_model_dir, monkeypatch):
+    from astro_env.errors import UserError
+    from astro_env.registry import GRPO_ENGINES
+
+    assert {"astro", "trl"} <= set(GRPO_ENGINES.names())
+    with pytest.raises(UserError, match="unknown GRPO engine 'nope'"):
+        GRPOConfig(engine="nope")
+    calls.clear()
+    out = train_grpo(GRPOConfig(model=str(tiny_model_dir), out=str(tmp_path / "e"), engine=f"{__name__}:recording_engine",
+                                n_problems=3, task_config=CountdownConfig(n_numbers=2), group_size=2, prompts_per_step=2,
+                                max_new_tokens=4, pass_rate_samples=0, n_steps=1, threads=1))
+    assert out == tmp_path / "e"
+    ((config, start, kept, n_problems),) = calls
+    assert n_problems == 3 and len(kept) == 3 and start.model is not None and start.policy is not None
+
+
+calls: list = []
+
+
+def recording_engine(config, start, kept, n_problems):
+    """An outside GRPO engine (`training.grpo.GRPOEngine`) that only records what it was handed."""
+    calls.append((config, start, kept, n_problems))
+    return Path(config.out)

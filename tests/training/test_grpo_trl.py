@@ -19,7 +19,7 @@ needs_trl = pytest.mark.skipif(not HAS_TRL, reason="TRL is not installed (pip in
 
 def test_engine_is_validated():
     assert GRPOConfig(engine="trl").engine == "trl"
-    with pytest.raises(ValueError, match="engine='deepspeed'.*'astro', 'trl'"):
+    with pytest.raises(ValueError, match="unknown GRPO engine 'deepspeed': use one of astro, trl"):
         GRPOConfig(engine="deepspeed")
 
 
@@ -89,7 +89,7 @@ def test_cli_engine_trl_writes_the_in_house_outputs(tmp_path):
 
     from astro_env.jsonl import read_jsonl
     from astro_env.loaders import write_problems
-    from training import grpo
+    from astro.commands import grpo
     from training.embedded import ModelConfig, build_model, build_tokenizer, save_policy
 
     torch.set_num_threads(1)

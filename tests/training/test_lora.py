@@ -14,6 +14,7 @@ from astro_env import get_task  # noqa: E402
 from astro_env.loaders import write_problems  # noqa: E402
 from astro_env.problem import Problem  # noqa: E402
 from search.trace import Trace  # noqa: E402
+from astro.commands import grpo as grpo_command, sft as sft_command  # noqa: E402
 from training import grpo, sft  # noqa: E402
 from training.embedded import ModelConfig, build_model, build_tokenizer, save_policy  # noqa: E402
 from training.lora import ADAPTER_DIR, merge_lora_state_dict  # noqa: E402
@@ -123,7 +124,7 @@ def _sft_argv(ws, out, *extra):
 
 def test_sft_lora_trains_only_adapters_and_the_merged_model_evaluates(workspace, tmp_path):
     out = tmp_path / "sft"
-    assert sft.main(_sft_argv(workspace, out, "--max-steps", "3")) == 0
+    assert sft_command.main(_sft_argv(workspace, out, "--max-steps", "3")) == 0
     assert (out / ADAPTER_DIR / "adapter_config.json").is_file()
     _assert_only_adapters_trained(_state(workspace["base"]), _state(out), _adapter(out), scaling=16 / 8)
     _evaluates(out, workspace["problems"], tmp_path / "eval")
@@ -131,7 +132,7 @@ def test_sft_lora_trains_only_adapters_and_the_merged_model_evaluates(workspace,
 
 def test_a_killed_sft_lora_run_resumes_to_the_same_weights(workspace, tmp_path, monkeypatch):
     argv = ["--n-epochs", "2", "--save-every", "2"]  # 6 traces / batch 2 -> 3 steps per epoch, 6 in all
-    assert sft.main(_sft_argv(workspace, tmp_path / "ref", *argv)) == 0
+    assert sft_command.main(_sft_argv(workspace, tmp_path / "ref", *argv)) == 0
 
     def kill(step):
         if step == 3:
@@ -139,11 +140,11 @@ def test_a_killed_sft_lora_run_resumes_to_the_same_weights(workspace, tmp_path, 
 
     monkeypatch.setattr(sft, "_step_hook", kill)
     with pytest.raises(KeyboardInterrupt):
-        sft.main(_sft_argv(workspace, tmp_path / "run", *argv))
+        sft_command.main(_sft_argv(workspace, tmp_path / "run", *argv))
     checkpoint = tmp_path / "run" / "checkpoints" / "step-00000002"
     assert (checkpoint / ADAPTER_DIR / "adapter_model.safetensors").is_file() and (checkpoint / "model.safetensors").is_file()
     monkeypatch.setattr(sft, "_step_hook", lambda step: None)
-    assert sft.main(_sft_argv(workspace, tmp_path / "run", *argv)) == 0
+    assert sft_command.main(_sft_argv(workspace, tmp_path / "run", *argv)) == 0
     summary = json.loads((tmp_path / "run" / "sft_summary.json").read_text())
     assert summary["resumed_from"].endswith("step-00000002") and summary["n_steps"] == 6
     a, b = _state(tmp_path / "ref"), _state(tmp_path / "run")
@@ -161,14 +162,14 @@ def test_grpo_lora_trains_only_adapters_resumes_and_the_merged_model_evaluates(w
     # non-zero advantages whatever the random model writes, so the adapters move
     monkeypatch.setattr(grpo, "group_advantages", lambda rewards, size, scale: torch.linspace(-1, 1, len(rewards)))
     out = tmp_path / "grpo"
-    assert grpo.main(_grpo_argv(workspace, out, "--n-steps", "2", "--save-every", "1")) == 0
+    assert grpo_command.main(_grpo_argv(workspace, out, "--n-steps", "2", "--save-every", "1")) == 0
     checkpoint = out / "checkpoints" / "step-00000002"
     assert (checkpoint / ADAPTER_DIR / "adapter_model.safetensors").is_file()
     base = _state(workspace["base"])
     _assert_only_adapters_trained(base, _state(out), _adapter(out), scaling=16 / 8)
     _evaluates(out, workspace["problems"], tmp_path / "eval")
     # one more step resumes from step 2's adapter (the starting model stays the base)
-    assert grpo.main(_grpo_argv(workspace, out, "--n-steps", "3", "--save-every", "1")) == 0
+    assert grpo_command.main(_grpo_argv(workspace, out, "--n-steps", "3", "--save-every", "1")) == 0
     assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
     _assert_only_adapters_trained(base, _state(out), _adapter(out), scaling=16 / 8)
 
@@ -185,7 +186,7 @@ def test_trl_grpo_lora_saves_the_merged_model(workspace, tmp_path, monkeypatch):
     out = tmp_path / "trl"
     argv = _grpo_argv(workspace, out, "--engine", "trl", "--n-steps", "2", "--group-size", "2", "--prompts-per-step", "2",
                       "--save-every", "0", "--reward", "signed")
-    assert grpo.main(argv) == 0
+    assert grpo_command.main(argv) == 0
     assert json.loads((out / "grpo_summary.json").read_text())["engine"] == "trl"
     _assert_only_adapters_trained(_state(workspace["base"]), _state(out), _adapter(out), scaling=16 / 8)
     _evaluates(out, workspace["problems"], tmp_path / "eval")
@@ -206,6 +207,9 @@ class FakeLoRAEngine:
 
     def complete(self, prompts, n, sampling):
         return self.inner.complete(prompts, n, sampling)
+
+    def propose_steps(self, states, n, sampling=None):
+        return self.inner.propose_steps(states, n, sampling)
 
     def sync_weights(self, model):
         self.load_weights(model.named_parameters())
@@ -228,7 +232,7 @@ def test_grpo_lora_with_an_engine_syncs_the_merged_weights(workspace, tmp_path, 
     monkeypatch.setattr(grpo, "group_advantages", lambda rewards, size, scale: torch.linspace(-1, 1, len(rewards)))
     FakeLoRAEngine.instances.clear()
     out = tmp_path / "v"
-    assert grpo.main(_grpo_argv(workspace, out, "--backend", "vllm", "--n-steps", "2", "--save-every", "0")) == 0
+    assert grpo_command.main(_grpo_argv(workspace, out, "--backend", "vllm", "--n-steps", "2", "--save-every", "0")) == 0
     (engine,) = FakeLoRAEngine.instances
     assert engine.n_loads == 1 + 1 + 2  # the plain start, the model with its adapters, then after each step
     trained = _state(out)

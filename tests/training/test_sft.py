@@ -229,7 +229,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(workspace, tmp_path, 
 
 
 def test_cli_main(workspace, tmp_path, capsys):
-    rc = sft.main(["--traces", str(workspace["traces"]), "--model", str(workspace["base"]), "--out", str(tmp_path / "cli"),
+    from astro.commands import sft as sft_command
+
+    rc = sft_command.main(["--traces", str(workspace["traces"]), "--model", str(workspace["base"]), "--out", str(tmp_path / "cli"),
                    "--max-steps", "1", "--loss-on", "completion", "--report-to", "none", "--mixed-precision", "no"])
     assert rc == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]

@@ -1,4 +1,4 @@
-"""`astro linearize`: trees.jsonl -> traces.jsonl (TRL prompt-completion), stats table, tokens."""
+"""`astro linearize`: trees.jsonl -> traces_<arm>.jsonl (TRL prompt-completion), stats table, tokens."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from astro_env.jsonl import JsonlWriter, read_jsonl
-from search.linearize_cli import main
+from astro.commands.linearize import main
 from search.trace import Trace
 from tests.search.make_golden import countdown_tree, math_tree
 
@@ -22,8 +22,8 @@ def trees_path(tmp_path):
 
 
 def test_astro_and_direct_arms(trees_path, tmp_path, capsys):
-    astro_out, direct_out = tmp_path / "astro.jsonl", tmp_path / "direct.jsonl"
-    assert main([str(trees_path), "--arm", "astro", "--out", str(astro_out), "--stats", "--seed", "3"]) == 0
+    astro_out, direct_out = tmp_path / "astro" / "traces_astro.jsonl", tmp_path / "direct" / "traces_direct.jsonl"
+    assert main([str(trees_path), "--arms", "astro", "--out", str(astro_out.parent), "--stats", "--seed", "3"]) == 0
     table = capsys.readouterr().out
     assert table.splitlines()[0].split()[:5] == ["source", "problems", "trajectories", "backtracks", "restarts"]
     astro = [Trace.from_dict(r) for r in read_jsonl(astro_out)]
@@ -32,23 +32,23 @@ def test_astro_and_direct_arms(trees_path, tmp_path, capsys):
     assert any(t.n_backtracks + t.n_restarts for t in astro)
     total = [line for line in table.splitlines() if line.startswith("total")][0].split()
     assert total[1:5] == ["2", str(len(astro)), str(sum(t.n_backtracks for t in astro)), str(sum(t.n_restarts for t in astro))]
-    config = json.loads((tmp_path / "astro.jsonl.config.json").read_text())
-    assert config["arm"] == "astro" and config["linearize"]["k_values"] == [1, 2, 3]
+    config = json.loads((tmp_path / "astro" / "linearize_config.json").read_text())
+    assert config["arms"] == ["astro"] and config["linearize"]["k_values"] == [1, 2, 3]
 
-    assert main([str(trees_path), "--arm", "direct", "--out", str(direct_out), "--seed", "3"]) == 0
+    assert main([str(trees_path), "--arm", "direct", "--out", str(direct_out.parent), "--seed", "3"]) == 0
     direct = [Trace.from_dict(r) for r in read_jsonl(direct_out)]
     assert len(direct) == len(astro)
     assert sorted(t.problem_id for t in direct) == sorted(t.problem_id for t in astro)
     assert sum(t.n_tokens for t in direct) < sum(t.n_tokens for t in astro)
     # rerunning replaces the file (same content, no duplicates)
-    assert main([str(trees_path), "--arm", "direct", "--out", str(direct_out), "--seed", "3"]) == 0
+    assert main([str(trees_path), "--arm", "direct", "--out", str(direct_out.parent), "--seed", "3"]) == 0
     assert [Trace.from_dict(r) for r in read_jsonl(direct_out)] == direct
 
 
 def test_output_loads_with_datasets_as_prompt_completion(trees_path, tmp_path):
     import datasets
-    out = tmp_path / "traces.jsonl"
-    assert main([str(trees_path), "--out", str(out)]) == 0
+    out = tmp_path / "traces_astro.jsonl"
+    assert main([str(trees_path), "--out", str(tmp_path)]) == 0
     ds = datasets.load_dataset("json", data_files=str(out), split="train")
     assert {"prompt", "completion", "arm", "problem_id", "n_backtracks", "n_restarts", "n_tokens"} <= set(ds.column_names)
     rows = read_jsonl(out)
@@ -63,9 +63,9 @@ def test_ablation_flags_and_tokenizer(trees_path, tmp_path):
     tok_dir = tmp_path / "tok"
     tokenizer = build_tokenizer(kind="char")
     tokenizer.save_pretrained(tok_dir)
-    out = tmp_path / "markers.jsonl"
-    argv = [str(trees_path), "--out", str(out), "--style", "markers", "--backtrack-point", "root", "--k", "1",
-            "--n-search", "2", "--tokenizer", str(tok_dir)]
+    out = tmp_path / "markers" / "traces_astro.jsonl"
+    argv = [str(trees_path), "--out", str(out.parent), "--linearize.style", "markers", "--linearize.backtrack-point", "root",
+            "--linearize.k-values", "1", "--linearize.n-search-per-problem", "2", "--tokenizer", str(tok_dir)]
     assert main(argv) == 0
     traces = [Trace.from_dict(r) for r in read_jsonl(out)]
     assert traces and all("But wait" not in t.completion for t in traces)
@@ -76,15 +76,22 @@ def test_ablation_flags_and_tokenizer(trees_path, tmp_path):
 
 
 def test_errors(trees_path, tmp_path, capsys):
-    assert main([str(trees_path)]) == 2
-    assert "--out" in capsys.readouterr().err
-    assert main([str(tmp_path / "missing.jsonl"), "--stats"]) == 2
-    assert main([str(trees_path), "--stats", "--k", "0"]) == 2
-    assert "k >= 1" in capsys.readouterr().err
+    from astro.cli import main as astro_main
+
+    def fails(argv, message):
+        assert astro_main(["linearize", *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
+
+    fails([str(trees_path)], "--out")
+    fails([str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "o")], "no such tree file")
+    fails([str(trees_path), "--out", str(tmp_path / "o"), "--linearize.k-values", "0"], "k >= 1")
+    fails([str(trees_path), "--out", str(tmp_path / "o"), "--linearize.styel", "off"], "did you mean --linearize.style")
+    assert not (tmp_path / "o").exists()
 
 
 def test_dispatch_through_astro_cli(trees_path, capsys):
     from astro.cli import main as astro_main
 
-    assert astro_main(["linearize", str(trees_path), "--stats", "--arm", "direct"]) == 0
+    assert astro_main(["linearize", str(trees_path), "--stats", "--arm", "direct", "--out", str(trees_path.parent / "t")]) == 0
     assert "trajectories" in capsys.readouterr().out

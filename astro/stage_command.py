@@ -1,0 +1,44 @@
+"""What every stage command shares: parse its config, run it, and under `--config STAGE_FILE` run it as
+that stage of its run folder (keyed, marked done, skipped when done already), exactly as `astro run` does."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from astro.args import parse_command
+
+__all__ = ["run_stage_command"]
+
+
+def run_stage_command(cls: type, argv: Sequence[str] | None, body: Callable[[Any], Any], *, command: str, description: str,
+                      default: Any = None, aliases: Mapping[str, str] | None = None) -> int:
+    """Parse a `cls` config from `argv` and call `body(config)`; returns 0, or 2 after one line on bad input.
+
+    With `--config` naming a stage file (`astro run --dry-run` writes them under `OUT/stages/`),
+    the body runs as that stage: its key is computed as the in-process run computes it (the
+    config plus the key hashes of the stages it reads), its folder gets the same `stage.json`,
+    and a stage already done with that key is skipped. Only the first process of a launcher
+    (`RANK` 0) keeps the marker; the others run the body alone. Bad input (`astro.cli.is_bad_input`)
+    prints `astro <command>: error: <one line>` and returns 2; any other exception propagates.
+    """
+    from astro.cli import is_bad_input, one_line
+
+    try:
+        config, stage = parse_command(cls, list(argv or []), prog=f"astro {command}", description=description, default=default,
+                                      aliases=aliases)
+        if stage is None or os.environ.get("RANK", "0") != "0":
+            body(config)
+            return 0
+        from astro.stages import StageRunner, stage_key
+
+        run_dir = Path(stage.run_dir)
+        StageRunner(run_dir)(stage.stage, stage_key(command, config, stage.inputs, run_dir), lambda out: body(config))
+        return 0
+    except Exception as exc:  # noqa: BLE001 - bad input becomes one line; anything else propagates
+        if not is_bad_input(exc):
+            raise
+        print(f"astro {command}: error: {one_line(exc)}", file=sys.stderr)
+        return 2
