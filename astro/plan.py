@@ -28,7 +28,7 @@ from astro.commands.eval import EvalJob
 from astro.commands.linearize import LinearizeJob
 from astro.commands.problems import ProblemsJob
 from astro.commands.search import SearchJob
-from astro.config import ARMS, HELD_OUT, MODEL_LABELS, RunConfig
+from astro.config import ARMS, MODEL_LABELS, RunConfig
 from astro.configfile import StageFile
 
 __all__ = ["MULTI_NODE", "STAGES_DIR", "Stage", "base_model", "checkpoint_eval_stage", "checkpoint_steps", "launch_command",

@@ -7,7 +7,6 @@ environment modules themselves load only when `gymnasium.make` builds one.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from typing import TYPE_CHECKING, Any, Mapping
 
