@@ -39,6 +39,12 @@ class LinearizeConfig:
     """Draw wrong terminals first among those whose path shares a step with the chosen correct
     path (the jump to it is then a backtrack, not a restart), then among the rest. The paper
     draws uniformly; on small trees uniform draws are mostly restarts."""
+    dead_branch_share: float = 0.0
+    """Share of search solutions with k >= 2 whose wrong attempts stay in one dead branch: the first
+    enters a step off the correct path below which the tree holds no correct terminal, the next ones
+    backtrack inside that branch and miss again, and only then does the jump leave it for the correct
+    path (a restart when the branch starts at the root). A model that backtracks to the step it just
+    wrote lands in such branches at test time; the paper's draw (0) never shows one, nor the way out."""
     backtrack_point: Literal["lca", "root", "parent"] = "lca"
     """Where a jump lands: the lowest common ancestor of the previous terminal and the next
     path (paper); always the root (every jump a restart, shared steps rewritten); or the LCA's
@@ -69,6 +75,8 @@ class LinearizeConfig:
             raise ValueError(f"backtrack_point={self.backtrack_point!r}: use 'lca', 'root' or 'parent'.")
         if self.style not in ("phrases", "markers", "off"):
             raise ValueError(f"style={self.style!r}: use 'phrases', 'markers' or 'off'.")
+        if not 0.0 <= self.dead_branch_share <= 1.0:
+            raise ValueError(f"dead_branch_share={self.dead_branch_share}: use a share in [0, 1] (0: the paper's draw).")
         if not 0.0 <= self.high_q_threshold <= 1.0 + 1e-9:
             raise ValueError(f"high_q_threshold={self.high_q_threshold}: use a value in [0, 1] (ours: 0.75).")
 
@@ -243,6 +251,34 @@ def sample_wrong_classes(tree: SearchTree, classes: list[list[Node]], k: int, rn
     return [rng.choice(c) for c in chosen]
 
 
+def dead_branches(tree: SearchTree, avoid: Collection[int], is_equivalent: Equivalence,
+                  exclude_answers: Sequence[str] = ()) -> list[tuple[Node, list[list[Node]]]]:
+    """(branch node, its wrong terminals grouped by answer) for each non-root, non-terminal node
+    outside `avoid` (node ids, e.g. the correct path) whose subtree holds no correct terminal and
+    wrong terminals of at least two non-equivalent answers (none equivalent to `exclude_answers`)."""
+    below: dict[int, list[Node]] = {n.id: [] for n in tree.nodes}
+    dead = {n.id: True for n in tree.nodes}
+    for node in reversed(tree.nodes[1:]):  # children have larger ids than their parents
+        if node.terminal:
+            if node.correct:
+                dead[node.id] = False
+            elif node.answer is not None:
+                below[node.id].append(node)
+        parent = node.parent_id or 0
+        below[parent].extend(below[node.id])
+        dead[parent] = dead[parent] and dead[node.id]
+    out = []
+    for node in tree.nodes[1:]:
+        if node.terminal or node.id in avoid or not dead[node.id]:
+            continue
+        wrong = [n for n in below[node.id]
+                 if not any(_safe_equivalent(is_equivalent, a, n.answer or "") for a in exclude_answers)]
+        classes = answer_classes(sorted(wrong, key=lambda n: n.id), is_equivalent)
+        if len(classes) >= 2:
+            out.append((node, classes))
+    return out
+
+
 def merge_paths(tree: SearchTree, terminal_ids: Sequence[int], backtrack_point: str = "lca") -> NodeSequence:
     """The sequence that visits each terminal of `terminal_ids` in order (Algorithm 1's merge).
 
@@ -303,7 +339,14 @@ def linearize(
     for k in plan:
         final = rng.choice(correct)
         prefer = [n.id for n in tree.path(final.id)] if config.prefer_backtracks else []
-        wrong = sample_wrong(tree, k, rng, eq, config.wrong_choice, [tree.problem.answer], prefer) if k else []
+        wrong: list[Node] = []
+        if k >= 2 and config.dead_branch_share > 0 and rng.random() < config.dead_branch_share:
+            branches = dead_branches(tree, {n.id for n in tree.path(final.id)}, eq, [tree.problem.answer])
+            if branches:
+                _, classes = rng.choice(branches)
+                wrong = sample_wrong_classes(tree, classes, k, rng, config.wrong_choice)
+        if k and not wrong:
+            wrong = sample_wrong(tree, k, rng, eq, config.wrong_choice, [tree.problem.answer], prefer)
         seq = merge_paths(tree, [n.id for n in wrong] + [final.id], config.backtrack_point)
         if config.dedup:
             if seq.signature in seen:

@@ -15,6 +15,7 @@ from search.linearize import (
     NodeSequence,
     build_traces,
     count_tokens,
+    dead_branches,
     direct_sequences,
     format_stats,
     linearize,
@@ -305,3 +306,70 @@ def test_wrong_attempts_sharing_the_correct_prefix_come_last_and_backtrack():
                               prefer_backtracks=False)
     firsts = {seq.terminal_ids[0] for seq in linearize(tree, uniform, random.Random(0))}
     assert firsts == {3, 8, 10}  # the paper's uniform draw also picks the far misses
+
+
+def _tree_with_a_dead_branch() -> SearchTree:
+    """Correct path 1 -> 2 -> 3; a dead branch 4 (misses 6 and 8 below it, no correct terminal);
+    a near miss 9 below the correct path's first step; a dead step 10 with a single miss 11."""
+    return _tree([
+        (1, 0, "a", False, None, None, 0.9),
+        (2, 1, "b", False, None, None, 0.9),
+        (3, 2, "\\boxed{26}", True, "26", True, 1.0),
+        (4, 0, "c", False, None, None, 0.1),
+        (5, 4, "d", False, None, None, 0.0),
+        (6, 5, "\\boxed{7}", True, "7", False, 0.0),
+        (7, 4, "e", False, None, None, 0.0),
+        (8, 7, "\\boxed{9}", True, "9", False, 0.0),
+        (9, 1, "\\boxed{5}", True, "5", False, 0.0),
+        (10, 0, "f", False, None, None, 0.0),
+        (11, 10, "\\boxed{4}", True, "4", False, 0.0),
+    ])
+
+
+def test_dead_branch_attempts_backtrack_inside_the_branch_then_leave_it():
+    tree = _tree_with_a_dead_branch()
+    config = LinearizeConfig(k_values=(2,), n_direct_per_problem=0, n_search_per_problem=6, dedup=False, dead_branch_share=1.0)
+    seqs = linearize(tree, config, random.Random(0), string_equivalence)
+    assert len(seqs) == 6
+    for seq in seqs:
+        _check_invariants(tree, seq, string_equivalence)
+        assert set(seq.terminal_ids[:2]) == {6, 8} and seq.terminal_ids[2] == 3
+        # a backtrack to the dead branch's step, then a restart out of it
+        assert [a.start_id for a in seq.attempts[1:]] == [4, 0]
+    # the paper's draw (share 0) puts the near miss last and never stays in the dead branch
+    plain = linearize(tree, LinearizeConfig(k_values=(2,), n_direct_per_problem=0, n_search_per_problem=6, dedup=False),
+                      random.Random(0), string_equivalence)
+    assert all(seq.terminal_ids[1] == 9 for seq in plain)
+    assert not any(set(seq.terminal_ids[:2]) == {6, 8} for seq in plain)
+
+
+def test_dead_branch_share_falls_back_when_no_branch_qualifies():
+    # dead steps holding one miss each give no branch to stay in: the paper's draw is used
+    tree = _tree([
+        (1, 0, "a", False, None, None, 0.9),
+        (2, 1, "b", False, None, None, 0.9),
+        (3, 2, "\\boxed{26}", True, "26", True, 1.0),
+        (4, 0, "c", False, None, None, 0.1),
+        (5, 4, "\\boxed{7}", True, "7", False, 0.0),
+        (6, 0, "d", False, None, None, 0.1),
+        (7, 6, "\\boxed{9}", True, "9", False, 0.0),
+        (8, 1, "\\boxed{5}", True, "5", False, 0.0),
+    ])
+    assert dead_branches(tree, {0, 1, 2, 3}, string_equivalence) == []
+    config = LinearizeConfig(k_values=(2,), n_direct_per_problem=0, n_search_per_problem=6, dedup=False, dead_branch_share=1.0)
+    for seq in linearize(tree, config, random.Random(0), string_equivalence):
+        _check_invariants(tree, seq, string_equivalence)
+        assert seq.k == 2 and seq.terminal_ids[1:] == (8, 3)  # the near miss last, as without the option
+
+
+@PROPS
+@given(tree=random_trees(), seed=st.integers(0, 2**16), share=st.sampled_from([0.5, 1.0]))
+def test_invariants_hold_with_dead_branches(tree, seed, share):
+    config = LinearizeConfig(k_values=(2, 3), dead_branch_share=share)
+    for seq in linearize(tree, config, random.Random(seed), mod4_equivalent):
+        _check_invariants(tree, seq, mod4_equivalent)
+
+
+def test_dead_branch_share_is_a_share():
+    with pytest.raises(ValueError, match="dead_branch_share"):
+        LinearizeConfig(dead_branch_share=1.5)
