@@ -35,6 +35,12 @@ class LinearizeConfig:
     wrong_choice: Literal["uniform", "q"] = "uniform"
     """Which wrong terminals: uniform over distinct answers, or weighted by the Q of the
     terminal's parent (how promising the branch looked before it went wrong)."""
+    wrong_from: Literal["any", "dead_start"] = "any"
+    """Which wrong terminals may be attempts: any (paper), or only those whose first step is dead (no
+    correct terminal below it in the tree and Q = 0: no rollout from it reached the answer). With
+    "dead_start" a trace never misses after a first step from which the answer was reachable, so a
+    model does not learn to miss on purpose after a good start; each miss says the first step was
+    wrong, and the jump goes back above it."""
     prefer_backtracks: bool = True
     """Draw wrong terminals first among those whose path shares a step with the chosen correct
     path (the jump to it is then a backtrack, not a restart), then among the rest. The paper
@@ -69,6 +75,8 @@ class LinearizeConfig:
             raise ValueError("n_search_per_problem and n_direct_per_problem must be >= 0 (paper: 3 and 1).")
         if self.n_search_per_problem + self.n_direct_per_problem == 0:
             raise ValueError("n_search_per_problem + n_direct_per_problem is 0: no sequence would be made.")
+        if self.wrong_from not in ("any", "dead_start"):
+            raise ValueError(f"wrong_from={self.wrong_from!r}: use 'any' (paper) or 'dead_start'.")
         if self.wrong_choice not in ("uniform", "q"):
             raise ValueError(f"wrong_choice={self.wrong_choice!r}: use 'uniform' or 'q'.")
         if self.backtrack_point not in ("lca", "root", "parent"):
@@ -206,17 +214,18 @@ def sample_wrong(
     wrong_choice: str = "uniform",
     exclude_answers: Sequence[str] = (),
     prefer_path: Sequence[int] = (),
+    allowed: Collection[int] | None = None,
 ) -> list[Node]:
     """Up to `k` wrong terminals with pairwise non-equivalent answers (none equivalent to
     `exclude_answers`), in draw order: a class of equivalent answers is drawn first, uniformly
     or by the Q of its best member's parent, then one member of it uniformly (or by that Q).
     With `prefer_path` (node ids of a path), classes are drawn first among the terminals whose
     path shares a non-root node with it (and a member among those), then among the rest; those
-    drawn from the rest come first in the result."""
+    drawn from the rest come first in the result. `allowed` (node ids) restricts the candidates."""
     candidates = [
         n
         for n in wrong_terminals(tree)
-        if not any(_safe_equivalent(is_equivalent, a, n.answer or "") for a in exclude_answers)
+        if (allowed is None or n.id in allowed) and not any(_safe_equivalent(is_equivalent, a, n.answer or "") for a in exclude_answers)
     ]
     classes = answer_classes(candidates, is_equivalent)
     if prefer_path:
@@ -251,25 +260,29 @@ def sample_wrong_classes(tree: SearchTree, classes: list[list[Node]], k: int, rn
     return [rng.choice(c) for c in chosen]
 
 
+def dead_nodes(tree: SearchTree) -> set[int]:
+    """Ids of the non-root nodes below which the tree holds no correct terminal and whose Q is 0
+    (no rollout or visit below them reached the answer): states the search found no way out of."""
+    alive = {n.id: bool(n.terminal and n.correct) for n in tree.nodes}
+    for node in reversed(tree.nodes[1:]):  # children have larger ids than their parents
+        alive[node.parent_id or 0] = alive[node.parent_id or 0] or alive[node.id]
+    return {n.id for n in tree.nodes[1:] if not alive[n.id] and n.value <= 0.0}
+
+
 def dead_branches(tree: SearchTree, avoid: Collection[int], is_equivalent: Equivalence,
                   exclude_answers: Sequence[str] = ()) -> list[tuple[Node, list[list[Node]]]]:
-    """(branch node, its wrong terminals grouped by answer) for each non-root, non-terminal node
-    outside `avoid` (node ids, e.g. the correct path) whose subtree holds no correct terminal and
-    wrong terminals of at least two non-equivalent answers (none equivalent to `exclude_answers`)."""
+    """(branch node, its wrong terminals grouped by answer) for each non-terminal node outside
+    `avoid` (node ids, e.g. the correct path) that is dead (`dead_nodes`) and holds wrong terminals
+    of at least two non-equivalent answers (none equivalent to `exclude_answers`)."""
     below: dict[int, list[Node]] = {n.id: [] for n in tree.nodes}
-    dead = {n.id: True for n in tree.nodes}
     for node in reversed(tree.nodes[1:]):  # children have larger ids than their parents
-        if node.terminal:
-            if node.correct:
-                dead[node.id] = False
-            elif node.answer is not None:
-                below[node.id].append(node)
-        parent = node.parent_id or 0
-        below[parent].extend(below[node.id])
-        dead[parent] = dead[parent] and dead[node.id]
+        if node.terminal and not node.correct and node.answer is not None:
+            below[node.id].append(node)
+        below[node.parent_id or 0].extend(below[node.id])
+    dead = dead_nodes(tree)
     out = []
     for node in tree.nodes[1:]:
-        if node.terminal or node.id in avoid or not dead[node.id]:
+        if node.terminal or node.id in avoid or node.id not in dead:
             continue
         wrong = [n for n in below[node.id]
                  if not any(_safe_equivalent(is_equivalent, a, n.answer or "") for a in exclude_answers)]
@@ -346,7 +359,11 @@ def linearize(
                 _, classes = rng.choice(branches)
                 wrong = sample_wrong_classes(tree, classes, k, rng, config.wrong_choice)
         if k and not wrong:
-            wrong = sample_wrong(tree, k, rng, eq, config.wrong_choice, [tree.problem.answer], prefer)
+            allowed = None
+            if config.wrong_from == "dead_start":
+                dead = dead_nodes(tree)
+                allowed = {n.id for n in wrong_terminals(tree) if tree.path(n.id)[1].id in dead}
+            wrong = sample_wrong(tree, k, rng, eq, config.wrong_choice, [tree.problem.answer], prefer, allowed)
         seq = merge_paths(tree, [n.id for n in wrong] + [final.id], config.backtrack_point)
         if config.dedup:
             if seq.signature in seen:

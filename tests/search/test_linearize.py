@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -16,6 +17,7 @@ from search.linearize import (
     build_traces,
     count_tokens,
     dead_branches,
+    dead_nodes,
     direct_sequences,
     format_stats,
     linearize,
@@ -309,13 +311,13 @@ def test_wrong_attempts_sharing_the_correct_prefix_come_last_and_backtrack():
 
 
 def _tree_with_a_dead_branch() -> SearchTree:
-    """Correct path 1 -> 2 -> 3; a dead branch 4 (misses 6 and 8 below it, no correct terminal);
+    """Correct path 1 -> 2 -> 3; a dead branch 4 (misses 6 and 8 below it, no correct terminal, Q 0);
     a near miss 9 below the correct path's first step; a dead step 10 with a single miss 11."""
     return _tree([
         (1, 0, "a", False, None, None, 0.9),
         (2, 1, "b", False, None, None, 0.9),
         (3, 2, "\\boxed{26}", True, "26", True, 1.0),
-        (4, 0, "c", False, None, None, 0.1),
+        (4, 0, "c", False, None, None, 0.0),
         (5, 4, "d", False, None, None, 0.0),
         (6, 5, "\\boxed{7}", True, "7", False, 0.0),
         (7, 4, "e", False, None, None, 0.0),
@@ -373,3 +375,21 @@ def test_invariants_hold_with_dead_branches(tree, seed, share):
 def test_dead_branch_share_is_a_share():
     with pytest.raises(ValueError, match="dead_branch_share"):
         LinearizeConfig(dead_branch_share=1.5)
+
+
+def test_wrong_from_dead_start_never_misses_after_a_good_first_step():
+    tree = _tree_with_a_dead_branch()  # 9 misses below the correct path's first step (alive); 6, 8, 11 below dead first steps
+    assert dead_nodes(tree) == {4, 5, 6, 7, 8, 9, 10, 11}  # misses are dead themselves; the correct path is not
+    dead = LinearizeConfig(k_values=(1, 2, 3), n_direct_per_problem=0, n_search_per_problem=8, dedup=False, wrong_from="dead_start")
+    firsts = set()
+    for seed in range(6):
+        for seq in linearize(tree, dead, random.Random(seed), string_equivalence):
+            _check_invariants(tree, seq, string_equivalence)
+            assert set(seq.terminal_ids[:-1]) <= {6, 8, 11}
+            assert seq.attempts[-1].start_id == 0  # the jump out of a dead first step goes back above it
+            firsts.add(seq.terminal_ids[0])
+    assert firsts == {6, 8, 11}
+    paper = replace(dead, wrong_from="any")
+    assert any(9 in seq.terminal_ids for seq in linearize(tree, paper, random.Random(0), string_equivalence))
+    with pytest.raises(ValueError, match="wrong_from"):
+        LinearizeConfig(wrong_from="alive")
