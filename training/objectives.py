@@ -48,9 +48,9 @@ def grpo_token_loss(
     Per token: ratio r = exp(logprob - old_logprob); surrogate = min(r * A, clip(r, 1 - eps_low,
     1 + eps_high) * A); loss = -surrogate + beta * KL, with KL the k3 estimator
     exp(ref - logprob) - (ref - logprob) - 1 (>= 0, unbiased for KL(policy || reference)).
-    `aggregation="token"`: mean over all unmasked tokens of the batch (DAPO / Dr. GRPO; what
-    we use, following ASTRO's "token-level" GRPO variant); `"sequence"`: mean over each
-    completion's tokens, then over completions (the original GRPO).
+    `aggregation="token"`: mean over all unmasked tokens of the batch (DAPO / Dr. GRPO), so a
+    long completion weighs more; `"sequence"`: mean over each completion's tokens, then over
+    completions (the original GRPO; `GRPOConfig`'s default, see docs/recipe.md).
 
     Metrics (floats): `clip_frac` (share of unmasked tokens whose gradient the clip removed),
     `kl` (mean k3 KL over unmasked tokens; 0.0 without a reference), `ratio_mean`, `ratio_max`,
