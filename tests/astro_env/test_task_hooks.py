@@ -7,13 +7,14 @@ import pytest
 import astro_env
 from astro_env.countdown import CountdownConfig, CountdownTask, generate_problems
 from astro_env.errors import UserError
+from astro_env.math_task import MathConfig
 from astro_env.loaders import load_problems
 from astro_env.problem import Problem, count_overlap, prompt_key
 from astro_env.task import competence_probes, default_search_policy, outcome_phrases, task_config_class
 
 
 def test_get_task_builds_a_task_from_its_config():
-    assert task_config_class("countdown") is CountdownConfig and task_config_class("math") is None
+    assert task_config_class("countdown") is CountdownConfig and task_config_class("math") is MathConfig
     four = astro_env.get_task("countdown", {"n_numbers": 4, "max_target": 200})
     assert isinstance(four, CountdownTask) and four.config == CountdownConfig(n_numbers=4, max_target=200)
     # one instance per name and config; the same config as an instance, a mapping or command-line text
@@ -22,6 +23,9 @@ def test_get_task_builds_a_task_from_its_config():
     assert astro_env.get_task("countdown") is astro_env.get_task("countdown", {}) is not four
     assert four.name == "countdown"  # problems it makes are scored by get_task(problem.task)
     assert astro_env.get_task("math", {}) is astro_env.get_task("math")
+    equations = astro_env.get_task("math:boxed", {"kinds": "linear_equation,quadratic_root"})  # text as a command line gives it
+    assert equations.config == MathConfig(kinds=("linear_equation", "quadratic_root")) and equations.extraction == "boxed"
+    assert {p.task for p in equations.generate(4, 0)} == {"math:boxed"}  # scored by the task that made them
 
 
 def test_a_task_generates_from_its_own_config():
@@ -34,7 +38,8 @@ def test_a_task_generates_from_its_own_config():
 @pytest.mark.parametrize("name,config,match", [
     ("countdown", {"n_digits": 3}, "unknown config field.*n_digits.*n_numbers"),
     ("countdown", {"n_numbers": "four"}, "n_numbers='four' is not a int"),
-    ("math", {"extraction": "lenient"}, "takes no config"),
+    ("math", {"extraction": "lenient"}, "unknown config field.*extraction.*kinds"),
+    ("reasoning_gym:chain_sum", {"size": 3}, "takes no config"),
     ("countdown", object(), "takes a CountdownConfig"),
 ])
 def test_bad_task_configs_are_user_errors(name, config, match):
@@ -45,6 +50,7 @@ def test_bad_task_configs_are_user_errors(name, config, match):
 def test_default_search_policy_comes_from_the_task():
     assert default_search_policy(astro_env.get_task("countdown")) == "countdown"
     assert default_search_policy(astro_env.get_task("math")) == "base"
+    assert default_search_policy(astro_env.get_task("math", {"kinds": "linear_equation,quadratic_root"})) == "math"
 
 
 def test_prompt_key_normalises_the_statement_only():
@@ -68,8 +74,11 @@ def test_countdown_states_its_comparison_and_math_none():
     assert phrases.parse("That gives 8; the target is 6, so this is not it.") == ("8", "6", False)
     assert phrases.parse("That gives 8.") is None
     assert task.outcome_goal(Problem(id="x", problem="no numbers", answer="1", task="countdown")) is None
-    math = astro_env.get_task("math")
-    assert outcome_phrases(math) is None and competence_probes(math) is None
+    math = astro_env.get_task("math")  # fraction sums and roots have no check; its equations do
+    assert competence_probes(math) is None and math.outcome_goal(Problem(id="r", problem="Simplify $\\sqrt{8}$.", answer="1")) is None
+    assert math.outcome_goal(Problem(id="l", problem="Solve for $x$: $3x + 5 = 17$.", answer="4")) == "17"
+    assert math.outcome_value(Problem(id="l", problem="Solve for $x$: $3x + 5 = 17$.", answer="4"), "\\frac{22}{3}") == "27"
+    assert outcome_phrases(math).sentence("27", "17") == "The left side is 27 and the right side is 17, so this is not it."
     assert competence_probes(task).columns == ("legal_step_rate", "arithmetic_accuracy", "target_copy_rate")
 
 

@@ -46,8 +46,9 @@ def countdown_tree() -> SearchTree:
 
 
 def math_tree() -> SearchTree:
-    """A small algebra problem: a wrong answer after a long shared step, then the right one."""
-    problem = Problem(id="golden/math/1", problem="Solve for $x$: $2x + 3 = 11$.", answer="4", task="math")
+    """A small algebra problem in prose (not an equation of the math task's step grammar, so no comparison
+    with the right side is written): a wrong answer after a long shared step, then the right one."""
+    problem = Problem(id="golden/math/1", problem="If $2x + 3 = 11$, what is $x$?", answer="4", task="math")
     long_step = (
         "We want to isolate $x$, so we first move the constant term to the right-hand side of the equation.\n"
         "Subtracting 3 from both sides of $2x + 3 = 11$ gives $2x = 11 - 3 = 8$."
