@@ -185,3 +185,23 @@ def test_pretrain_runs_on_any_task_with_a_corpus(tmp_path):
     summary = json.loads((out / "pretrain_summary.json").read_text())
     assert "model_solve_rate" in summary and "model_legal_step_rate" not in summary and "random_legal_solve_rate" not in summary
     assert summary["loss_curve"][-1] < summary["loss_curve"][0]
+
+
+@pytest.mark.slow
+def test_pretrain_tiny_on_the_math_equations(tmp_path):
+    """The math task's corpus pre-trains a base end to end: its test split left out (0 in the corpus, no pair's
+    prompt among them), its competence audited by the math probes, corpus-style attempts as the random row."""
+    equations = {"kinds": "linear_equation,quadratic_root"}
+    task = astro_env.get_task("math", equations)
+    test_split = task.generate(120, 1234)
+    path = write_problems(test_split, tmp_path / "test.jsonl")
+    config = PretrainConfig(out=str(tmp_path / "base"), task="math", task_config=equations, exclude=(str(path),), model=TINY,
+                            n_steps=12, batch_size=4, vocab_size=160, tokenizer_pairs=200, n_eval=4, seed=1234)
+    out = pretrain(config)
+    corpus = json.loads((out / "corpus.json").read_text())
+    assert corpus["exclude"] == [{"file": str(path), "n_problems": 120, "n_in_corpus": 0}] and corpus["n_pairs"] == 1200
+    keys = {prompt_key(p) for p in test_split}
+    assert not {prompt_key(p) for p, _ in task.pretrain_corpus(corpus["n_pairs"], 1234, frozenset(keys))} & keys
+    summary = json.loads((out / "pretrain_summary.json").read_text())
+    assert {"model_well_formed_rate", "model_arithmetic_accuracy", "model_check_accuracy", "model_solve_rate"} <= set(summary)
+    assert summary["loss_curve"][-1] < summary["loss_curve"][0] and 0.0 <= summary["random_legal_solve_rate"] <= 1.0
