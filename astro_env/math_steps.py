@@ -4,10 +4,11 @@ Two kinds of `astro_env.synthetic` have one (`GRAMMAR_KINDS`); both are equation
 answer is checked by substituting it back (`Equation.left`, compared with the right side):
 
 - `linear_equation`, "Solve for $x$: $3x + 5 = 17$.": move the constant ("Subtract $5$ from both
-  sides: $3x = 12$." or, a slip, "Add $5$ to both sides: $3x = 22$."), divide by the coefficient
-  ("Divide both sides by $3$: $x = 4$." or, a slip, by $-3$), check ("Check: $3 \\cdot 4 + 5 = 12 +
-  5 = 17$."), box. Every slip states true arithmetic for the operation it names; it is the choice
-  of operation that is wrong, as a Countdown walk's legal combination that misses the target.
+  sides: $3x = 17 - 5 = 12$." or, a slip, "Add $5$ to both sides: $3x = 17 + 5 = 22$."), divide by
+  the coefficient ("Divide both sides by $3$: $x = \\frac{12}{3} = 4$." or, a slip, by $-3$), check
+  ("Check: $3 \\cdot 4 + 5 = 12 + 5 = 17$."), box. Every slip states true arithmetic for the
+  operation it names; it is the choice of operation that is wrong, as a Countdown walk's legal
+  combination that misses the target.
 - `quadratic_root`, "Find the positive solution of $x^2 - x = 6$.": try a positive divisor of the
   right side no larger than `MAX_TRY` ("Try $x = 2$."), check ("Check: $2(2 - 1) = 2 \\cdot 1 =
   2$."), box. Which divisor solves it is what the search finds; a try is judged only by its check.
@@ -32,6 +33,9 @@ MAX_TRY = 20
 """Largest divisor a `quadratic_root` attempt tries (the generator keeps the positive root within 1..MAX_TRY)."""
 
 Kind = Literal["linear_equation", "quadratic_root"]
+
+# Every `=` of a step states one operation whose operands are written just before it (as Countdown's
+# "7*3=21"): a small model then computes from numbers a few tokens back, never from the prompt.
 
 
 def latex_fraction(value: Fraction) -> str:
@@ -149,15 +153,15 @@ def parse_equation(statement: str) -> Equation | None:
 def move_step(a: int, b: int, c: int, subtract: bool) -> tuple[str, Fraction]:
     """(step, new right side) of moving the constant `b` of `ax + b = c` (subtracting or adding |b|)."""
     n = abs(b)
-    m = Fraction(c - n if subtract else c + n)
+    m = c - n if subtract else c + n
     verb = f"Subtract ${n}$ from" if subtract else f"Add ${n}$ to"
-    return f"{verb} both sides: ${a}x = {latex_fraction(m)}$.", m
+    return f"{verb} both sides: ${a}x = {c} {'-' if subtract else '+'} {n} = {m}$.", Fraction(m)
 
 
 def divide_step(divisor: int, m: Fraction) -> tuple[str, Fraction]:
-    """(step, x) of dividing `(coefficient) x = m` by `divisor`."""
+    """(step, x) of dividing `(coefficient) x = m` (an integer) by `divisor`: the quotient, then its lowest terms."""
     x = Fraction(m) / divisor
-    return f"Divide both sides by ${divisor}$: $x = {latex_fraction(x)}$.", x
+    return f"Divide both sides by ${divisor}$: $x = \\frac{{{latex_fraction(m)}}}{{{divisor}}} = {latex_fraction(x)}$.", x
 
 
 def try_step(d: int) -> str:
@@ -307,8 +311,8 @@ def attempts(equation: Equation) -> list[list[str]]:
 
 _V = r"-?(?:\d{1,9}|\\frac\{\d{1,9}\}\{\d{1,9}\})"
 _F = rf"(?:{_V}|\({_V}\))"
-_MOVE_RE = re.compile(rf"(Subtract|Add) \$(\d{{1,9}})\$ (from|to) both sides: \$(-?\d{{1,9}})x = ({_V})\$\.")
-_DIVIDE_RE = re.compile(rf"Divide both sides by \$(-?\d{{1,9}})\$: \$x = ({_V})\$\.")
+_MOVE_RE = re.compile(rf"(Subtract|Add) \$(\d{{1,9}})\$ (from|to) both sides: \$(-?\d{{1,9}})x = (-?\d{{1,9}}) ([+-]) (\d{{1,9}}) = ({_V})\$\.")
+_DIVIDE_RE = re.compile(rf"Divide both sides by \$(-?\d{{1,9}})\$: \$x = \\frac\{{(-?\d{{1,9}})\}}\{{(-?\d{{1,9}})\}} = ({_V})\$\.")
 _LINEAR_CHECK_RE = re.compile(rf"Check: \$(-?\d{{1,9}}) \\cdot ({_F}) ([+-]) (\d{{1,9}}) = ({_V}) ([+-]) (\d{{1,9}}) = ({_V})\$\.")
 _QUADRATIC_CHECK_RE = re.compile(rf"Check: \$({_F})\(({_V}) ([+-]) (\d{{1,9}})\) = ({_F}) \\cdot ({_F}) = ({_V})\$\.")
 _SQUARE_CHECK_RE = re.compile(rf"Check: \$({_F}) \\cdot ({_F}) = ({_V})\$\.")
@@ -363,14 +367,16 @@ def audit_attempt(equation: Equation, steps: Sequence[str]) -> StepAudit:
         if broken:
             pass
         elif linear and stage == 0 and (mv := _MOVE_RE.fullmatch(text)):
-            verb, n, prep, a, value = mv.groups()
-            ok = (verb == "Subtract") == (prep == "from") and int(n) == abs(equation.b) and int(a) == equation.a
+            verb, n, prep, a, c, sign, n2, value = mv.groups()
+            subtract = verb == "Subtract"
+            ok = (subtract == (prep == "from") == (sign == "-") and int(n) == int(n2) == abs(equation.b)
+                  and int(a) == equation.a and int(c) == equation.c)
             m = parse_value(value)
-            claims = [m == equation.c + (-1 if verb == "Subtract" else 1) * int(n)]
+            claims = [m == int(c) + (-1 if sign == "-" else 1) * int(n2)]
         elif linear and stage == 1 and (dv := _DIVIDE_RE.fullmatch(text)):
-            divisor, value = int(dv.group(1)), parse_value(dv.group(2))
-            ok = divisor in (equation.a, -equation.a) and m is not None
-            claims = [m is not None and divisor != 0 and value == m / divisor]
+            divisor, num, den, value = int(dv.group(1)), int(dv.group(2)), int(dv.group(3)), parse_value(dv.group(4))
+            ok = divisor in (equation.a, -equation.a) and den == divisor and m is not None and num == m
+            claims = [den != 0 and value == Fraction(num, den)]
             x = value
         elif not linear and stage == 0 and (tr := _TRY_RE.fullmatch(text)):
             d = int(tr.group(1))

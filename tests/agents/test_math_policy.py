@@ -29,8 +29,8 @@ def test_proposed_steps_are_moves_right_and_wrong_at_the_slip_rate():
     policy = MathPolicy(seed=0, slip_rate=0.3)
     [samples] = policy.propose_steps([_state(LINEAR)], 400, SamplingConfig(seed=1))
     counts = Counter(s.text for s in samples)
-    assert set(counts) == {"Subtract $5$ from both sides: $3x = 12$.", "Add $5$ to both sides: $3x = 22$."}
-    assert abs(counts["Add $5$ to both sides: $3x = 22$."] / 400 - 0.3) < 0.07
+    assert set(counts) == {"Subtract $5$ from both sides: $3x = 17 - 5 = 12$.", "Add $5$ to both sides: $3x = 17 + 5 = 22$."}
+    assert abs(counts["Add $5$ to both sides: $3x = 17 + 5 = 22$."] / 400 - 0.3) < 0.07
     assert all(math.isclose(s.logprob, math.log(0.3 if s.text.startswith("Add") else 0.7)) for s in samples)
     for step in counts:  # each parses as a well-formed first step
         assert replay(parse_equation(LINEAR.problem), [step]) is not None
@@ -51,13 +51,13 @@ def test_states_off_the_grammar_or_finished_get_nothing():
 def test_playouts_are_whole_attempts_that_continue_the_prompt():
     policy = build_policy(PolicyConfig(backend="math", seed=3, extra={"slip_rate": 0.5}))
     assert isinstance(policy, MathPolicy) and policy.slip_rate == 0.5
-    prompt = TASK.format_prompt(LINEAR) + "Add $5$ to both sides: $3x = 22$.\n\n"
+    prompt = TASK.format_prompt(LINEAR) + "Add $5$ to both sides: $3x = 17 + 5 = 22$.\n\n"
     group = policy.complete([TASK.format_prompt(LINEAR), prompt], 50, SamplingConfig(seed=0))
     equation = parse_equation(LINEAR.problem)
     for k, completions in enumerate(group):
         for completion in completions:
             steps = completion.text.split("\n\n")
-            full = (["Add $5$ to both sides: $3x = 22$."] if k else []) + steps
+            full = (["Add $5$ to both sides: $3x = 17 + 5 = 22$."] if k else []) + steps
             audit = audit_attempt(equation, full)
             assert audit.boxed and audit.n_well_formed == len(full) == 4 and audit.n_claims_true == audit.n_claims
             assert completion.n_tokens == len(completion.text)

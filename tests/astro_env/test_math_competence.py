@@ -20,7 +20,7 @@ def _text(*chunks: str) -> str:
     return "\n\n".join(chunks)
 
 
-GOOD = _text("Subtract $5$ from both sides: $3x = 12$.", "Divide both sides by $3$: $x = 4$.",
+GOOD = _text("Subtract $5$ from both sides: $3x = 17 - 5 = 12$.", "Divide both sides by $3$: $x = \\frac{12}{3} = 4$.",
              "Check: $3 \\cdot 4 + 5 = 12 + 5 = 17$.", "The left side is 17 and the right side is 17, so we have it.",
              "The answer is $\\boxed{4}$.")
 
@@ -28,7 +28,7 @@ GOOD = _text("Subtract $5$ from both sides: $3x = 12$.", "Divide both sides by $
 def test_competence_rates_by_hand():
     # 17 - 5 = 13 is false arithmetic but a well-formed step; its check is carried out right (3 * 13/3 = 13,
     # 13 + 5 = 18) and truly compared; the attempt then says "we have it" of 18 against 17: a false comparison
-    bad = _text("Subtract $5$ from both sides: $3x = 13$.", "Divide both sides by $3$: $x = \\frac{13}{3}$.",
+    bad = _text("Subtract $5$ from both sides: $3x = 17 - 5 = 13$.", "Divide both sides by $3$: $x = \\frac{13}{3} = \\frac{13}{3}$.",
                 "Check: $3 \\cdot \\frac{13}{3} + 5 = 13 + 5 = 18$.",
                 "The left side is 18 and the right side is 17, so we have it.", "The answer is $\\boxed{\\frac{13}{3}}$.")
     # a try that is not a divisor of 6 (not well-formed, nor anything after it), a misread right side
@@ -44,7 +44,7 @@ def test_competence_rates_by_hand():
 
 
 def test_only_the_first_attempt_is_audited():
-    retry = _text("Add $5$ to both sides: $3x = 22$.", "Divide both sides by $3$: $x = \\frac{22}{3}$.",
+    retry = _text("Add $5$ to both sides: $3x = 17 + 5 = 22$.", "Divide both sides by $3$: $x = \\frac{22}{3} = \\frac{22}{3}$.",
                   "Check: $3 \\cdot \\frac{22}{3} + 5 = 22 + 5 = 27$.",
                   "The left side is 27 and the right side is 17, so this is not it.",
                   "But wait, are we solving the problem correctly so far? Let's restart our solution from the beginning.",

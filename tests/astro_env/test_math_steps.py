@@ -54,17 +54,17 @@ def test_a_quadratic_is_solved_by_its_positive_root_only():
 def test_linear_moves_are_the_right_operation_or_its_slip_with_true_arithmetic():
     first = moves(LINEAR, Progress(), slip_rate=0.25)
     assert [(m.text, m.prior, m.slip) for m in first] == [
-        ("Subtract $5$ from both sides: $3x = 12$.", 0.75, False),
-        ("Add $5$ to both sides: $3x = 22$.", 0.25, True),
+        ("Subtract $5$ from both sides: $3x = 17 - 5 = 12$.", 0.75, False),
+        ("Add $5$ to both sides: $3x = 17 + 5 = 22$.", 0.25, True),
     ]
     second = moves(LINEAR, first[1].after, slip_rate=0.25)
-    assert [m.text for m in second] == ["Divide both sides by $3$: $x = \\frac{22}{3}$.",
-                                        "Divide both sides by $-3$: $x = -\\frac{22}{3}$."]
-    assert right_path(LINEAR) == ["Subtract $5$ from both sides: $3x = 12$.", "Divide both sides by $3$: $x = 4$.",
+    assert [m.text for m in second] == ["Divide both sides by $3$: $x = \\frac{22}{3} = \\frac{22}{3}$.",
+                                        "Divide both sides by $-3$: $x = \\frac{22}{-3} = -\\frac{22}{3}$."]
+    assert right_path(LINEAR) == ["Subtract $5$ from both sides: $3x = 17 - 5 = 12$.", "Divide both sides by $3$: $x = \\frac{12}{3} = 4$.",
                                   "Check: $3 \\cdot 4 + 5 = 12 + 5 = 17$.", "The answer is $\\boxed{4}$."]
     # a negative constant is added; a negative x is parenthesised in the check
     eq = Equation("linear_equation", -2, -3, 5)
-    assert right_path(eq)[:3] == ["Add $3$ to both sides: $-2x = 8$.", "Divide both sides by $-2$: $x = -4$.",
+    assert right_path(eq)[:3] == ["Add $3$ to both sides: $-2x = 5 + 3 = 8$.", "Divide both sides by $-2$: $x = \\frac{8}{-2} = -4$.",
                                   "Check: $-2 \\cdot (-4) - 3 = 8 - 3 = 5$."]
 
 
@@ -87,23 +87,23 @@ def test_every_attempt_ends_in_a_box_and_exactly_one_kind_of_them_solves():
             progress = replay(equation, attempt)
             assert progress is not None and progress.done(equation)
             assert replay(equation, attempt[:-1]).done(equation) is False
-    assert replay(LINEAR, ["Subtract $5$ from both sides: $3x = 13$."]) is None  # wrong arithmetic is not a move
-    assert replay(LINEAR, ["  Subtract  $5$ from both sides:\n$3x = 12$. "]) == Progress(1, m=Fraction(12))
+    assert replay(LINEAR, ["Subtract $5$ from both sides: $3x = 17 - 5 = 13$."]) is None  # wrong arithmetic is not a move
+    assert replay(LINEAR, ["  Subtract  $5$ from both sides:\n$3x = 17 - 5 = 12$. "]) == Progress(1, m=Fraction(12))
 
 
 def test_audit_by_hand():
     good = right_path(LINEAR)
     assert audit_attempt(LINEAR, good) == _audit(4, 4, 4, 4, Fraction(4), True)
     # a slip is well-formed with true arithmetic: the operation is wrong, not the sums
-    slip = ["Add $5$ to both sides: $3x = 22$.", "Divide both sides by $3$: $x = \\frac{22}{3}$.",
+    slip = ["Add $5$ to both sides: $3x = 17 + 5 = 22$.", "Divide both sides by $3$: $x = \\frac{22}{3} = \\frac{22}{3}$.",
             "Check: $3 \\cdot \\frac{22}{3} + 5 = 22 + 5 = 27$.", "The answer is $\\boxed{\\frac{22}{3}}$."]
     assert audit_attempt(LINEAR, slip) == _audit(4, 4, 4, 4, Fraction(22, 3), True)
     # 17 - 5 = 13 is false (still well-formed); 13 / 3 is stated right; the check misstates 3*(13/3)
-    wrong = ["Subtract $5$ from both sides: $3x = 13$.", "Divide both sides by $3$: $x = \\frac{13}{3}$.",
+    wrong = ["Subtract $5$ from both sides: $3x = 17 - 5 = 13$.", "Divide both sides by $3$: $x = \\frac{13}{3} = \\frac{13}{3}$.",
              "Check: $3 \\cdot \\frac{13}{3} + 5 = 14 + 5 = 19$.", "The answer is $\\boxed{\\frac{13}{3}}$."]
     assert audit_attempt(LINEAR, wrong) == _audit(4, 4, 4, 2, Fraction(13, 3), True)
     # copying the wrong coefficient is not well-formed, and nothing after it is
-    bad = ["Subtract $5$ from both sides: $4x = 12$.", "Divide both sides by $4$: $x = 3$.", "The answer is $\\boxed{3}$."]
+    bad = ["Subtract $5$ from both sides: $4x = 17 - 5 = 12$.", "Divide both sides by $4$: $x = \\frac{12}{4} = 3$.", "The answer is $\\boxed{3}$."]
     assert audit_attempt(LINEAR, bad) == _audit(3, 0, 0, 0, None, True)
     # a try that is not a divisor; a check of another x; boxing another x
     assert audit_attempt(QUADRATIC, ["Try $x = 4$."]).n_well_formed == 0
