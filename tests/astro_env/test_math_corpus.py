@@ -14,11 +14,11 @@ TASK = astro_env.get_task("math", EQUATIONS)
 
 
 def test_corpus_is_seeded_and_grows_by_prefix():
-    pairs = TASK.pretrain_corpus(600, seed=5)
-    assert pairs == TASK.pretrain_corpus(600, seed=5) and TASK.pretrain_corpus(250, seed=5) == pairs[:250]
-    assert TASK.pretrain_corpus(600, seed=6) != pairs
+    pairs = TASK.pretrain_corpus(300, seed=5)
+    assert pairs == TASK.pretrain_corpus(300, seed=5) and TASK.pretrain_corpus(120, seed=5) == pairs[:120]
+    assert TASK.pretrain_corpus(300, seed=6) != pairs
     # its problems come from their own stream, not the run's (seed 5)
-    assert not {p.id for p, _ in pairs} & {p.id for p in TASK.generate(600, 5)}
+    assert not {p.id for p, _ in pairs} & {p.id for p in TASK.generate(300, 5)}
     assert {p.subject for p, _ in pairs} == {"linear_equation", "quadratic_root"} and all(p.task == "math" for p, _ in pairs)
 
 
@@ -52,12 +52,12 @@ def test_every_attempt_is_well_formed_true_checked_and_boxed():
 
 
 def test_slips_and_tries_come_at_their_rates():
-    def solved(config, n=1500):
+    def solved(config, n=800):
         pairs = astro_env.get_task("math", config).pretrain_corpus(n, seed=3)
         return sum(TASK.self_check(p, c) for p, c in pairs) / n  # = the reward on these attempts (test above)
 
     # two slips of 0.3 each: (1 - 0.3) ** 2 = 0.49 of linear attempts solve; none slip at 0
-    assert abs(solved({"kinds": "linear_equation"}) - 0.49) < 0.04
+    assert abs(solved({"kinds": "linear_equation"}) - 0.49) < 0.05  # ignoring the rate (0.5) would give 0.25
     assert solved({"kinds": "linear_equation", "slip_rate": 0.0}, n=200) == 1.0
     # a uniformly random divisor up to 20: about a quarter of the quadratics of max_root 12
     assert 0.18 < solved({"kinds": "quadratic_root"}) < 0.32
