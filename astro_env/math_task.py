@@ -142,16 +142,22 @@ class MathTask:
         equation, x = parse_equation(problem.problem), parse_value(answer)
         return None if equation is None or x is None else latex_fraction(equation.left(x))
 
-    def self_check(self, problem: Problem, completion: str) -> bool:
+    def self_check(self, problem: Problem, completion: str) -> bool | None:
         """Whether the completion's final answer, substituted back, gives the right side (and is positive where
-        the prompt asks for it). Uses only what the prompt states, never the gold answer; False for problems
-        without an equation of the grammar. Never raises."""
+        the prompt asks for it); None when the problem is not an equation of the grammar (its prompt allows no
+        check). Uses only what the prompt states, never the gold answer; boxed answers that disagree fail.
+        Never raises."""
         from astro_env.math_steps import parse_equation, parse_value
 
         equation = parse_equation(problem.problem) if isinstance(problem, Problem) else None
-        if equation is None or not isinstance(completion, str):
+        if equation is None:
+            return None
+        if not isinstance(completion, str):
             return False
-        return equation.solves(parse_value(self.extract_answer(completion)))
+        from astro_env.boxes import scan_boxes
+
+        values = {parse_value(box.content) for box in scan_boxes(completion).braced}
+        return len(values) == 1 and equation.solves(parse_value(self.extract_answer(completion)))
 
     # ------------------------------------------------------------------ pre-training and competence
 

@@ -1,4 +1,4 @@
-"""The optional `self_check` task hook: Countdown checks an answer against its prompt alone; math has none."""
+"""The optional `self_check` task hook: Countdown and the math task's equations check an answer against the prompt alone."""
 
 from __future__ import annotations
 
@@ -31,5 +31,15 @@ def test_countdown_self_check_rejects_what_the_prompt_rules_out():
     assert not task.self_check(PROBLEM, None)  # type: ignore[arg-type]  # never raises
 
 
-def test_math_tasks_have_no_self_check():
-    assert not isinstance(astro_env.get_task("math"), SelfCheckingTask)
+def test_math_checks_its_equations_and_no_other_problem():
+    task = astro_env.get_task("math")
+    assert isinstance(task, SelfCheckingTask)
+    # the gold field says 5; the prompt's equation is solved by 4 only
+    linear = Problem(id="l", problem="Solve for $x$: $3x + 5 = 17$.", answer="5", task="math")
+    assert task.self_check(linear, "Divide both sides by $3$: $x = 4$.\n\nThe answer is $\\boxed{4}$.")
+    assert not task.self_check(linear, "\\boxed{5}") and not task.self_check(linear, "x = 4")
+    assert not task.self_check(linear, "\\boxed{3} or \\boxed{4}")  # hedged boxes that disagree
+    quadratic = Problem(id="q", problem="Find the positive solution of $x^2 - x = 6$.", answer="3", task="math")
+    assert task.self_check(quadratic, "\\boxed{3}") and not task.self_check(quadratic, "\\boxed{-2}")  # -2 solves, is not positive
+    # a benchmark problem's prompt allows no check: no verdict at all (the retry baseline is left out)
+    assert task.self_check(Problem(id="m", problem="Compute $\\frac{1}{2} + \\frac{1}{3}$.", answer="\\frac{5}{6}"), "\\boxed{1}") is None
