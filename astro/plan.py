@@ -17,6 +17,7 @@ afterwards skips it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import shlex
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -160,12 +161,17 @@ def run_stages(config: RunConfig, run_dir: Path) -> list[Stage]:
 def _pretrain_task(config: RunConfig, run_dir: Path) -> dict[str, Any]:
     """The task-dependent fields of the embedded model's pre-training: the run's task and its config (the
     corpus is drawn on the run's own kind of problem), every evaluation set excluded from the corpus."""
-    task_config = config.task.config
     return {
         "task": config.task.name,
-        "task_config": dataclasses.asdict(task_config) if dataclasses.is_dataclass(task_config) else {},
+        "task_config": _task_config_data(config),
         "exclude": _eval_files(config, run_dir),
     }
+
+
+def _task_config_data(config: RunConfig) -> dict[str, Any]:
+    """The run's task config as JSON data (what a stage file holds: tuples as lists), `{}` for a task without one."""
+    task_config = config.task.config
+    return json.loads(json.dumps(dataclasses.asdict(task_config))) if dataclasses.is_dataclass(task_config) else {}
 
 
 def _eval_files(config: RunConfig, run_dir: Path) -> tuple[str, ...]:
@@ -178,9 +184,7 @@ def _competence_stage(config: RunConfig, run_dir: Path) -> Stage:
     d = Path(run_dir)
     models = {MODEL_LABELS["base"]: base_model(config, d)}
     models |= {MODEL_LABELS[f"{arm}-{kind}"]: str(d / f"seed{seed}" / f"{kind}-{arm}") for arm in ARMS for kind in ("sft", "rl")}
-    task_config = config.task.config
-    job = CompetenceJob(out=str(d / f"seed{seed}" / "competence"), task=config.task.name,
-                        task_config=dataclasses.asdict(task_config) if dataclasses.is_dataclass(task_config) else {},
+    job = CompetenceJob(out=str(d / f"seed{seed}" / "competence"), task=config.task.name, task_config=_task_config_data(config),
                         models=models, problems=_eval_files(config, d)[0], seed=config.data_seed)
     inputs = ("problems", *_base_inputs(config), *(f"seed{seed}/{kind}-{arm}" for arm in ARMS for kind in ("sft", "rl")))
     return Stage(f"seed{seed}/competence", "competence", job, inputs)

@@ -202,8 +202,14 @@ def score_completion(
         first_attempt_correct=first_attempt_correct,
         finish_reason=completion.finish_reason,
         problem_hash=problem.content_hash,
-        self_check=bool(task.self_check(problem, text)) if isinstance(task, SelfCheckingTask) else None,
+        self_check=_self_check(task, problem, text),
     )
+
+
+def _self_check(task, problem, text: str) -> bool | None:
+    """The task's `self_check` verdict, None when the task has none or the problem's prompt allows no check."""
+    verdict = task.self_check(problem, text) if isinstance(task, SelfCheckingTask) else None
+    return None if verdict is None else bool(verdict)
 
 
 def _check_config(out_dir: Path, model: str, config: EvalConfig) -> None:

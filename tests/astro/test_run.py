@@ -78,8 +78,8 @@ def test_nested_flags_and_aliases_override_one_field_each():
 def test_a_task_config_gets_flags_once_the_task_is_named():
     config, _ = parse_args(["--preset", "smoke", "--task.config.n-numbers", "4", "--task.config.max-target", "60"])
     assert (config.task.config.n_numbers, config.task.config.max_target, config.task.config.max_number) == (4, 60, 9)
-    config, _ = parse_args(["--preset", "smoke", "--task", "math"])
-    assert config.task.name == "math" and config.task.config is None  # the math task declares no Config
+    config, _ = parse_args(["--preset", "smoke", "--task", "math", "--task.config.max-root", "20"])
+    assert config.task.name == "math" and config.task.config.max_root == 20  # the math task's own MathConfig
     with pytest.raises(UserError, match="task.config.n-numbers"):
         parse_args(["--preset", "smoke", "--task", "math", "--task.config.n-numbers", "4"])
 

@@ -42,7 +42,8 @@ def test_settings_map_one_to_one(tmp_path):
     assert (args["max_steps"], args["seed"], args["save_steps"], args["save_total_limit"]) == (7, 5, 3, 4)
     assert args["logging_steps"] == 2 and args["use_vllm"] and args["output_dir"] == str(tmp_path / "checkpoints")
     default = trl_arguments(GRPOConfig(), tmp_path, use_cpu=True)
-    assert default["scale_rewards"] == "group" and default["loss_type"] == "dapo"
+    assert default["scale_rewards"] == "group" and default["loss_type"] == "grpo"  # per-completion mean, our default
+    assert trl_arguments(GRPOConfig(aggregation="token"), tmp_path, use_cpu=True)["loss_type"] == "dapo"
     assert not default["mask_truncated_completions"] and not default["use_vllm"] and default["beta"] == 0.0
 
 
