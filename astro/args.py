@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import copy
 import dataclasses
@@ -21,13 +22,20 @@ import io
 import os
 import re
 import sys
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NoReturn, Sequence
 
 from astro.configfile import StageFile, read_config_file
 from astro_env.errors import UserError
 from astro_env.registry import component_config_fields
 
-__all__ = ["expand_aliases", "one_line_tyro_error", "parse_command", "parse_config", "take_option"]
+__all__ = ["OneLineParser", "expand_aliases", "one_line_tyro_error", "parse_command", "parse_config", "take_option"]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are a `UserError` (one line, exit code 2 from `astro`), not a usage block."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        raise UserError(f"{' '.join(message.split())}; see `{self.prog} --help`.")
 
 
 def expand_aliases(argv: Sequence[str], aliases: Mapping[str, str]) -> list[str]:
@@ -165,6 +173,7 @@ def _tyro(cls: type, argv: Sequence[str], default: Any, prog: str, description: 
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_PARSING = re.compile(r"^Error parsing [^\s:]+: ")
 _FRAME = "╭╮╰╯│─┌┐└┘├┤"
 
 
@@ -193,6 +202,7 @@ def one_line_tyro_error(text: str) -> str:
         title = sections.pop(0)[0]
     sections = [section for section in sections if section]
     message = " ".join(sections[0]) if sections else title
+    message = _PARSING.sub("", message)  # "Error parsing search: <the config's own message>" -> the message
     for section in sections[1:]:
         if section[0].startswith("Perhaps you meant") and len(section) > 1:
             message += f" (did you mean {section[1].split()[0]}?)"

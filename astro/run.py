@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Sequence
@@ -91,35 +90,40 @@ def parse_args(argv: Sequence[str] | None) -> tuple[RunConfig, RunArgs]:
     return config, args
 
 
-def check_environment(config: RunConfig, run_dir: Path) -> None:
+def check_environment(config: RunConfig, run_dir: Path, *, local_only: bool = False) -> None:
     """Everything a run needs that the config alone cannot say, checked before any stage runs.
 
-    Components resolve (task, search agent, policy backends, GRPO engine), named files exist,
-    benchmark names are known, the run folder is writable. Raises UserError with one line.
+    The run folder is a folder that can be written; components resolve (task, search agent,
+    policy backends, GRPO engine); named files exist and hold what they should (problem sets are
+    read whole); named models are model directories (or, unless `local_only`, hub ids that can be
+    loaded); benchmark names are known; then every stage of the plan is checked by the same
+    `astro.validate.validate` its own command runs, the files earlier stages write being taken
+    as planned. `astro run --dry-run` runs it with `local_only` (a plan may name hub models it
+    does not download here). Raises UserError with one line.
     """
     import astro_env
-    from astro.plan import proposer_policy
-    from astro_env.loaders import check_problem_spec
+    from astro.plan import proposer_policy, run_stages
+    from astro.validate import check_model, check_out, check_problems, validate
     from astro_env.registry import POLICIES
 
+    check_out("--out", str(run_dir), "dir")
     astro_env.get_task(config.task.name, config.task.config)
     POLICIES.check(config.policy.backend)
     proposer, _ = proposer_policy(config, run_dir)
     POLICIES.check(proposer.backend)
     if config.task.train_problems:
-        check_problem_spec(config.task.train_problems, config.task.data_dir or None)
+        check_problems("--task.train-problems", config.task.train_problems, config.task.data_dir or None)
     for spec in config.task.bench:
-        check_problem_spec(spec, config.task.data_dir or None)
+        check_problems("--task.bench", spec, config.task.data_dir or None)
     for flag, path in (("--policy.model", config.policy.model), ("--proposer.model", config.proposer.model), ("--judge.model", config.judge.model)):
         if path and _looks_local(path) and not (Path(path) / "config.json").is_file():
             raise UserError(f"{flag} {path}: no model there (a save_pretrained directory has config.json).")
+        if path and not local_only and path not in ("oracle",) and not _looks_local(path):
+            check_model(flag, path)
     if config.accelerate_config and config.runnable_here and not Path(config.accelerate_config).is_file():
         raise UserError(f"--accelerate-config {config.accelerate_config}: no such file.")
-    probe = run_dir if run_dir.exists() else next((p for p in run_dir.parents if p.exists()), Path("."))
-    if not os.access(probe, os.W_OK):
-        raise UserError(f"--out {run_dir}: {probe} is not writable.")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"--out {run_dir}: a file is in the way; give a folder.")
+    for stage in run_stages(config, run_dir):
+        validate(stage.command, stage.config, planned=run_dir, local_only=True)
 
 
 def _has_cuda() -> bool:
@@ -138,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     run_dir = Path(args.out or f"runs/{config.preset}")
     needs_gpu = not config.runnable_here and not _has_cuda()
+    check_environment(config, run_dir, local_only=args.dry_run or needs_gpu)  # before anything is written
     if args.dry_run or needs_gpu:
         from astro.launch import describe_plan
 
@@ -146,7 +151,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"\nPreset {config.preset!r} needs GPUs (model {config.policy.model}, backend {config.policy.backend}); the "
                   "configuration is valid. Launch its stages on a cluster with the commands above.")
         return 0
-    check_environment(config, run_dir)
     import torch
 
     from astro.pipeline import run_pipeline

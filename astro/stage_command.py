@@ -3,14 +3,30 @@ that stage of its run folder (keyed, marked done, skipped when done already), ex
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from astro.args import parse_command
 
 __all__ = ["run_stage_command"]
+
+
+@contextlib.contextmanager
+def _output_lock(command: str, config: Any) -> Iterator[None]:
+    """Hold the lock of what `config` writes while the body runs (nothing for a launcher's other ranks)."""
+    from astro.stages import RunLock
+    from astro.validate import output_of
+
+    target = output_of(command, config)
+    if target is None or os.environ.get("RANK", "0") != "0":
+        yield
+        return
+    path, kind = target
+    with RunLock.for_file(path) if kind == "file" else RunLock(path):
+        yield
 
 
 def run_stage_command(cls: type, argv: Sequence[str] | None, body: Callable[[Any], Any], *, command: str, description: str,
@@ -23,20 +39,29 @@ def run_stage_command(cls: type, argv: Sequence[str] | None, body: Callable[[Any
     and a stage already done with that key is skipped. Only the first process of a launcher
     (`RANK` 0) keeps the marker; the others run the body alone. Bad input (`astro.cli.is_bad_input`)
     prints `astro <command>: error: <one line>` and returns 2; any other exception propagates.
+
+    Before the body runs, the config is checked whole (`astro.validate.validate`, the checks
+    `astro run --dry-run` runs on each stage), and the output is locked (`astro.stages.RunLock`:
+    `OUT/.astro.lock` for a folder, `.NAME.astro.lock` beside a file; only `RANK` 0 of a
+    launcher takes it): a second process on the same output is refused in one line while the
+    first lives, and a dead owner's lock is taken over.
     """
     from astro.cli import is_bad_input, one_line
+    from astro.validate import validate
 
     try:
         config, stage = parse_command(cls, list(argv or []), prog=f"astro {command}", description=description, default=default,
                                       aliases=aliases)
-        if stage is None or os.environ.get("RANK", "0") != "0":
-            body(config)
-            return 0
-        from astro.stages import StageRunner, stage_key
+        validate(command, config)  # everything checked before anything is written
+        with _output_lock(command, config):
+            if stage is None or os.environ.get("RANK", "0") != "0":
+                body(config)
+                return 0
+            from astro.stages import StageRunner, stage_key
 
-        run_dir = Path(stage.run_dir)
-        StageRunner(run_dir)(stage.stage, stage_key(command, config, stage.inputs, run_dir), lambda out: body(config))
-        return 0
+            run_dir = Path(stage.run_dir)
+            StageRunner(run_dir)(stage.stage, stage_key(command, config, stage.inputs, run_dir), lambda out: body(config))
+            return 0
     except Exception as exc:  # noqa: BLE001 - bad input becomes one line; anything else propagates
         if not is_bad_input(exc):
             raise

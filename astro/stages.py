@@ -100,23 +100,28 @@ class StageRunner:
     timings: dict[str, float] = field(default_factory=dict)
 
     def is_done(self, name: str, key: dict[str, Any]) -> bool:
-        """True when stage `name` finished with exactly `key`."""
+        """True when stage `name` finished with exactly `key` and its output is still what it wrote."""
         marker = read_marker(self.run_dir / name)
-        return marker is not None and marker["key_hash"] == config_hash(key) and marker.get("status") == "done"
+        done = marker is not None and marker["key_hash"] == config_hash(key) and marker.get("status") == "done"
+        return done and output_changed(self.run_dir / name, marker) is None
 
     def __call__(self, name: str, key: dict[str, Any], body: Callable[[Path], Any]) -> Path:
         out = self.run_dir / name
         digest = config_hash(key)
         marker = read_marker(out)
         if marker is not None and marker["key_hash"] == digest and marker.get("status") == "done":
-            log.info("stage %-16s done already (key %s), skipped", name, digest)
-            self.timings.setdefault(name, 0.0)
-            return out
+            changed = output_changed(out, marker)
+            if changed is None:
+                log.info("stage %-16s done already (key %s), skipped", name, digest)
+                self.timings.setdefault(name, 0.0)
+                return out
+            log.warning("stage %s: its output changed since it finished (%s); clearing it and running it again", name, changed)
+            marker = None
         if out.exists() and (marker is None or marker["key_hash"] != digest):
             if marker is not None:
                 log.warning("stage %s: its inputs changed (%s -> %s); clearing it and running it again", name, marker["key_hash"], digest)
-            shutil.rmtree(out)
-        resumed = out.exists()
+            clear_folder(out)
+        resumed = out.exists() and any(p.name != MARKER and not is_lock_file(p) for p in out.iterdir())
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / MARKER, {"stage": name, "key_hash": digest, "status": "running", "key": key})
         log.info("stage %-16s %s", name, "resuming" if resumed else "running")
@@ -124,9 +129,66 @@ class StageRunner:
         body(out)
         seconds = time.perf_counter() - start
         self.timings[name] = seconds
-        write_json(out / MARKER, {"stage": name, "key_hash": digest, "status": "done", "key": key, "seconds": round(seconds, 2)})
+        write_json(out / MARKER, {"stage": name, "key_hash": digest, "status": "done", "key": key, "seconds": round(seconds, 2),
+                                  "files": output_files(out)})
         log.info("stage %-16s finished in %.1fs", name, seconds)
         return out
+
+
+HASHED_SUFFIXES = (".jsonl", ".json")
+"""Output files whose SHA-256 a finished stage records (records and small summaries); other files
+(model weights, logs) are recorded by size, which a file cut short changes too."""
+
+
+def _walk(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MARKER and not is_lock_file(p) and not p.name.endswith(".tmp"))
+
+
+def output_files(folder: Path) -> dict[str, dict[str, Any]]:
+    """{relative path: {"bytes", "sha256" (records and summaries only)}} of what a stage wrote into `folder`."""
+    from astro_env.loaders import file_sha256
+
+    files = {}
+    for path in _walk(folder):
+        entry: dict[str, Any] = {"bytes": path.stat().st_size}
+        if path.name.endswith(HASHED_SUFFIXES):
+            entry["sha256"] = file_sha256(path)
+        files[path.relative_to(folder).as_posix()] = entry
+    return files
+
+
+def output_changed(folder: Path, marker: dict[str, Any]) -> str | None:
+    """What differs between a finished stage's folder and the files its marker records (None: nothing, or no record)."""
+    recorded = marker.get("files")
+    if not isinstance(recorded, dict):
+        return None
+    from astro_env.loaders import file_sha256
+
+    for rel, entry in sorted(recorded.items()):
+        path = folder / rel
+        if not path.is_file():
+            return f"{rel} is missing"
+        if path.stat().st_size != entry.get("bytes"):
+            return f"{rel} holds {path.stat().st_size} bytes, {entry.get('bytes')} were written"
+        if "sha256" in entry and file_sha256(path) != entry["sha256"]:
+            return f"{rel} was changed"
+    return None
+
+
+def is_lock_file(path: Path) -> bool:
+    """True for a lock file (`.astro.lock`, `.NAME.astro.lock`): clearing a stage keeps its owner's claim."""
+    return path.name == LOCK or (path.name.startswith(".") and path.name.endswith(LOCK))
+
+
+def clear_folder(folder: Path) -> None:
+    """Remove everything in `folder` but lock files (a process holding the folder keeps its lock)."""
+    for path in folder.iterdir():
+        if is_lock_file(path):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def _alive(pid: int) -> bool:
@@ -140,15 +202,24 @@ def _alive(pid: int) -> bool:
 
 
 class RunLock:
-    """An exclusive claim on a run folder: a lock file holding the owner's pid.
+    """An exclusive claim on a run folder or an output file: a lock file holding the owner's pid.
 
-    A lock left by a dead process is taken over (with a warning); one held by a live process is
-    refused with RunFolderBusy naming the pid. Released on exit from the `with` block.
+    `RunLock(folder)` holds `folder/.astro.lock` (what `astro run` and every command writing a
+    folder take); `RunLock.for_file(path)` holds `.NAME.astro.lock` beside an output file (what
+    `astro search` takes on its trees file). A lock left by a dead process is taken over (with a
+    warning); one held by a live process is refused with RunFolderBusy naming the pid. Released
+    on exit from the `with` block.
     """
 
-    def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / LOCK
+    def __init__(self, run_dir: Path, lock_path: Path | None = None) -> None:
+        self.path = Path(lock_path) if lock_path is not None else Path(run_dir) / LOCK
         self.held = False
+
+    @classmethod
+    def for_file(cls, path: str | os.PathLike) -> "RunLock":
+        """The lock of an output file: `.NAME.astro.lock` in its folder."""
+        path = Path(path)
+        return cls(path.parent, path.with_name(f".{path.name}{LOCK}"))
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -162,7 +233,7 @@ class RunLock:
                     owner = 0
                 if owner and owner != os.getpid() and _alive(owner):
                     raise RunFolderBusy(
-                        f"run folder {self.path.parent} is in use by process {owner}; wait for it, stop it, or use another --out."
+                        f"{self._what()} is in use by process {owner}; wait for it, stop it, or use another --out."
                     ) from None
                 log.warning("taking over the lock of %s left by process %s, which is gone", self.path.parent, owner or "?")
                 try:
@@ -175,6 +246,11 @@ class RunLock:
             self.held = True
             return
         raise RunFolderBusy(f"could not lock {self.path.parent}: another process keeps claiming it; use another --out.")
+
+    def _what(self) -> str:
+        if self.path.name == LOCK:
+            return f"run folder {self.path.parent}"
+        return f"output {self.path.with_name(self.path.name[1:-len(LOCK)])}"
 
     def release(self) -> None:
         if self.held:

@@ -45,6 +45,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import AbstractSet, Sequence
 
+from astro_env.errors import UserError
+
 from astro_env.boxes import scan_boxes
 from astro_env.outcome import OutcomePhrases
 from astro_env.problem import Problem, prompt_key
@@ -242,7 +244,8 @@ def problem_numbers(problem: Problem) -> tuple[list[int], int]:
         return [int(x) for x in meta["numbers"]], int(meta["target"])
     parsed = parse_problem_text(problem.problem)
     if parsed is None:
-        raise ValueError(f"Problem {problem.id!r} is not a Countdown problem: no 'Numbers: ...\\nTarget: ...' in its text or metadata.")
+        raise UserError(f"Problem {problem.id!r} is not a Countdown problem: no 'Numbers: ...\\nTarget: ...' in its text or metadata; "
+                        "use a backend and task that match the problems (e.g. --policy.backend math for math problems).")
     return parsed
 
 

@@ -35,7 +35,9 @@ class Problem:
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
             raise ValueError(f"Problem.id must be a non-empty string, got {self.id!r}")
-        if not isinstance(self.problem, str) or not self.problem.strip():
+        if not isinstance(self.problem, str):
+            raise ValueError(f"Problem {self.id!r}: `problem` must be a string (the statement's text), got {type(self.problem).__name__}")
+        if not self.problem.strip():
             raise ValueError(f"Problem {self.id!r}: `problem` text is empty")
         if not isinstance(self.answer, str) or not self.answer.strip():
             raise ValueError(f"Problem {self.id!r}: gold `answer` is empty")

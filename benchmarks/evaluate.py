@@ -27,7 +27,8 @@ import numpy as np
 
 import astro_env
 from agents.base import Completion, PolicyAgent, SamplingConfig
-from astro_env.jsonl import JsonlWriter, read_jsonl, write_json
+from astro_env.jsonl import JsonlWriter, manifest_mismatch, read_jsonl, remove_manifest, write_json, write_manifest
+from astro_env.errors import UserError
 from astro_env.problem import Problem
 from astro_env.state import DEFAULT_DELIMITER
 from astro_env.task import SelfCheckingTask
@@ -283,8 +284,16 @@ def evaluate(
     done: dict[tuple[str, int], EvalRecord] = {}
     kept_rows: list[dict[str, Any]] = []
     n_stale = 0
-    for row in read_jsonl(path):
-        record = EvalRecord.from_dict(row)
+    why = manifest_mismatch(path)
+    if why is not None:
+        print(f"eval {bench_name}: {path} {why} (cut short or changed since it was finished); sampling what is missing again.", file=sys.stderr)
+    remove_manifest(path)  # written again once every completion is in the file
+    for line_no, row in enumerate(read_jsonl(path), start=1):
+        try:
+            record = EvalRecord.from_dict(row)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserError(f"{path}: record {line_no} is not an evaluation record ({type(exc).__name__}: {exc}); "
+                            "give --out a folder of its own.") from None
         mine = record.bench == bench_name and record.problem_id in hashes
         if mine and record.problem_hash is not None and record.problem_hash != hashes[record.problem_id]:
             n_stale += 1  # sampled for another version of this problem (a regenerated problem file)
@@ -327,6 +336,7 @@ def evaluate(
                 bar.close()
 
     records = [done[(p.id, i)] for p in problems for i in range(config.samples)]
+    write_manifest(path)
     data_file = data_sha = None
     if data_path is not None:
         data_file = Path(data_path).name

@@ -19,14 +19,14 @@ from typing import Any, Sequence
 
 from agents.base import PolicyAgent
 from astro_env.errors import UserError
-from astro_env.jsonl import JsonlWriter, read_jsonl, write_json
+from astro_env.jsonl import JsonlWriter, manifest_mismatch, read_jsonl, remove_manifest, write_json, write_manifest
 from astro_env.problem import Problem
 from astro_env.registry import component_config_field
 from astro_env.state import DEFAULT_DELIMITER
 from search.agent import SearchAgent, default_agent_config, search_agent_class
 from search.builder import SearchBudget, TaskResolver, default_task_resolver
 from search.executor import ExecutorConfig, Shard, make_shards, map_shards
-from search.tree import SearchTree
+from search.tree import SearchTree, tree_record_error
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,9 @@ def search_trees(
     regenerated problem file) is stale: it is removed from the file and its problem searched
     again, so the file never returns a tree for another version of a problem; the config is written to
     `config_path(out_path)` and a different config already there raises ValueError (use a new
-    output file). `shard=(i, n)` takes the problems whose index % n == i. The progress bar
+    output file); the config and the file are created with the first tree, so a search that fails
+    before it leaves nothing behind, and a finished file gets its manifest
+    (`astro_env.jsonl.write_manifest`; a file cut short since is reported and completed). `shard=(i, n)` takes the problems whose index % n == i. The progress bar
     shows trees/s and the share of trees with a correct leaf. `config.executor` decides where
     the batches run (one executor shard per batch, so the trees do not depend on it); with Ray
     a batch that keeps failing raises `search.executor.ShardsFailed` after every other tree is
@@ -153,19 +155,28 @@ def search_trees(
     mine = shard_problems(problems, shard)
     done: dict[str, SearchTree] = {}
     writer: JsonlWriter | None = None
+    pending_config: dict | None = None
     if out_path is not None:
         saved = config_path(out_path)
         record = {"search": config.to_dict(), "policy": getattr(policy, "name", type(policy).__name__)}
         if saved.exists():
-            previous = json.loads(saved.read_text(encoding="utf-8"))
-            if previous.get("search") != json.loads(json.dumps(record["search"])):
+            try:
+                previous = json.loads(saved.read_text(encoding="utf-8"))
+            except ValueError:
+                raise UserError(f"{saved}: unreadable search config beside --out {out_path}; delete both, or give a new --out.") from None
+            if not isinstance(previous, dict) or previous.get("search") != json.loads(json.dumps(record["search"])):
                 raise UserError(f"{out_path} was built with a different search config ({saved}); use a new --out or the same settings.")
-        else:
-            write_json(saved, record)
+        why = manifest_mismatch(out_path)
+        if why is not None:
+            print(f"search: {out_path} {why} (cut short or changed since it was finished); searching its missing trees again.", file=sys.stderr)
+        remove_manifest(out_path)  # written again once every tree is in the file
         wanted = {p.id: p.content_hash for p in mine}
         kept: list[dict] = []
         n_stale = 0
-        for data in read_jsonl(out_path):
+        for line_no, data in enumerate(read_jsonl(out_path), start=1):
+            bad = tree_record_error(data)
+            if bad is not None:
+                raise UserError(f"--out {out_path}: record {line_no}: {bad}; give a new --out for the trees.")
             tree = SearchTree.from_dict(data)
             pid = tree.problem.id
             if pid in wanted and wanted[pid] != tree.problem_hash:
@@ -177,7 +188,10 @@ def search_trees(
         if n_stale:
             _rewrite_jsonl(Path(out_path), kept)
             print(f"search: {n_stale} saved tree(s) in {out_path} were built for a different version of their problem; searching them again.", file=sys.stderr)
-        writer = JsonlWriter(out_path)
+        if not saved.exists():
+            pending_config = record  # written with the first tree: a search that fails before it leaves no file
+        if Path(out_path).exists():
+            writer = JsonlWriter(out_path)  # repairs a torn tail now; a new file is opened with its first tree
     bar = None
     if progress:
         from tqdm import tqdm
@@ -186,13 +200,17 @@ def search_trees(
     n_correct = sum(1 for t in done.values() if t.correct_terminals())
 
     def collect(shard: Shard[Problem], trees: list[SearchTree]) -> None:
-        nonlocal n_correct
+        nonlocal n_correct, writer
         for tree in trees:
             if tree.problem.id in done:
                 continue
             done[tree.problem.id] = tree
             n_correct += bool(tree.correct_terminals())
-            if writer is not None:
+            if out_path is not None:
+                if writer is None:
+                    if pending_config is not None:
+                        write_json(config_path(out_path), pending_config)
+                    writer = JsonlWriter(out_path)
                 writer.write(tree.to_dict())
             if bar is not None:
                 bar.update(1)
@@ -207,4 +225,8 @@ def search_trees(
             writer.close()
         if bar is not None:
             bar.close()
+    if out_path is not None and Path(out_path).exists():
+        if pending_config is not None and not config_path(out_path).exists():
+            write_json(config_path(out_path), pending_config)
+        write_manifest(out_path, shard=list(shard))
     return [done[p.id] for p in mine]

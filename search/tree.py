@@ -6,10 +6,13 @@ A tree file is JSON Lines, one `SearchTree.to_dict()` per problem. Node 0 is the
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any, Iterator, Mapping
 
+from astro_env.errors import MissingFileError, UserError
+from astro_env.jsonl import iter_jsonl
 from astro_env.problem import Problem
 
 
@@ -135,3 +138,50 @@ class SearchTree:
             stats=dict(data.get("stats", {})),
             nodes=tuple(Node(**n) for n in data["nodes"]),
         )
+
+
+TREE_FIELDS = ("problem", "prompt", "nodes")
+"""Fields every line of a tree file has (`SearchTree.to_dict`)."""
+
+
+def tree_record_error(record: Mapping[str, Any]) -> str | None:
+    """Why `record` is not a tree (`SearchTree.to_dict`), None when it is one."""
+    missing = [k for k in TREE_FIELDS if k not in record]
+    if missing:
+        if "problem" in record and "answer" in record and "nodes" not in record:
+            return "this is a problems file (id, problem, answer), not trees; make trees from it with `astro search`"
+        if "prompt" in record and "completion" in record:
+            return "this is a traces file (prompt, completion), not trees; trees come from `astro search`"
+        return f"not a search tree (missing field(s) {', '.join(missing)}); tree files are written by `astro search`"
+    try:
+        SearchTree.from_dict(record)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        return f"not a valid search tree ({' '.join(str(exc).split()) or type(exc).__name__}); tree files are written by `astro search`"
+    return None
+
+
+def read_trees(path: str | os.PathLike, flag: str = "trees file", *, allow_empty: bool = False) -> list[SearchTree]:
+    """Every tree of a tree file, in file order, read strictly (an input is trusted only whole).
+
+    Raises `MissingFileError` for a missing path and `UserError` naming `flag`, the file and the
+    line for a directory, a line that is not UTF-8 JSON (a torn last line included: the search
+    that wrote it did not finish), a record that is not a tree (a problems or traces file given
+    instead), and, unless `allow_empty`, a file without any tree.
+    """
+    if not os.path.exists(path):
+        raise MissingFileError(f"{flag} {path}: no such file; make one with `astro search`.")
+    if os.path.isdir(path):
+        raise UserError(f"{flag} {path} is a directory; pass a trees.jsonl written by `astro search`.")
+    trees = []
+    try:
+        records = list(iter_jsonl(path, drop_torn_tail=False))
+    except UserError as exc:
+        raise UserError(f"{flag} {exc} A search cut short resumes when run again with the same --out.") from None
+    for line_no, record in enumerate(records, start=1):
+        why = tree_record_error(record)
+        if why is not None:
+            raise UserError(f"{flag} {path}: record {line_no}: {why}.")
+        trees.append(SearchTree.from_dict(record))
+    if not trees and not allow_empty:
+        raise UserError(f"{flag} {path} holds no tree; run `astro search` to fill it (or pass --allow-empty).")
+    return trees

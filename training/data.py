@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Literal, Sequence
 
 from astro_env.errors import MissingFileError, UserError
+from astro_env.jsonl import check_manifest
 from search.trace import Trace
 
 IGNORE_INDEX = -100
@@ -57,13 +58,15 @@ def load_traces(path: str | os.PathLike) -> list[Trace]:
     dropped. Raises `MissingFileError` for a missing path and `UserError` (a ValueError)
     naming the file and line for anything else: not UTF-8, malformed JSON, a problems file
     (records with `problem`/`answer` but no `prompt`/`completion`), a record missing a field or
-    with one of the wrong type, and a file with no trace at all.
+    with one of the wrong type, a file with no trace at all, and a file that no longer matches the
+    manifest `astro linearize` wrote beside it (cut short or changed since).
     """
     path = Path(path)
     if not path.exists():
         raise MissingFileError(f"traces file {path} does not exist; write one with `astro linearize`.")
     if not path.is_file():
         raise UserError(f"traces file {path} is a directory; pass the traces.jsonl written by `astro linearize`.")
+    check_manifest(path, "traces file", "run `astro linearize` again to write it whole.")
     data = path.read_bytes()
     lines = data.split(b"\n")
     traces: list[Trace] = []

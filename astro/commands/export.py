@@ -21,7 +21,6 @@ export, an --out that holds other files) is one line on stderr, exit code 2, not
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import shutil
@@ -31,6 +30,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
+from astro.args import OneLineParser
 from astro_env.errors import MissingFileError, UserError
 from astro_env.jsonl import iter_jsonl, read_jsonl
 
@@ -312,7 +312,7 @@ def export(sources: list[str], out: Path, fmt: str = "parquet", name: str | None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="astro export", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="astro export", description=__doc__.split("\n")[0])
     parser.add_argument("sources", nargs="+", help="a run folder, or trees/traces .jsonl files")
     parser.add_argument("--out", required=True, help="dataset folder to write (README.md + data/)")
     parser.add_argument("--format", default="parquet", choices=("parquet", "jsonl"), help="data file format (default parquet)")
@@ -320,7 +320,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     args = parser.parse_args(argv)
     command = shlex.join(["astro", "export", *(sys.argv[1:] if argv is None else argv)])
-    summary = export(args.sources, Path(args.out), args.format, args.name, args.overwrite, command)
+    from astro.stages import RunLock
+    from astro.validate import check_out
+
+    check_out("--out", args.out, "dir")
+    with RunLock.for_file(Path(args.out)):  # beside the folder, which is replaced whole
+        summary = export(args.sources, Path(args.out), args.format, args.name, args.overwrite, command)
     print(json.dumps(summary))
     return 0
 

@@ -13,6 +13,7 @@ correct solutions the judge approves are used (`self_eval.json` counts them).
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Sequence
@@ -20,11 +21,11 @@ from typing import Annotated, Any, Literal, Sequence
 import tyro
 
 from agents.base import PolicyConfig
-from astro_env.errors import MissingFileError, UserError
-from astro_env.jsonl import JsonlWriter, iter_jsonl, write_json
+from astro_env.errors import UserError
+from astro_env.jsonl import JsonlWriter, check_manifest, remove_manifest, write_json, write_manifest
 from search.curation import SelfEvalConfig
 from search.linearize import LinearizeConfig, build_traces, format_stats, trace_stats
-from search.tree import SearchTree
+from search.tree import SearchTree, read_trees
 
 __all__ = ["LinearizeJob", "linearize_trees", "main"]
 
@@ -57,15 +58,38 @@ class LinearizeJob:
     """Print the statistics table (per source) of each arm."""
     require_traces: bool = False
     """Fail when an arm yields no trace, or the judge approves no solution (what a run needs to go on)."""
+    allow_empty: bool = False
+    """Accept a tree file without any tree (and write empty trace files) instead of refusing it."""
 
 
-def _load_trees(paths: Sequence[str]) -> list[SearchTree]:
+def _load_trees(paths: Sequence[str], allow_empty: bool = False) -> list[SearchTree]:
+    """The trees of every file, each checked against its manifest and read strictly (`search.tree.read_trees`)."""
     trees = []
     for path in paths:
-        if not Path(path).exists():
-            raise MissingFileError(f"{path}: no such tree file (make one with `astro search`).")
-        trees.extend(SearchTree.from_dict(rec) for rec in iter_jsonl(path))
+        check_manifest(path, "tree file", "run the same `astro search` again to complete it.")
+        trees.extend(read_trees(path, "tree file", allow_empty=allow_empty))
     return trees
+
+
+def _write_traces(path: Path, traces: Sequence) -> None:
+    """Replace `path` by `traces`: written to a temporary file, its manifest recorded, then renamed into place,
+    so a write cut short (a full disk) leaves no traces file a reader could take for complete."""
+    remove_manifest(path)
+    if path.exists():
+        path.unlink()
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with JsonlWriter(tmp) as writer:
+            for trace in traces:
+                writer.write(trace.to_dict())
+        os.replace(tmp, path)
+        write_manifest(path)
+    except BaseException:
+        for leftover in (tmp, path):
+            if leftover.exists():
+                leftover.unlink()
+        remove_manifest(path)
+        raise
 
 
 def _load_tokenizer(path: str) -> Any:
@@ -88,7 +112,7 @@ def linearize_trees(job: LinearizeJob) -> dict[str, list]:
     if not job.arms:
         raise UserError("--arms is empty: give astro and/or direct.")
     job.linearize.phrase_bank()  # a bad phrase bank fails before anything is written
-    trees = _load_trees(job.trees)
+    trees = _load_trees(job.trees, job.allow_empty)
     tokenizer = _load_tokenizer(job.tokenizer)
     out = Path(job.out)
     good = None
@@ -115,12 +139,7 @@ def linearize_trees(job: LinearizeJob) -> dict[str, list]:
                 f"no {arm} traces from {len(trees)} trees ({sum(bool(t.correct_terminals()) for t in trees)} with a correct leaf): "
                 "raise the search budget or use a stronger search policy."
             )
-        path = out / f"traces_{arm}.jsonl"
-        if path.exists():
-            path.unlink()
-        with JsonlWriter(path) as writer:
-            for trace in traces:
-                writer.write(trace.to_dict())
+        _write_traces(out / f"traces_{arm}.jsonl", traces)
         result[arm] = traces
         stats[arm] = trace_stats(traces)
     write_json(out / "stats.json", stats)

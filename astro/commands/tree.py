@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+from astro.args import OneLineParser
 import json
 from pathlib import Path
 
@@ -12,7 +12,7 @@ from search.viewer import load_tree, render_html
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="astro tree", description="Inspect search trees.")
+    parser = OneLineParser(prog="astro tree", description="Inspect search trees.")
     sub = parser.add_subparsers(dest="command", required=True)
     show = sub.add_parser("show", help="write a self-contained HTML drawing of one tree")
     show.add_argument("trees", help="trees JSONL file")
