@@ -35,7 +35,7 @@ class OneLineParser(argparse.ArgumentParser):
     """An argparse parser whose errors are a `UserError` (one line, exit code 2 from `astro`), not a usage block."""
 
     def error(self, message: str) -> NoReturn:  # type: ignore[override]
-        raise UserError(f"{' '.join(message.split())}; see `{self.prog} --help`.")
+        raise UserError(f"{' '.join(message.split()).rstrip('.')}; see `{self.prog} --help`.")
 
 
 def expand_aliases(argv: Sequence[str], aliases: Mapping[str, str]) -> list[str]:
@@ -173,7 +173,7 @@ def _tyro(cls: type, argv: Sequence[str], default: Any, prog: str, description: 
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_PARSING = re.compile(r"^Error parsing [^\s:]+: ")
+_PARSING = re.compile(r"^Error parsing (?!-)[^\s:]+: ")
 _FRAME = "╭╮╰╯│─┌┐└┘├┤"
 
 

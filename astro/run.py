@@ -112,9 +112,9 @@ def check_environment(config: RunConfig, run_dir: Path, *, local_only: bool = Fa
     proposer, _ = proposer_policy(config, run_dir)
     POLICIES.check(proposer.backend)
     if config.task.train_problems:
-        check_problems("--task.train-problems", config.task.train_problems, config.task.data_dir or None)
+        check_problems("--task.train-problems", config.task.train_problems, config.task.data_dir or None, local_only=local_only)
     for spec in config.task.bench:
-        check_problems("--task.bench", spec, config.task.data_dir or None)
+        check_problems("--task.bench", spec, config.task.data_dir or None, local_only=local_only)
     for flag, path in (("--policy.model", config.policy.model), ("--proposer.model", config.proposer.model), ("--judge.model", config.judge.model)):
         if path and _looks_local(path) and not (Path(path) / "config.json").is_file():
             raise UserError(f"{flag} {path}: no model there (a save_pretrained directory has config.json).")

@@ -99,18 +99,24 @@ def check_out(flag: str, path: str, kind: str = "dir") -> None:
         raise UserError(f"{flag} {path}: cannot write in {probe} ({exc.strerror or exc}); choose a writable location.") from None
 
 
-def check_problems(flag: str, spec: str, data_dir: str | None = None, *, planned: Path | None = None, allow_empty: bool = False) -> None:
-    """Raise UserError unless the problem set `spec` loads: a file is read whole (schema, UTF-8, not empty, not a folder)."""
+def check_problems(flag: str, spec: str, data_dir: str | None = None, *, planned: Path | None = None, allow_empty: bool = False,
+                   local_only: bool = False) -> None:
+    """Raise UserError unless the problem set `spec` loads: a file is read whole (schema, UTF-8, not empty, not a folder).
+
+    A set name (math500, math_train, ...) needs its local file or a reachable hub, except with
+    `local_only` (a dry run plans sets it does not download here).
+    """
     from astro_env.loaders import BENCHMARKS, TRAINING_SETS, check_problem_spec, load_problems
 
-    if _under(spec, planned):
+    if _under(spec, planned) or (local_only and (spec in BENCHMARKS or spec in TRAINING_SETS)):
         return
     if Path(spec).is_dir():
         raise UserError(f"{flag} {spec} is a folder; pass a .jsonl file with one problem per line, or a set name ({', '.join(BENCHMARKS)}).")
-    try:
-        check_problem_spec(spec, data_dir)
-    except UserError as exc:
-        raise UserError(f"{flag}: {exc}") from None
+    if not spec.endswith(".jsonl"):  # a file is read below, with its own message when it is missing
+        try:
+            check_problem_spec(spec, data_dir)
+        except UserError as exc:
+            raise UserError(f"{flag}: {exc}") from None
     if spec in BENCHMARKS or spec in TRAINING_SETS:
         return  # a named set: its file (or the hub) was found; its records are the benchmark's
     try:
@@ -191,9 +197,9 @@ def _problems(job: Any, planned: Path | None, local_only: bool) -> None:
     spec = job.task
     _task(spec.name, spec.config)
     if spec.train_problems:
-        check_problems("--task.train-problems", spec.train_problems, spec.data_dir or None, planned=planned)
+        check_problems("--task.train-problems", spec.train_problems, spec.data_dir or None, planned=planned, local_only=local_only)
     for bench in spec.bench:
-        check_problems("--task.bench", bench, spec.data_dir or None, planned=planned)
+        check_problems("--task.bench", bench, spec.data_dir or None, planned=planned, local_only=local_only)
     check_out("--out", job.out, "dir")
 
 
@@ -203,7 +209,7 @@ def _pretrain(config: Any, planned: Path | None, local_only: bool) -> None:
 
 
 def _search(job: Any, planned: Path | None, local_only: bool) -> None:
-    from astro.commands.search import parse_shard
+    from search.run import parse_shard
 
     check_out("--out", job.out, "file")
     _check_existing_trees_out(job.out)
@@ -211,7 +217,7 @@ def _search(job: Any, planned: Path | None, local_only: bool) -> None:
     if bool(job.problems) == bool(job.task):
         raise UserError("give exactly one of --problems NAME_OR_FILE or --task NAME --n-problems N.")
     if job.problems:
-        check_problems("--problems", job.problems, job.data_dir or None, planned=planned)
+        check_problems("--problems", job.problems, job.data_dir or None, planned=planned, local_only=local_only)
     else:
         _task(job.task, job.task_config)
         if job.n_problems < 1:
@@ -257,7 +263,7 @@ def _grpo(config: Any, planned: Path | None, local_only: bool) -> None:
         raise UserError("--model is empty: give the model GRPO starts from (a save_pretrained directory or a hub id).")
     check_model("--model", config.model, planned=planned, local_only=local_only)
     if config.problems:
-        check_problems("--problems", config.problems, planned=planned)
+        check_problems("--problems", config.problems, planned=planned, local_only=local_only)
     else:
         _task(config.task, config.task_config)
     try:
@@ -271,7 +277,7 @@ def _eval(job: Any, planned: Path | None, local_only: bool) -> None:
     if not job.eval.benches:
         raise UserError("--eval.benches is empty: give the sets to evaluate on (math500, a .jsonl file, countdown:100:0, ...).")
     for spec in job.eval.benches:
-        check_problems("--eval.benches", spec, job.data_dir or None, planned=planned)
+        check_problems("--eval.benches", spec, job.data_dir or None, planned=planned, local_only=local_only)
     if job.policy.model == "oracle":  # the backend is not used; a wrong one is still refused, never ignored
         _check_policy("policy", dataclasses.replace(job.policy, model=""), planned, local_only)
     else:
@@ -283,7 +289,7 @@ def _competence(job: Any, planned: Path | None, local_only: bool) -> None:
     for label, model in job.models.items():
         check_model(f"--models {label}", model, planned=planned, local_only=local_only)
     if job.problems:
-        check_problems("--problems", job.problems, planned=planned)
+        check_problems("--problems", job.problems, planned=planned, local_only=local_only)
     check_out("--out", job.out, "dir")
 
 

@@ -98,6 +98,17 @@ def search_shard(policy: PolicyAgent, shard: Shard[Problem], config: SearchConfi
     return search_batch(list(shard.items), policy, config, task_for)
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """`"i/n"` -> (i, n) with 0 <= i < n; UserError otherwise."""
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UserError(f"--shard {text!r}: use i/n, e.g. 0/4") from None
+    if count < 1 or not 0 <= index < count:
+        raise UserError(f"--shard {text!r}: need n >= 1 and 0 <= i < n")
+    return index, count
+
+
 def shard_problems(problems: Sequence[Problem], shard: tuple[int, int]) -> list[Problem]:
     """Problems whose index % n == i for shard (i, n), a repeated problem id kept once."""
     index, count = shard

@@ -160,7 +160,7 @@ def tree_record_error(record: Mapping[str, Any]) -> str | None:
     return None
 
 
-def read_trees(path: str | os.PathLike, flag: str = "trees file", *, allow_empty: bool = False) -> list[SearchTree]:
+def read_trees(path: str | os.PathLike, flag: str = "tree file", *, allow_empty: bool = False) -> list[SearchTree]:
     """Every tree of a tree file, in file order, read strictly (an input is trusted only whole).
 
     Raises `MissingFileError` for a missing path and `UserError` naming `flag`, the file and the
@@ -169,7 +169,7 @@ def read_trees(path: str | os.PathLike, flag: str = "trees file", *, allow_empty
     instead), and, unless `allow_empty`, a file without any tree.
     """
     if not os.path.exists(path):
-        raise MissingFileError(f"{flag} {path}: no such file; make one with `astro search`.")
+        raise MissingFileError(f"no such {flag} {path}; make one with `astro search`.")
     if os.path.isdir(path):
         raise UserError(f"{flag} {path} is a directory; pass a trees.jsonl written by `astro search`.")
     trees = []

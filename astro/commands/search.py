@@ -22,7 +22,7 @@ from agents.base import PolicyConfig
 from astro_env.errors import UserError
 from astro_env.registry import component_config_field
 from astro_env.task import task_config_class
-from search.run import SearchConfig
+from search.run import SearchConfig, parse_shard
 
 __all__ = ["SearchJob", "build_trees", "main", "parse_shard"]
 
@@ -63,17 +63,6 @@ class SearchJob:
         if self.task and self.task_config is None:
             config_cls = task_config_class(self.task)
             object.__setattr__(self, "task_config", config_cls() if config_cls is not None else None)
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """`"i/n"` -> (i, n) with 0 <= i < n; UserError otherwise."""
-    try:
-        index, count = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise UserError(f"--shard {text!r}: use i/n, e.g. 0/4") from None
-    if count < 1 or not 0 <= index < count:
-        raise UserError(f"--shard {text!r}: need n >= 1 and 0 <= i < n")
-    return index, count
 
 
 def load_problem_set(job: SearchJob) -> list:

@@ -50,5 +50,7 @@ def test_cli_writes_the_chosen_tree(tmp_path, trees, capsys):
     assert "toy/1" in out.read_text()
     assert main(["show", str(path), "--id", "toy/0", "--out", str(out)]) == 0
     assert "toy/0" in out.read_text()
-    with pytest.raises(SystemExit):
+    from astro_env.errors import UserError
+
+    with pytest.raises(UserError, match="holds 2 trees"):  # `astro tree` prints it as one line, exit code 2
         main(["show", str(path), "--index", "5", "--out", str(out)])
