@@ -222,6 +222,8 @@ class RunLock:
         return cls(path.parent, path.with_name(f".{path.name}{LOCK}"))
 
     def acquire(self) -> None:
+        missing = [p for p in (self.path.parent, *self.path.parent.parents) if not p.exists()]
+        self._made = missing[::-1]  # folders this lock created: removed on release when nothing else went in
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(3):
             try:
@@ -260,6 +262,11 @@ class RunLock:
                 if exc.errno != errno.ENOENT:
                     raise
             self.held = False
+            for folder in reversed(getattr(self, "_made", [])):
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break  # not empty: the command wrote its output there
 
     def __enter__(self) -> "RunLock":
         self.acquire()

@@ -277,9 +277,10 @@ def evaluate(
         raise ValueError(f"evaluate({bench_name!r}): duplicate problem ids {dupes}; ids must be unique.")
     model = model_name or getattr(policy, "name", type(policy).__name__)
     out = Path(out_dir)
+    path = out / COMPLETIONS_FILE
+    rows = read_jsonl(path)  # a garbage line is refused before anything is written
     out.mkdir(parents=True, exist_ok=True)
     _check_config(out, model, config)
-    path = out / COMPLETIONS_FILE
     hashes = {p.id: p.content_hash for p in problems}
     done: dict[tuple[str, int], EvalRecord] = {}
     kept_rows: list[dict[str, Any]] = []
@@ -288,7 +289,7 @@ def evaluate(
     if why is not None:
         print(f"eval {bench_name}: {path} {why} (cut short or changed since it was finished); sampling what is missing again.", file=sys.stderr)
     remove_manifest(path)  # written again once every completion is in the file
-    for line_no, row in enumerate(read_jsonl(path), start=1):
+    for line_no, row in enumerate(rows, start=1):
         try:
             record = EvalRecord.from_dict(row)
         except (KeyError, TypeError, ValueError) as exc:
