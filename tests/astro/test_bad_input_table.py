@@ -4,7 +4,6 @@ and the working folder unchanged, byte for byte (issue 25's cases and more, one 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import sys
