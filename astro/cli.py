@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"astro {name}: interrupted; run the same command again to resume.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout went away (`astro run --help | head`): nothing to report
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not raise again
+        return 141
     except BaseException as exc:  # noqa: BLE001 - sorted into bad input (one line) and bugs (traceback)
         if isinstance(exc, SystemExit):
             raise
