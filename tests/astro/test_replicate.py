@@ -9,7 +9,6 @@ import pytest
 from astro.cli import main as cli_main
 from astro.config import PRESETS
 from astro.replicate import replica_configs
-from astro_env.errors import UserError
 
 
 def test_replicas_shift_the_data_and_training_seeds_and_keep_dynamics_to_replica_0():
