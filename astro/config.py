@@ -315,10 +315,14 @@ PRESETS: dict[str, RunConfig] = {
     "paper": _paper("paper", student="meta-llama/Llama-3.1-70B-Instruct", teacher="meta-llama/Llama-3.3-70B-Instruct",
                     teacher_gpus=4),
     # the paper's recipe on one 8-GPU node (docs/models.md: its estimated compute): the same teacher building the
-    # trees (two engines of 4 GPUs), a Llama-3.1-8B-Instruct student, GRPO at a scale one node finishes in days
+    # trees (two engines of 4 GPUs) for 1,000 problems with 4 rollouts per child, a Llama-3.1-8B-Instruct student,
+    # GRPO at 128 rollouts a step for 300 steps
     "paper-8b": replace(
         _paper("paper-8b", student="meta-llama/Llama-3.1-8B-Instruct", teacher="meta-llama/Llama-3.3-70B-Instruct",
                teacher_gpus=4),
+        task=TaskConfig(name="math", train_problems="math_train", bench=("math500", "amc23", "aime24"), n_train=1000),
+        search=SearchConfig(budget=SearchBudget(n_iterations=32, n_children=8, n_rollouts=4, max_depth=50,
+                                                step_max_tokens=512, rollout_max_tokens=4096)),
         grpo=replace(_PAPER_GRPO, n_steps=300, prompts_per_step=32, lr=1e-6, warmup_steps=20,
                      max_new_tokens=8192),
         eval=replace(_SMOKE.eval, samples=16, temperature=0.6, top_p=0.95, max_tokens=8192),
