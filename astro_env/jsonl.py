@@ -71,7 +71,7 @@ def iter_jsonl(path: str | os.PathLike, *, drop_torn_tail: bool = True) -> Itera
 
 def _report_dropped(path: Path, line_no: int, what: str) -> None:
     """Say on stderr that a torn or garbage last line is ignored (never dropped silently)."""
-    print(f"{path}:{line_no}: {what}: ignored (a write cut short); it is replaced when the file is appended to.", file=sys.stderr)
+    print(f"{path}:{line_no}: {what}; this last line is ignored as a write cut short.", file=sys.stderr)
 
 
 def repair_jsonl(path: str | os.PathLike) -> int:

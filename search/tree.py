@@ -176,7 +176,11 @@ def read_trees(path: str | os.PathLike, flag: str = "tree file", *, allow_empty:
     try:
         records = list(iter_jsonl(path, drop_torn_tail=False))
     except UserError as exc:
-        raise UserError(f"{flag} {exc} A search cut short resumes when run again with the same --out.") from None
+        with open(path, "rb") as fh:
+            fh.seek(max(os.path.getsize(path) - 1, 0))
+            torn = fh.read(1) != b"\n"
+        hint = " Its last line is cut: the search did not finish; run it again with the same --out to complete it." if torn else ""
+        raise UserError(f"{flag} {exc}{hint}") from None
     for line_no, record in enumerate(records, start=1):
         why = tree_record_error(record)
         if why is not None:

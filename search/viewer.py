@@ -15,8 +15,7 @@ import html
 import math
 from pathlib import Path
 
-from astro_env.jsonl import read_jsonl
-from search.tree import Node, SearchTree
+from search.tree import Node, SearchTree, read_trees
 
 X_GAP = 34
 Y_GAP = 90
@@ -147,10 +146,11 @@ summary {{ cursor: pointer; margin: .2em 0; }}
 
 
 def load_tree(path: str | Path, index: int) -> SearchTree:
-    """Tree number `index` (0-based; negative counts from the end) of a trees JSONL file."""
-    records = read_jsonl(path)
-    if not records:
+    """Tree number `index` (0-based; negative counts from the end) of a trees JSONL file, read strictly
+    (`search.tree.read_trees`: a file that is not a tree file raises `UserError` naming it)."""
+    trees = read_trees(path, allow_empty=True)
+    if not trees:
         raise ValueError(f"{path}: no trees.")
-    if not -len(records) <= index < len(records):
-        raise ValueError(f"--index {index}: {path} holds {len(records)} trees (use 0..{len(records) - 1}).")
-    return SearchTree.from_dict(records[index])
+    if not -len(trees) <= index < len(trees):
+        raise ValueError(f"--index {index}: {path} holds {len(trees)} trees (use 0..{len(trees) - 1}).")
+    return trees[index]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from astro.args import OneLineParser
 import json
 from pathlib import Path
 
-from astro_env.jsonl import read_jsonl
-from search.tree import SearchTree
+from astro.args import OneLineParser
+from search.tree import read_trees
 from search.viewer import load_tree, render_html
 
 
@@ -21,10 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--out", default="tree.html", help="output HTML file")
     args = parser.parse_args(argv)
     if args.id is not None:
-        matches = [r for r in read_jsonl(args.trees) if r.get("problem", {}).get("id") == args.id]
+        matches = [t for t in read_trees(args.trees, allow_empty=True) if t.problem.id == args.id]
         if not matches:
             parser.error(f"no tree for problem id {args.id!r} in {args.trees}")
-        tree = SearchTree.from_dict(matches[0])
+        tree = matches[0]
     else:
         try:
             tree = load_tree(args.trees, args.index)

@@ -96,7 +96,7 @@ CASES = [
     ("linearize", ["{DIR}", "--out", "{OUT}"], "is a directory"),
     ("linearize", ["{OUT}/missing.jsonl", "--out", "{OUT}"], "no such tree file"),
     ("linearize", ["{TR}", "--out", "{OUT}"], "this is a traces file"),
-    ("linearize", ["{TORN}", "--out", "{OUT}"], "cut short resumes"),
+    ("linearize", ["{TORN}", "--out", "{OUT}"], "the search did not finish"),
     ("linearize", ["{CUTT}", "--out", "{OUT}"], "holds 1 records where its manifest records 2"),
     ("linearize", ["{T}", "--out", "{FILE}"], "a file is in the way"),
     ("linearize", ["{T}", "--out", "{RO}/traces"], "cannot write"),
@@ -176,7 +176,16 @@ CASES = [
     ("run", ["--out", "{OUT}", "--model", "{NOMODEL}"], "no model there"),
     ("run", ["--out", "{OUT}", "--train-problems", "{LIST}", "--task", "countdown"], "`problem` must be a string"),
     ("run", ["--out", "{OUT}", "--policy.backend", "nosuch"], "unknown policy backend 'nosuch'"),
+    ("run", ["--dry-run", "--out", "{OUT}", "--config", "{MAL}"], "not a JSON config"),
+    # --- astro competence
+    ("competence", ["--out", "{OUT}", "--task", "countdown", "--problems", "{E}", "--models", "a", "{M}"], "holds no problem"),
+    ("competence", ["--out", "{OUT}", "--task", "countdown", "--problems", "{P}", "--models", "a", "{NOMODEL}"], "no config.json"),
+    # --- a saved config that is no config
+    ("search", ["--config", "{MAL}"], "not a JSON config"),
+    ("sft", ["--config", "{P}"], "not a JSON config"),
     # --- astro tree, astro export (argparse commands)
+    ("tree", ["show", "{P}"], "this is a problems file"),
+    ("tree", ["show", "{TORN}"], "the search did not finish"),
     ("tree", ["show", "{E}", "--out", "{OUT}/t.html"], "no trees"),
     ("tree", ["show", "{T}", "--index", "x"], "--index"),
     ("tree", ["draw"], "invalid choice"),
