@@ -61,6 +61,15 @@ def test_smoke_run_writes_the_report_and_resumes_without_redoing_work(tmp_path, 
     assert cli_main(["run", "--preset", "smoke", "--eval-every", "1", "--out", str(out)]) == 0
     assert {p: p.stat().st_mtime_ns for p in out.rglob("stage.json")} == before
 
+    # a finished stage's output cut since is computed again (the same trees); the stages reading it stay done
+    trees = out / "trees" / "trees.jsonl"
+    whole = trees.read_bytes()
+    trees.write_bytes(b"".join(whole.splitlines(keepends=True)[:2]))
+    assert cli_main(["run", "--preset", "smoke", "--eval-every", "1", "--out", str(out)]) == 0
+    assert trees.read_bytes() == whole
+    after = {p: p.stat().st_mtime_ns for p in out.rglob("stage.json")}
+    assert {p for p in before if after[p] != before[p]} == {out / "trees" / "stage.json"}
+
 
 def _comparison(out):
     report = json.loads((out / "report.json").read_text())
