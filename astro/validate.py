@@ -127,6 +127,18 @@ def check_problems(flag: str, spec: str, data_dir: str | None = None, *, planned
         raise UserError(f"{flag} {spec} holds no problem; pass a file with at least one problem per line.")
 
 
+def _check_problem_task(spec: str, task: str) -> None:
+    """A problems file of another task than the run's is refused (what `astro problems` would find after writing)."""
+    from astro_env.loaders import load_problems
+
+    if not (spec.endswith(".jsonl") and Path(spec).is_file()):
+        return
+    other = [p for p in load_problems(spec) if p.task != task]
+    if other:
+        raise UserError(f"--task.train-problems {spec}: {len(other)} problems have a task other than {task!r} "
+                        f"(first: {other[0].id}, task {other[0].task!r}); pass --task.name to match the file.")
+
+
 def check_model(flag: str, name: str, *, planned: Path | None = None, local_only: bool = False) -> None:
     """Raise UserError unless `name` is a model directory (with config.json) or, unless `local_only`, a hub id that can be loaded."""
     from astro_env.hub import check_model_source, looks_like_path
@@ -198,6 +210,7 @@ def _problems(job: Any, planned: Path | None, local_only: bool) -> None:
     _task(spec.name, spec.config)
     if spec.train_problems:
         check_problems("--task.train-problems", spec.train_problems, spec.data_dir or None, planned=planned, local_only=local_only)
+        _check_problem_task(spec.train_problems, spec.name)
     for bench in spec.bench:
         check_problems("--task.bench", bench, spec.data_dir or None, planned=planned, local_only=local_only)
     check_out("--out", job.out, "dir")

@@ -177,6 +177,8 @@ CASES = [
     ("run", ["--out", "{OUT}", "--train-problems", "{LIST}", "--task", "countdown"], "`problem` must be a string"),
     ("run", ["--out", "{OUT}", "--policy.backend", "nosuch"], "unknown policy backend 'nosuch'"),
     ("run", ["--dry-run", "--out", "{OUT}", "--config", "{MAL}"], "not a JSON config"),
+    ("run", ["--out", "{OUT}", "--task", "math", "--train-problems", "{P}"], "have a task other than 'math'"),
+    ("problems", ["--out", "{OUT}", "--task.name", "math", "--task.train-problems", "{P}"], "have a task other than 'math'"),
     # --- astro competence
     ("competence", ["--out", "{OUT}", "--task", "countdown", "--problems", "{E}", "--models", "a", "{M}"], "holds no problem"),
     ("competence", ["--out", "{OUT}", "--task", "countdown", "--problems", "{P}", "--models", "a", "{NOMODEL}"], "no config.json"),
