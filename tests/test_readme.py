@@ -119,6 +119,12 @@ def test_every_relative_link_resolves(path):
     assert not broken, f"{_rel(path)}: broken links: {broken}"
 
 
+def test_every_docs_page_is_reachable_from_the_readme():
+    linked = {(ROOT / target.partition("#")[0]).resolve() for target in relative_links(README)}
+    orphans = [_rel(path) for path in DOCS if path.resolve() not in linked]
+    assert not orphans, f"docs pages the README links to nowhere: {orphans}"
+
+
 @pytest.mark.parametrize("path", DOCUMENTS, ids=_rel)
 def test_no_change_history_or_machine_paths(path):
     text = path.read_text(encoding="utf-8")
