@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "competence": ("astro.commands.competence", "The competence table of a run's models (tasks that define probes)."),
     "bench": ("astro.commands.bench", "Speed benchmarks: `astro bench grpo|sft|search|verifier`."),
     "run": ("astro.run", "The main job: Direct-vs-ASTRO end to end with a report."),
+    "replicate": ("astro.replicate", "N runs differing in every seed (data, base, trees, training), paired differences across them."),
 }
 """Each stage of `astro run` is one of these commands: `astro <command> --config <stage file>` runs it."""
 
@@ -80,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"astro {name}: interrupted; run the same command again to resume.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout went away (`astro run --help | head`): nothing to report
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not raise again
+        return 141
     except BaseException as exc:  # noqa: BLE001 - sorted into bad input (one line) and bugs (traceback)
         if isinstance(exc, SystemExit):
             raise

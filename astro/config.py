@@ -150,10 +150,12 @@ class RunConfig:
     policy: PolicyConfig = PolicyConfig(step_max_tokens=STEP_MAX_TOKENS)
     """The base policy: `model` empty = pre-train the embedded model here; else a save_pretrained dir or hub name,
     on `backend` (search with the base as proposer, GRPO rollouts, evaluation)."""
-    pretrain: PretrainConfig = PretrainConfig(out="", n_steps=2500, threads=2)
-    """Pre-training of the embedded base model (only without --policy.model). 2500 steps: 2000 left the base's
-    legal-step rate at 0.940 on the default run's test split, under the 0.95 gate. Two threads: 1.6x faster than
-    one on two idle cores; the thread count changes float rounding, so it is part of the base model's key."""
+    pretrain: PretrainConfig = PretrainConfig(out="", n_steps=1250, batch_size=48, lr=4.2e-3, threads=1)
+    """Pre-training of the embedded base model (only without --policy.model): 60,000 pairs as 1,250 steps of 48
+    (docs/task-hooks.md: on the default run's unseen test split, legal-step rate 0.977 and arithmetic accuracy 0.983
+    against 0.950 / 0.963 for 2,500 steps of 24, in 6 % fewer CPU seconds). One thread: two threads on a 2-core
+    machine that anything else keeps busy run many times slower; the thread count changes float rounding, so it is
+    part of the base model's key."""
     proposer: PolicyConfig = PolicyConfig(backend="", step_max_tokens=STEP_MAX_TOKENS)
     """Who proposes steps during search: backend `base` (the policy itself, as in the paper), a policy backend
     with its model (`countdown`: the symbolic Countdown proposer; `reference`: the reference-solution teacher, a
@@ -242,13 +244,45 @@ def _budget(**changes: int) -> SearchConfig:
 
 
 _SMOKE = RunConfig()
+
+
+_PAPER_GRPO = replace(_SMOKE.grpo, engine="trl", n_steps=1000, group_size=4, prompts_per_step=64, lr=2e-7, warmup_steps=80,
+                      pass_rate_samples=16, max_new_tokens=15_360, aggregation="token")
+"""The paper's GRPO (ASTRO section 7): batch 256 = 64 prompts x 4, LR 2e-7, 80 warmup steps, token-level loss."""
+
+
+def _paper(name: str, student: str, teacher: str, teacher_gpus: int) -> RunConfig:
+    """The paper's recipe (ASTRO sections 3-8): `teacher` proposes the search steps through vLLM (Llama-3.3-70B-Instruct
+    in the paper), `student` is fine-tuned and trained with GRPO; both read prompts in their own chat template;
+    self-evaluation keeps unanimous approvals; SFT scores every token (no prompt masking); token-level GRPO.
+    Each search worker holds one teacher engine over `teacher_gpus` GPUs (vLLM tensor parallelism)."""
+    return replace(
+        _SMOKE,
+        preset=name,
+        task=TaskConfig(name="math", train_problems="math_train", bench=("math500", "amc23", "aime24"), n_train=0),
+        chat=ChatConfig(template="auto"),
+        policy=PolicyConfig(backend="vllm", model=student, step_max_tokens=512),
+        proposer=PolicyConfig(backend="vllm", model=teacher, step_max_tokens=512, extra={"tensor_parallel_size": teacher_gpus}),
+        search=SearchConfig(budget=SearchBudget(n_iterations=32, n_children=8, n_rollouts=16, max_depth=50,
+                                                step_max_tokens=512, rollout_max_tokens=15_360)),
+        traces=LinearizeConfig(confirm_intermediate=True),
+        self_eval=True,
+        judge=PolicyConfig(backend="", model=teacher),
+        sft=replace(_SMOKE.sft, n_epochs=1, lr=3e-6, batch_size=128, max_length=8192, loss_on="all"),
+        grpo=_PAPER_GRPO,
+        eval=replace(_SMOKE.eval, samples=16, temperature=0.6, top_p=0.95, max_tokens=15_360),
+        eval_every=100,
+        executor=ExecutorConfig(kind="ray", ray_address="auto", gpus_per_worker=float(teacher_gpus)),
+        accelerate_config="training/configs/accelerate_zero3.yaml",
+        runnable_here=False,
+    )
 PRESETS: dict[str, RunConfig] = {
     "default": RunConfig(),
     "smoke": replace(
         _SMOKE,
         preset="smoke",
         task=replace(_SMOKE.task, n_train=24, n_test=16),
-        pretrain=replace(_SMOKE.pretrain, n_steps=60),
+        pretrain=replace(_SMOKE.pretrain, n_steps=30),
         search=_budget(n_iterations=16, n_children=4, n_rollouts=4, max_depth=8, rollout_max_tokens=96),
         sft=replace(_SMOKE.sft, n_epochs=1),
         grpo=replace(_SMOKE.grpo, n_steps=3, prompts_per_step=4, pass_rate_samples=4, max_new_tokens=96),
@@ -259,7 +293,7 @@ PRESETS: dict[str, RunConfig] = {
         preset="smoke-math",
         task=TaskConfig(name="math", train_problems="math500", bench=("math500", "amc23"), bench_limit=8, n_train=12),
         policy=replace(_SMOKE.policy, step_max_tokens=128),
-        pretrain=replace(_SMOKE.pretrain, n_steps=60),
+        pretrain=replace(_SMOKE.pretrain, n_steps=30),
         proposer=PolicyConfig(backend="reference", step_max_tokens=128),
         search=_budget(n_iterations=8, n_children=4, n_rollouts=2, max_depth=12, step_max_tokens=128, rollout_max_tokens=64),
         sft=replace(_SMOKE.sft, n_epochs=1, max_length=1024),
@@ -268,23 +302,31 @@ PRESETS: dict[str, RunConfig] = {
         plumbing_check=True,
     ),
     "replicate": replace(_SMOKE, preset="replicate", seeds=(0, 1, 2)),
-    "paper": replace(
+    # the MATH-style equations on the CPU (docs/math-cpu.md): the embedded base pre-trained on the math task's
+    # attempts at linear and quadratic equations (the evaluation split left out), trees from the task's symbolic
+    # proposer with c_puct 4 (at 1.0 MCTS settles on the first solving path and few trees hold a wrong terminal)
+    "math-cpu": replace(
         _SMOKE,
-        preset="paper",
-        task=TaskConfig(name="math", train_problems="math_train", bench=("math500", "amc23", "aime24"), n_train=0),
-        policy=PolicyConfig(backend="vllm", model="meta-llama/Llama-3.1-70B-Instruct", step_max_tokens=512),
-        proposer=PolicyConfig(backend="base", step_max_tokens=512),
-        search=SearchConfig(budget=SearchBudget(n_iterations=32, n_children=8, n_rollouts=16, max_depth=50,
-                                                step_max_tokens=512, rollout_max_tokens=15_360)),
-        traces=LinearizeConfig(confirm_intermediate=True),
-        sft=replace(_SMOKE.sft, n_epochs=1, lr=3e-6, batch_size=128, max_length=8192),
-        grpo=replace(_SMOKE.grpo, engine="trl", n_steps=1000, group_size=4, prompts_per_step=64, lr=2e-7,
-                     warmup_steps=80, pass_rate_samples=16, max_new_tokens=15_360),
-        eval=replace(_SMOKE.eval, samples=16, temperature=0.6, top_p=0.95, max_tokens=15_360),
-        eval_every=100,
-        executor=ExecutorConfig(kind="ray", ray_address="auto", gpus_per_worker=1.0),
-        accelerate_config="training/configs/accelerate_zero3.yaml",
-        runnable_here=False,
+        preset="math-cpu",
+        task=TaskConfig(name="math", config={"kinds": ("linear_equation", "quadratic_root"), "max_root": 20}),
+        search=SearchConfig(budget=_SMOKE.search.budget,
+                            agent_config=replace(_SMOKE.search.agent_config, c_puct=4.0)),
+    ),
+    "paper": _paper("paper", student="meta-llama/Llama-3.1-70B-Instruct", teacher="meta-llama/Llama-3.3-70B-Instruct",
+                    teacher_gpus=4),
+    # the paper's recipe on one 8-GPU node (docs/models.md: its estimated compute): the same teacher building the
+    # trees (two engines of 4 GPUs) for 1,000 problems with 4 rollouts per child, a Llama-3.1-8B-Instruct student,
+    # GRPO at 128 rollouts a step for 300 steps
+    "paper-8b": replace(
+        _paper("paper-8b", student="meta-llama/Llama-3.1-8B-Instruct", teacher="meta-llama/Llama-3.3-70B-Instruct",
+               teacher_gpus=4),
+        task=TaskConfig(name="math", train_problems="math_train", bench=("math500", "amc23", "aime24"), n_train=1000),
+        search=SearchConfig(budget=SearchBudget(n_iterations=32, n_children=8, n_rollouts=4, max_depth=50,
+                                                step_max_tokens=512, rollout_max_tokens=4096)),
+        grpo=replace(_PAPER_GRPO, n_steps=300, prompts_per_step=32, lr=1e-6, warmup_steps=20,
+                     max_new_tokens=8192),
+        eval=replace(_SMOKE.eval, samples=16, temperature=0.6, top_p=0.95, max_tokens=8192),
+        eval_every=50,
     ),
 }
 """Presets: instances of the tree (`astro run --preset NAME`); every flag overrides one field."""

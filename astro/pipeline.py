@@ -121,7 +121,9 @@ def run_pipeline(config: RunConfig, run_dir: Path) -> str:
                 runner.timings.update(schedule_arms(pool.submit, *arm_inputs))
         else:
             runner.timings.update(schedule_arms(_run_now, *arm_inputs))
-    run_stage(runner, stages[f"seed{config.seeds[0]}/competence"])
+    competence = f"seed{config.seeds[0]}/competence"
+    if competence in stages:
+        run_stage(runner, stages[competence])
 
     from astro.report import write_run_report
 

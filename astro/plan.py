@@ -154,7 +154,8 @@ def run_stages(config: RunConfig, run_dir: Path) -> list[Stage]:
             stages.append(Stage(rl_name, "grpo", grpo, (sft_name, "problems"), arm))
             stages.append(_eval_stage(config, d, seed, f"{arm}-sft", str(d / sft_name), (sft_name,), arm))
             stages.append(_eval_stage(config, d, seed, f"{arm}-rl", str(d / rl_name), (rl_name,), arm))
-    stages.append(_competence_stage(config, d))
+    if not config.task.bench:  # the task's probes read its own generated problems, not a benchmark's
+        stages.append(_competence_stage(config, d))
     return stages
 
 

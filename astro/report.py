@@ -299,6 +299,18 @@ def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, flo
     competence_path = run_dir / f"seed{seed0}" / "competence" / "competence.json"
     competence = json.loads(competence_path.read_text()) if competence_path.exists() else {}
     lines = what_was_run(config, run_dir)
+    from benchmarks.contamination import format_contamination, run_contamination
+
+    audit = run_contamination(run_dir, config.benches)
+    lines += [
+        "## Unseen evaluation sets",
+        "",
+        "Problems of each evaluation set whose statement appears in a corpus the run trained on (`benchmarks.contamination`; "
+        "pre-training leaves them out by construction and records the count over its whole corpus).",
+        "",
+        format_contamination(audit),
+        "",
+    ]
     if competence:
         from benchmarks.competence import format_competence_report
 
@@ -386,6 +398,7 @@ def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, flo
             "competence": {label: {k: row.get(k) for k in (*competence.get("columns", []), "solve_rate", "verification_auc")}
                            for label, row in competence.get("table", {}).items()},
             "competence_gates": competence.get("gates", []),
+            "contamination": audit,
             "comparison": comparison_json(reports) if reports else {},
             "pearson": correlations,
             "compute_matched": matched,

@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="folder for the base models, test.jsonl and bench_pretrain.json")
     parser.add_argument("--variants", default="default,blocks", help=f"comma-separated names of {', '.join(VARIANTS)}")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=JSON", help="an extra variant: PretrainConfig fields as JSON")
-    parser.add_argument("--steps", type=int, default=2500, help="pre-training steps of the default (the default run's: 2500)")
+    parser.add_argument("--steps", type=int, default=2500, help="pre-training steps of the 'default' variant (batch 24; 'batch48' takes half as many steps of 48: the default run's 1250 x 48)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--probe", type=int, default=0, metavar="N", help="time N steps per variant instead of full runs")
     parser.add_argument("--repeats", type=int, default=3, help="alternations of the probe")

@@ -13,6 +13,8 @@ problem file) and writes `report.json` and `report.md` beside the completions.
 
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 import hashlib
 import json
@@ -212,11 +214,14 @@ def _self_check(task, problem, text: str) -> bool | None:
     return None if verdict is None else bool(verdict)
 
 
-def _check_config(out_dir: Path, model: str, config: EvalConfig) -> None:
-    """Write out_dir's eval_config.json, or check that existing completions used the same settings."""
+def _check_config(out_dir: Path, model: str, config: EvalConfig, chat: Any = None) -> None:
+    """Write out_dir's eval_config.json, or check that existing completions used the same settings
+    (the policy's chat template and system prompt among them: they change every prompt)."""
     path = out_dir / CONFIG_FILE
     # batch_size decides each prompt's seed and position in its call, so it decides the samples
     wanted = {"model": model, **{k: v for k, v in config.sampling.items() if k != "samples"}, "batch_size": config.batch_size}
+    if dataclasses.is_dataclass(chat):
+        wanted["chat"] = dataclasses.asdict(chat)
     if path.exists():
         found = json.loads(path.read_text(encoding="utf-8"))
         found.setdefault("batch_size", config.batch_size)  # written before batch_size was recorded
@@ -277,7 +282,7 @@ def evaluate(
     model = model_name or getattr(policy, "name", type(policy).__name__)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _check_config(out, model, config)
+    _check_config(out, model, config, getattr(getattr(policy, "config", None), "chat", None))
     path = out / COMPLETIONS_FILE
     hashes = {p.id: p.content_hash for p in problems}
     done: dict[tuple[str, int], EvalRecord] = {}

@@ -61,3 +61,15 @@ def test_bad_values_and_failed_validation_are_user_errors_and_help_exits_0(capsy
     with pytest.raises(SystemExit) as exit_info:
         parse_config(Tiny, ["--help"], Tiny(), prog="tiny", description="")
     assert exit_info.value.code == 0 and "Learning rate." in capsys.readouterr().out
+
+
+def test_help_piped_into_a_reader_that_stops_early_is_quiet():
+    """`astro run --help | head -1`: the closed pipe ends the command without a traceback or an "internal error"."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "astro.cli", "run", "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()  # the reader goes away after one line (the help, about 100 kB, outgrows the 64 kB pipe buffer)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err and "internal error" not in err, err

@@ -39,3 +39,24 @@ def test_unknown_name_and_help(capsys):
     assert speed.main([]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in ("grpo", "sft", "search", "verifier", "generation"))
+
+
+def test_bench_all_runs_every_benchmark_in_order_and_reports_failures(monkeypatch, capsys):
+    seen = []
+    for name, (module_name, _) in speed.BENCHMARKS.items():
+        fake = types.ModuleType(module_name)
+        fake.main = (lambda n: lambda argv: seen.append((n, argv)) or (1 if n == "search" else 0))(name)
+        monkeypatch.setitem(sys.modules, module_name, fake)
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "trl" else object())
+    assert speed.main(["all"]) == 1  # search failed
+    assert [n for n, _ in seen] == [name for name, _, _ in speed.ALL]
+    assert all("--vs-trl" not in argv for _, argv in seen)  # trl missing: the comparisons are left out, said once each
+    err = capsys.readouterr().err
+    assert err.count("trl is not installed") == 2 and "failed: search" in err
+
+
+def test_bench_all_lists_its_commands_and_every_benchmark_is_in_it(capsys):
+    assert speed.main(["all", "--list"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert {line.split()[2] for line in lines} == set(speed.BENCHMARKS)
+    assert speed.main(["all", "--bogus"]) == 2

@@ -37,6 +37,25 @@ def test_paper_preset_holds_paper_hyperparameters():
     assert paper.search.agent_config.n_rollouts == 16 and paper.search.agent_config.max_depth == 50
     assert paper.grpo.group_size == 4 and paper.eval.samples == 16 and paper.sft.lr == 3e-6
     assert paper.policy.backend == "vllm" and paper.accelerate_config and not paper.runnable_here
+    # the paper's models: Llama-3.3-70B-Instruct builds the trees (and judges them), Llama-3.1-70B-Instruct is trained
+    assert (paper.proposer.backend, paper.proposer.model) == ("vllm", "meta-llama/Llama-3.3-70B-Instruct")
+    assert paper.policy.model == "meta-llama/Llama-3.1-70B-Instruct" and paper.judge.model == paper.proposer.model
+    assert paper.chat.template == "auto" and paper.self_eval and paper.sft.loss_on == "all" and paper.grpo.aggregation == "token"
+    assert (paper.grpo.prompts_per_step * paper.grpo.group_size, paper.grpo.lr, paper.grpo.warmup_steps) == (256, 2e-7, 80)
+
+
+@pytest.mark.parametrize("preset, student", [("paper", "meta-llama/Llama-3.1-70B-Instruct"),
+                                             ("paper-8b", "meta-llama/Llama-3.1-8B-Instruct")])
+def test_paper_plans_show_the_teacher_building_the_trees_and_the_student_trained(tmp_path, capsys, preset, student):
+    run_dir = tmp_path / preset
+    assert cli_main(["run", "--preset", preset, "--dry-run", "--out", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    plan = json.loads(out[: out.index("\n\n# launch commands")])
+    assert plan["estimated_compute"]["grpo"]["rollouts_per_arm"] > 0
+    trees = json.loads((run_dir / "stages" / "trees.json").read_text())["config"]
+    assert trees["policy"]["model"] == "meta-llama/Llama-3.3-70B-Instruct" and trees["policy"]["chat"]["template"] == "auto"
+    sft = json.loads((run_dir / "stages" / "seed0" / "sft-astro.json").read_text())["config"]
+    assert sft["model"] == student and sft["chat"]["template"] == "auto"
 
 
 def test_paper_preset_validates_without_running(tmp_path, capsys):
@@ -131,7 +150,7 @@ def test_paper_dry_run_plans_math_with_real_training_problems(tmp_path, capsys):
     plan_json = json.loads(out[: out.index("\n\n# launch commands")])
     config = plan_json["config"]
     assert config["task"]["name"] == "math" and config["task"]["train_problems"] == "math_train"
-    assert config["task"]["bench"] == ["math500", "amc23", "aime24"] and config["proposer"]["backend"] == "base"
+    assert config["task"]["bench"] == ["math500", "amc23", "aime24"] and config["proposer"]["backend"] == "vllm"
     assert (config["sft"]["lr"], config["sft"]["max_length"], config["grpo"]["lr"], config["grpo"]["max_new_tokens"]) == (3e-6, 8192, 2e-7, 15360)
     assert plan_json["estimated_compute"]["trees"]["rollouts"] > 0
     assert f"-m astro.cli sft --config {out_dir}/stages/seed0/sft-astro.json" in out
@@ -174,7 +193,8 @@ def test_every_printed_command_parses_with_its_subcommand_and_names_its_stage_fi
         assert stage_file.stage == stage.name and stage_file.inputs == stage.inputs
         seen.add(stage.name)
     assert seen == set(stages)
-    assert {s.command for s in stages.values()} >= {"problems", "search", "linearize", "sft", "grpo", "eval", "competence"}
+    assert {s.command for s in stages.values()} >= {"problems", "search", "linearize", "sft", "grpo", "eval"}
+    assert "competence" not in {s.command for s in stages.values()}  # the task's probes read its own problems, not MATH-500
     assert any("-rl-step" in name for name in seen)  # --eval-every's checkpoint evaluations are launched too
 
 

@@ -20,6 +20,11 @@ def test_smoke_run_writes_the_report_and_resumes_without_redoing_work(tmp_path, 
         assert points["steps"] == [0, 1, 2, 3] and len(points["pass@1"]) == 4
         assert [c["step"] for c in report["dynamics"]["curves"][arm]] == [1, 2, 3]
     assert "## Training dynamics" in (out / "report.md").read_text()
+    # the test split is unseen by every corpus the run trained on, counted from the run folder's own files
+    audit = report["contamination"]
+    assert audit["n_problems"] == {"test": 16}
+    assert audit["overlap"] == {name: {"test": 0} for name in ("pre-training", "trees", "traces", "RL pool")}
+    assert "| pre-training | 0 / 16 |" in (out / "report.md").read_text()
     # the competence gates of every model, beside the reference rows
     competence = report["competence"]
     assert {"Base", "Direct-SFT", "ASTRO-SFT", "Direct-RL", "ASTRO-RL", "random legal play"} <= set(competence)

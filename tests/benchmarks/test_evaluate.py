@@ -158,6 +158,21 @@ def test_resume_refuses_other_sampling_settings(tmp_path):
         evaluate(FakePolicy([P1], TEXTS), [P1], EvalConfig(samples=1), tmp_path, bench_name="toy", model_name="other")
 
 
+def test_resume_refuses_completions_rendered_with_another_chat_template(tmp_path):
+    from agents.base import PolicyConfig
+    from agents.chat import ChatConfig
+
+    def policy(system_prompt):
+        fake = FakePolicy([P1], TEXTS)
+        fake.config = PolicyConfig(chat=ChatConfig(system_prompt=system_prompt))
+        return fake
+
+    evaluate(policy("Be brief."), [P1], EvalConfig(samples=1), tmp_path, bench_name="toy")
+    evaluate(policy("Be brief."), [P1], EvalConfig(samples=2), tmp_path, bench_name="toy")  # the same prompts: resumes
+    with pytest.raises(ValueError, match="fresh output directory"):
+        evaluate(policy("Think step by step."), [P1], EvalConfig(samples=3), tmp_path, bench_name="toy")
+
+
 def test_sampling_settings_reach_the_policy(tmp_path):
     policy = FakePolicy([P1, P2], TEXTS)
     evaluate(policy, [P1, P2], EvalConfig(samples=3, temperature=0.3, top_p=0.5, max_tokens=77, seed=5, batch_size=1), tmp_path)
