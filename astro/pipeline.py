@@ -127,9 +127,27 @@ def run_pipeline(config: RunConfig, run_dir: Path) -> str:
 
     from astro.report import write_run_report
 
-    report_key = {"config": to_json(config), "inputs": _input_hashes(run_dir)}
+    report_key = {"config": to_json(config), "inputs": _input_hashes(run_dir), "code": report_code_hash()}
     runner("report", report_key, lambda out: write_run_report(config, run_dir, runner.timings))
     return (run_dir / "report.md").read_text()
+
+
+REPORT_MODULES = ("astro.report", "benchmarks.report", "benchmarks.retry", "benchmarks.replicate", "benchmarks.contamination",
+                  "benchmarks.metrics", "benchmarks.plots", "benchmarks.records")
+"""The modules that turn a run folder into its report: their source is part of the report's key, so a report is never
+left stale by a change to how it is computed."""
+
+
+def report_code_hash() -> str:
+    """sha256 (16 hex digits) of the source files of `REPORT_MODULES`."""
+    import hashlib
+    import importlib.util
+
+    digest = hashlib.sha256()
+    for name in REPORT_MODULES:
+        spec = importlib.util.find_spec(name)
+        digest.update(name.encode() + b"\0" + Path(spec.origin).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _input_hashes(run_dir: Path) -> dict[str, Any]:

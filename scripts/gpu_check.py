@@ -251,9 +251,12 @@ def check_trl(out: Path, device: str) -> tuple[str, str, str]:
 
 def check_run(out: Path, device: str) -> tuple[str, str, str]:
     backend = "vllm" if (device == "cuda" or has("vllm")) else "transformers"
-    cmd = [sys.executable, "-m", "astro.cli", "run", "--preset", "smoke", "--backend", backend, "--out", str(out / "run")]
+    # vLLM serves a checkpoint, not the embedded model the smoke preset pre-trains: the tiny chat model stands in
+    model = out / "sft" if (out / "sft" / "model.safetensors").is_file() else out / "base"
+    cmd = [sys.executable, "-m", "astro.cli", "run", "--preset", "smoke", "--backend", backend, "--model", str(model),
+           "--chat-template", "auto", "--out", str(out / "run")]
     code, seconds = _run(cmd, device, _limit("run"), out / "run.log")
-    what = f"astro run --preset smoke --backend {backend}"
+    what = f"astro run --preset smoke --backend {backend} --model {model.name} --chat-template auto"
     if code != 0:
         return "FAIL", what, _failed(code, seconds, out / "run.log")
     report = out / "run" / "report.md"

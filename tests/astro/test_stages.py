@@ -103,3 +103,16 @@ def _alive(pid: int) -> bool:
             return fh.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_the_report_key_follows_the_code_that_writes_the_report(tmp_path, monkeypatch):
+    """A change to how the report is computed rewrites the report of a finished run (its key holds that code's hash)."""
+    from astro import pipeline
+
+    module = tmp_path / "report_code_probe.py"
+    module.write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(pipeline, "REPORT_MODULES", ("report_code_probe",))
+    before = pipeline.report_code_hash()
+    module.write_text("X = 2\n")
+    assert pipeline.report_code_hash() != before
