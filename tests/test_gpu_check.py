@@ -78,9 +78,11 @@ def test_the_smoke_run_path_asks_for_vllm_on_cuda_and_reads_the_report(tmp_path,
     monkeypatch.setattr(gpu_check, "_run", fake_run)
     status, what, figure = gpu_check.check_run(tmp_path, "cuda")
     (cmd, device, timeout_s), = calls
-    assert cmd[1:] == ["-m", "astro.cli", "run", "--preset", "smoke", "--backend", "vllm", "--out", str(tmp_path / "run")]
+    # vLLM serves a checkpoint: the prepared tiny chat model (no SFT ran here), in its own template
+    assert cmd[1:] == ["-m", "astro.cli", "run", "--preset", "smoke", "--backend", "vllm", "--model", str(tmp_path / "base"),
+                       "--chat-template", "auto", "--out", str(tmp_path / "run")]
     assert (status, device, timeout_s) == ("PASS", "cuda", gpu_check.TIMEOUT_S["run"])
-    assert what == "astro run --preset smoke --backend vllm" and figure == "report written, 12 s"
+    assert what == "astro run --preset smoke --backend vllm --model base --chat-template auto" and figure == "report written, 12 s"
 
 
 def test_the_prepared_model_renders_its_chat_template(tmp_path):

@@ -1,4 +1,4 @@
-"""`python -m tests.training.sft_killed STEP SFT-ARGS...`: `training.sft.main` that dies (os._exit, like
+"""`python -m tests.training.sft_killed STEP SFT-ARGS...`: `astro sft` that dies (os._exit, like
 kill -9, on every process) right after optimizer step STEP. Used under `accelerate launch` by
 test_deepspeed_sft to leave a run with checkpoints and no final model."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sys
 
+from astro.commands import sft as sft_command
 from training import sft
 
 
@@ -19,7 +20,7 @@ def main(argv: list[str]) -> int:
             os._exit(17)
 
     sft._step_hook = die
-    return sft.main(argv[1:])
+    return sft_command.main(argv[1:])
 
 
 if __name__ == "__main__":

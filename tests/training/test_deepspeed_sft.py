@@ -67,7 +67,10 @@ def _args(ws, out: Path) -> list[str]:
     return args
 
 
-def _launch(stage: int, argv: list[str], module: str = "training.sft") -> subprocess.CompletedProcess:
+def _launch(stage: int, argv: list[str], module: str = "astro.cli") -> subprocess.CompletedProcess:
+    """`accelerate launch ... -m astro.cli sft ARGV` (what `astro run` launches), or `-m module ARGV` for another entry point."""
+    if module == "astro.cli":
+        argv = ["sft", *argv]
     env = {**os.environ, "DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT),
            "MASTER_PORT": str(29500 + stage * 10 + random.randint(0, 9))}
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", f"training/configs/accelerate_zero{stage}.yaml",
