@@ -8,7 +8,7 @@ stage of its plan (`astro.run.check_environment`). It checks:
 - files and their schema: a problem set is read whole (a malformed line, a non-UTF-8 file, a
   directory, an empty file are refused naming the file), a tree file is read whole and must hold
   trees (a problems or traces file given instead is refused), a traces file likewise, and a file
-  that no longer matches its manifest (cut short or changed since it was finished) is refused;
+  that differs from its manifest (cut short or changed since it was finished) is refused;
 - components and their options: task, search agent (its options are parsed flags already),
   policy backends, GRPO engine;
 - models: a local model directory must hold `config.json`; a hub id must be cached or the hub

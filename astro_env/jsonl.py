@@ -5,7 +5,7 @@ Every stage of the pipeline writes through `JsonlWriter` and resumes through `re
 so a run killed at any moment (kill -9 included) loses at most the line being written. A
 writer that finishes a file records its manifest (`write_manifest`: the number of records, the
 bytes and the SHA-256 beside it, `NAME.manifest.json`); a reader calls `check_manifest`, which
-refuses a file that no longer matches its manifest (cut short, or changed by hand).
+refuses a file that differs from its manifest (cut short, or changed by hand).
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def manifest_mismatch(path: str | os.PathLike) -> str | None:
 
 
 def check_manifest(path: str | os.PathLike, flag: str, fix: str) -> None:
-    """Raise UserError (one line naming `flag`, the file and `fix`) when `path` no longer matches its manifest."""
+    """Raise UserError (one line naming `flag`, the file and `fix`) when `path` differs from its manifest."""
     why = manifest_mismatch(path)
     if why is not None:
         raise UserError(f"{flag} {path} {why}: it was cut short or changed after it was written; {fix}")
