@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import dataclasses
@@ -22,20 +21,13 @@ import io
 import os
 import re
 import sys
-from typing import Any, Mapping, NoReturn, Sequence
+from typing import Any, Mapping, Sequence
 
 from astro.configfile import StageFile, read_config_file
-from astro_env.errors import UserError
+from astro_env.errors import OneLineParser, UserError
 from astro_env.registry import component_config_fields
 
 __all__ = ["OneLineParser", "expand_aliases", "one_line_tyro_error", "parse_command", "parse_config", "take_option"]
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """An argparse parser whose errors are a `UserError` (one line, exit code 2 from `astro`), not a usage block."""
-
-    def error(self, message: str) -> NoReturn:  # type: ignore[override]
-        raise UserError(f"{' '.join(message.split()).rstrip('.')}; see `{self.prog} --help`.")
 
 
 def expand_aliases(argv: Sequence[str], aliases: Mapping[str, str]) -> list[str]:

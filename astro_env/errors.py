@@ -8,6 +8,9 @@ working; `MissingFileError` is also a `FileNotFoundError` for callers that catch
 
 from __future__ import annotations
 
+import argparse
+from typing import NoReturn
+
 
 class UserError(ValueError):
     """Bad user input; the message is one sentence that names the fix."""
@@ -15,3 +18,10 @@ class UserError(ValueError):
 
 class MissingFileError(UserError, FileNotFoundError):
     """A file or directory the user named does not exist (a `UserError` and a `FileNotFoundError`)."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose errors raise `UserError` (one line, exit code 2 from `astro`), not a usage block."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        raise UserError(f"{' '.join(message.split()).rstrip('.')}; see `{self.prog} --help`.")

@@ -13,10 +13,11 @@ other processes share the cores).
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import time
+
+from astro_env.errors import OneLineParser
 
 
 def _corpus(n: int, seed: int) -> list[str]:
@@ -56,7 +57,7 @@ def _time(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print one JSON line; returns 0."""
-    parser = argparse.ArgumentParser(prog="bench_generation", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="bench_generation", description=__doc__.splitlines()[0])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 32], help="Sequences generated together.")
     parser.add_argument("--new-tokens", type=int, default=64, help="Tokens generated per sequence.")
     parser.add_argument("--repeats", type=int, default=3, help="Timed repetitions (best reported) after one warm-up.")

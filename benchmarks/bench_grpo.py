@@ -15,7 +15,6 @@ since a shared machine's load changes from one run to the next.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -25,6 +24,8 @@ import sys
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from astro_env.errors import OneLineParser
 
 HIDDEN, LAYERS, HEADS, MLP, VOCAB = 128, 4, 4, 512, 256
 GROUP_SIZE, MAX_COMPLETION_TOKENS, STEPS = 8, 64, 10
@@ -176,7 +177,7 @@ def run_trl(work: Workload, steps: int, seed: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="astro bench grpo", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="astro bench grpo", description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared).")
     parser.add_argument("--seed", type=int, default=0, help="workload and sampling seed.")
     parser.add_argument("--steps", type=int, default=STEPS, help=f"GRPO steps to time (default {STEPS}; CI uses fewer).")

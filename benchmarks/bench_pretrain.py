@@ -22,7 +22,6 @@ and the load average at the start and end). Compare only numbers from one run.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -30,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from astro_env.errors import OneLineParser
 
 SPACE = {"n_numbers": 3, "max_number": 9, "max_target": 50}
 """The default run's Countdown space."""
@@ -143,7 +144,7 @@ def run_probe(variants: dict[str, dict], root: Path, n_steps: int, repeats: int,
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m benchmarks.bench_pretrain --out DIR ...`: print one JSON line per variant. Returns 0."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="folder for the base models, test.jsonl and bench_pretrain.json")
     parser.add_argument("--variants", default="default,blocks", help=f"comma-separated names of {', '.join(VARIANTS)}")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=JSON", help="an extra variant: PretrainConfig fields as JSON")

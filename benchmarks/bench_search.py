@@ -13,11 +13,11 @@ noisy as the load; compare runs made on the same idle machine.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import dataclass, replace
 
+from astro_env.errors import OneLineParser
 from search.mcts import MCTSConfig
 from search.run import SearchConfig, search_trees
 
@@ -145,7 +145,7 @@ def _warmup_sampling():
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="astro bench search", description="Search speed: trees/s, nodes/s, backend utilisation.")
+    parser = OneLineParser(prog="astro bench search", description="Search speed: trees/s, nodes/s, backend utilisation.")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny", help="benchmark preset")
     parser.add_argument("--seed", type=int, default=0, help="problem, model and search seed")
     parser.add_argument("--device", default="cpu", help="torch device for the tiny model")

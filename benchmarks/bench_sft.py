@@ -16,7 +16,6 @@ printed by one run.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import random
@@ -24,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from astro_env.errors import OneLineParser
 
 SEQ_LEN = 256
 BATCH_SIZE = 16
@@ -125,7 +126,7 @@ def run_trl(model_dir: Path, traces: Path, out: Path, steps: int, seed: int) -> 
 
 def main(argv: list[str] | None = None) -> int:
     """`astro bench sft`: run the shared SFT workload; print one JSON line. Returns 0."""
-    parser = argparse.ArgumentParser(prog="astro bench sft", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="astro bench sft", description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1; compare within one run)")
     parser.add_argument("--steps", type=int, default=200, help="optimizer steps (default 200; CI runs fewer)")
     parser.add_argument("--seed", type=int, default=0)

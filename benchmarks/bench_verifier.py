@@ -28,7 +28,6 @@ one line and exits 2.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -38,6 +37,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Callable
+
+from astro_env.errors import OneLineParser
 
 CASES_DIR = Path(__file__).resolve().parents[1] / "tests" / "astro_env"
 CASES_FILE = CASES_DIR / "verifier_cases.jsonl"
@@ -254,7 +255,7 @@ def _time_phase(grade, pairs, cpu_of: Callable[[], float]) -> tuple[list[bool], 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print one JSON line (and, with --report, the Markdown report); 2 without math-verify."""
-    args_parser = argparse.ArgumentParser(prog="bench_verifier", description=__doc__.splitlines()[0])
+    args_parser = OneLineParser(prog="bench_verifier", description=__doc__.splitlines()[0])
     args_parser.add_argument("--limit", type=int, default=None, help="Use the first N problems (default all 500).")
     args_parser.add_argument("--data-dir", default=None, help="Directory holding math500.jsonl.")
     args_parser.add_argument("--timeout-s", type=float, default=None, help="Our per-call CPU-time budget (default: VerifierConfig's).")

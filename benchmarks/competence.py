@@ -280,14 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     `--n-problems` problems the task generates from stream `--problem-seed` with its config
     (the default run's Countdown space: `--task countdown --task-config '{"max_number": 9, "max_target": 50}'`).
     """
-    import argparse
     import json
 
     import astro_env
-    from astro_env.errors import UserError
+    from astro_env.errors import OneLineParser, UserError
     from astro_env.loaders import load_problems
 
-    parser = argparse.ArgumentParser(description="Competence report of a task's policies.")
+    parser = OneLineParser(description="Competence report of a task's policies.")
     parser.add_argument("models", nargs="+", help="LABEL=DIR (a save_pretrained directory)")
     parser.add_argument("--task", default="", help="task of the problems (default: the problems' own)")
     parser.add_argument("--task-config", default="{}", help="the task's Config as a JSON object (generated problems)")

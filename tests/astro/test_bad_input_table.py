@@ -185,12 +185,15 @@ CASES = [
     # --- a saved config that is no config
     ("search", ["--config", "{MAL}"], "not a JSON config"),
     ("sft", ["--config", "{P}"], "not a JSON config"),
-    # --- astro tree, astro export (argparse commands)
+    # --- astro tree, astro bench, astro export (argparse commands)
     ("tree", ["show", "{P}"], "this is a problems file"),
     ("tree", ["show", "{TORN}"], "the search did not finish"),
     ("tree", ["show", "{E}", "--out", "{OUT}/t.html"], "no trees"),
     ("tree", ["show", "{T}", "--index", "x"], "--index"),
     ("tree", ["draw"], "invalid choice"),
+    ("bench", ["grpo", "--stepz", "3"], "unrecognized arguments: --stepz"),
+    ("bench", ["search", "--n-problems", "x"], "invalid int value"),
+    ("bench", ["sft", "--threads", "two"], "invalid int value"),
     ("export", ["{T}"], "--out"),
     ("export", ["{T}", "--out", "{OUT}", "--format", "xml"], "invalid choice"),
     ("export", ["{T}", "--out", "{FILE}"], "a file is in the way"),
