@@ -114,7 +114,7 @@ class StageRunner:
             return out
         if out.exists() and (marker is None or marker["key_hash"] != digest):
             if marker is not None:
-                log.warning("stage %s: its inputs changed (%s -> %s); clearing it and running it again", name, marker["key_hash"], digest)
+                log.warning("stage %s: its config or inputs changed (key %s -> %s); clearing it and running it again", name, marker["key_hash"], digest)
             shutil.rmtree(out)
         resumed = out.exists()
         out.mkdir(parents=True, exist_ok=True)
