@@ -195,6 +195,11 @@ def one_line_tyro_error(text: str) -> str:
     sections = [section for section in sections if section]
     message = " ".join(sections[0]) if sections else title
     message = _PARSING.sub("", message)  # "Error parsing search: <the config's own message>" -> the message
+    unknown = re.match(r"Unrecognized options?: (.*)", message)
+    if unknown:  # tyro lists the values after an unknown flag as options too: name the flags only
+        flags = [item for item in unknown.group(1).split(", ") if item.startswith("-")]
+        if flags:
+            message = f"Unrecognized option{'s' if len(flags) > 1 else ''}: {', '.join(flags)}"
     for section in sections[1:]:
         if section[0].startswith("Perhaps you meant") and len(section) > 1:
             message += f" (did you mean {section[1].split()[0]}?)"

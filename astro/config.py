@@ -291,7 +291,9 @@ PRESETS: dict[str, RunConfig] = {
     "smoke-math": replace(
         _SMOKE,
         preset="smoke-math",
-        task=TaskConfig(name="math", train_problems="math500", bench=("math500", "amc23"), bench_limit=8, n_train=12),
+        # the base pre-trains on the math task's equations (the kinds with a step grammar); the problems are MATH text
+        task=TaskConfig(name="math", config={"kinds": ("linear_equation", "quadratic_root")}, train_problems="math500",
+                        bench=("math500", "amc23"), bench_limit=8, n_train=12),
         policy=replace(_SMOKE.policy, step_max_tokens=128),
         pretrain=replace(_SMOKE.pretrain, n_steps=30),
         proposer=PolicyConfig(backend="reference", step_max_tokens=128),

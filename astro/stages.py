@@ -119,7 +119,7 @@ class StageRunner:
             marker = None
         if out.exists() and (marker is None or marker["key_hash"] != digest):
             if marker is not None:
-                log.warning("stage %s: its inputs changed (%s -> %s); clearing it and running it again", name, marker["key_hash"], digest)
+                log.warning("stage %s: its config or inputs changed (key %s -> %s); clearing it and running it again", name, marker["key_hash"], digest)
             clear_folder(out)
         resumed = out.exists() and any(p.name != MARKER and not is_lock_file(p) for p in out.iterdir())
         out.mkdir(parents=True, exist_ok=True)

@@ -229,7 +229,7 @@ def test_stage_files_read_back_into_the_objects_the_stages_receive(tmp_path):
         (["--preset", "fast"], "--preset 'fast'"),
         (["--config", "no/such/run_config.json"], "--config no/such/run_config.json"),
         (["--sft.seed", "4"], "--sft.seed is set per stage"),
-        (["--grpo-steps", "3"], "Unrecognized options: --grpo-steps"),
+        (["--grpo-steps", "3"], "Unrecognized option: --grpo-steps"),
     ],
 )
 def test_bad_input_gets_one_line_and_exit_2_before_anything_is_written(tmp_path, capsys, argv, message):
