@@ -283,3 +283,15 @@ def test_reproducible_math_fills_only_what_the_user_left_unset(monkeypatch):
     other: dict[str, str] = {}
     set_reproducible_math(other)
     assert other == {}
+
+
+def test_the_self_search_preset_builds_the_trees_with_the_policy_itself(tmp_path):
+    from astro.plan import run_stages
+
+    stages = {s.name: s for s in run_stages(PRESETS["self-search"], tmp_path)}
+    trees = stages["trees"]
+    assert "base" in trees.inputs  # the trees wait for the pre-trained base, which proposes every step
+    assert (trees.config.policy.backend, trees.config.policy.model) == ("transformers", str(tmp_path / "base"))
+    default_trees = {s.name: s for s in run_stages(PRESETS["default"], tmp_path)}["trees"]
+    assert default_trees.config.policy.backend == "countdown" and "base" not in default_trees.inputs
+    assert dataclasses.replace(PRESETS["self-search"], preset="default", proposer=PRESETS["default"].proposer) == PRESETS["default"]
