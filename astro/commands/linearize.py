@@ -58,8 +58,9 @@ class LinearizeJob:
     """Print the statistics table (per source) of each arm."""
     require_traces: bool = False
     """Fail when an arm yields no trace, or the judge approves no solution (what a run needs to go on)."""
-    allow_empty: bool = False
-    """Accept a tree file without any tree (and write empty trace files) instead of refusing it."""
+    allow_empty: bool = field(default=False, compare=False)
+    """Accept a tree file without any tree (and write empty trace files) instead of refusing it (a check of the
+    input, not a setting of the traces: left out of the stage's key)."""
 
 
 def _load_trees(paths: Sequence[str], allow_empty: bool = False) -> list[SearchTree]:
