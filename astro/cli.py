@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "competence": ("astro.commands.competence", "The competence table of a run's models (tasks that define probes)."),
     "bench": ("astro.commands.bench", "Speed benchmarks: `astro bench grpo|sft|search|verifier`."),
     "run": ("astro.run", "The main job: Direct-vs-ASTRO end to end with a report."),
+    "compare": ("astro.commands.compare", "One model of two run folders, paired over the same problems (an ablation's row)."),
     "replicate": ("astro.replicate", "N runs differing in every seed (data, base, trees, training), paired differences across them."),
 }
 """Each stage of `astro run` is one of these commands: `astro <command> --config <stage file>` runs it."""
