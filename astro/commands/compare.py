@@ -12,7 +12,6 @@ one draw of it). Prints a Markdown table; `--json` prints the rows as JSON lines
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any, Sequence
