@@ -64,6 +64,7 @@ def test_bad_values_and_failed_validation_are_user_errors_and_help_exits_0(capsy
     assert exit_info.value.code == 0 and "Learning rate." in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a fresh interpreter builds the whole parser
 def test_help_piped_into_a_reader_that_stops_early_is_quiet():
     """`astro run --help | head -1`: the closed pipe ends the command without a traceback or an "internal error"."""
     import subprocess

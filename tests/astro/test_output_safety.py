@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import errno
 import json
 import subprocess
@@ -26,6 +28,7 @@ def _two_at_once(argv: list[str]) -> list[tuple[int, str]]:
     return [(p.wait(timeout=300), p.communicate()[1]) for p in procs]
 
 
+@pytest.mark.slow  # two processes at once: seconds each, CI runs the slow tier
 def test_two_searches_on_one_out_leave_what_one_leaves(tmp_path):
     alone = tmp_path / "alone" / "trees.jsonl"
     assert cli_main(["search", *SEARCH, "--out", str(alone)]) == 0
@@ -37,6 +40,7 @@ def test_two_searches_on_one_out_leave_what_one_leaves(tmp_path):
     assert len(read_jsonl(shared)) == 6
 
 
+@pytest.mark.slow  # two processes at once: seconds each, CI runs the slow tier
 def test_two_evaluations_on_one_out_leave_what_one_leaves(tmp_path):
     argv = ["--policy", "oracle", "--eval.benches", "countdown:12:3", "--eval.samples", "4", "--no-progress"]
     alone = tmp_path / "alone"
