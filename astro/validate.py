@@ -217,7 +217,11 @@ def _problems(job: Any, planned: Path | None, local_only: bool) -> None:
 
 
 def _pretrain(config: Any, planned: Path | None, local_only: bool) -> None:
+    from training.embedded import corpus_task
+
     _task(config.task, None)
+    task = corpus_task(config)  # UserError when the task supplies no corpus
+    task.pretrain_corpus(1, config.seed)  # a task refuses a config it makes no corpus for (one line) here, not later
     check_out("--out", config.out, "dir")
 
 

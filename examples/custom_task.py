@@ -12,27 +12,41 @@ from __future__ import annotations
 
 import random
 import re
+from typing import AbstractSet
 
-from astro_env.problem import Problem
+from astro_env.problem import Problem, prompt_key
 
 _BOXED = re.compile(r"\\boxed\{\s*(-?\d+)\s*\}")
 
 
 class ModSumTask:
-    """The `astro_env.task.Task` contract, plus `generate` (a `ProceduralTask`)."""
+    """The `astro_env.task.Task` contract, plus `generate` (a `ProceduralTask`) and `pretrain_corpus` (a
+    `PretrainingTask`: the embedded base can pre-train on it)."""
 
     name = "modsum"
 
     def generate(self, n: int, seed: int) -> list[Problem]:
         rng = random.Random(seed)
-        problems = []
-        for idx in range(n):
-            a, b, m = rng.randint(10, 99), rng.randint(10, 99), rng.randint(3, 12)
-            total = a + b
-            steps = [f"{a} + {b} = {total}", f"{total} = {total // m} * {m} + {total % m}", f"The answer is \\boxed{{{total % m}}}."]
-            problems.append(Problem(id=f"modsum/{seed}/{idx}", problem=f"What is ({a} + {b}) mod {m}?", answer=str(total % m),
-                                    solution="\n\n".join(steps), task=self.name, metadata={"a": a, "b": b, "m": m}))
-        return problems
+        return [self._draw(rng, f"modsum/{seed}/{idx}") for idx in range(n)]
+
+    def pretrain_corpus(self, n: int, seed: int, exclude_keys: AbstractSet[str] = frozenset()) -> list[tuple[Problem, str]]:
+        """The optional hook that lets `astro run` pre-train its embedded base on this task: `n` (problem, worked
+        solution) pairs drawn from their own stream, none whose statement is in `exclude_keys` (the run's evaluation
+        sets), so the base never sees a test problem. Deterministic, and a prefix of the corpus for a larger `n`."""
+        rng = random.Random(f"modsum-corpus/{seed}")
+        pairs: list[tuple[Problem, str]] = []
+        while len(pairs) < n:
+            problem = self._draw(rng, f"modsum-corpus/{seed}/{len(pairs)}")
+            if prompt_key(problem) not in exclude_keys:
+                pairs.append((problem, problem.solution))
+        return pairs
+
+    def _draw(self, rng: random.Random, problem_id: str) -> Problem:
+        a, b, m = rng.randint(10, 99), rng.randint(10, 99), rng.randint(3, 12)
+        total = a + b
+        steps = [f"{a} + {b} = {total}", f"{total} = {total // m} * {m} + {total % m}", f"The answer is \\boxed{{{total % m}}}."]
+        return Problem(id=problem_id, problem=f"What is ({a} + {b}) mod {m}?", answer=str(total % m),
+                       solution="\n\n".join(steps), task=self.name, metadata={"a": a, "b": b, "m": m})
 
     def format_prompt(self, problem: Problem) -> str:
         return f"Problem: {problem.problem}\n\n"

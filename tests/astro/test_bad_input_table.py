@@ -165,6 +165,8 @@ CASES = [
     ("problems", ["--out", "{FILE}"], "a file is in the way"),
     # --- astro run (the dry run validates as the run does)
     ("run", ["--dry-run", "--out", "{OUT}", "--task", "chess"], "unknown task 'chess'"),
+    # the embedded base needs the task's own corpus: refused before any stage runs, dry run or not
+    ("run", ["--out", "{OUT}", "--preset", "smoke", "--task", "math"], "have no step grammar"),
     ("run", ["--dry-run", "--out", "{OUT}", "--task", "no_such_pkg.mod:Task"], "cannot import it"),
     ("run", ["--dry-run", "--out", "{OUT}", "--search-agent", "dfs"], "unknown search agent 'dfs'"),
     ("run", ["--dry-run", "--out", "{OUT}", "--search.agent-config.c-puc", "1"], "did you mean --search.agent-config.c-puct"),

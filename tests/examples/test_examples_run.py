@@ -45,11 +45,19 @@ def test_smoke_run_with_the_example_task(tmp_path):
 
 @pytest.mark.slow
 def test_run_on_a_reasoning_gym_task(tmp_path):
+    """A task without a pre-training corpus runs on a base model brought with --model (here a tiny untrained one)."""
     pytest.importorskip("reasoning_gym", reason="the reasoning-gym extra is not installed")
+    from training.embedded import ModelConfig, build_model, build_tokenizer, save_policy
+
     out = tmp_path / "run"
     task = "reasoning_gym:chain_sum"
-    assert cli_main(["run", *SMALL, "--task", task, "--search-policy", "reference", "--task.n-train", "12", "--task.n-test", "8",
-                     "--out", str(out)]) == 0
+    assert cli_main(["run", *SMALL, "--task", task, "--search-policy", "reference", "--out", str(tmp_path / "refused")]) == 2
+    assert not (tmp_path / "refused").exists()  # no corpus for the embedded base: refused before anything is written
+    tokenizer = build_tokenizer(kind="char")
+    base = save_policy(build_model(tokenizer, ModelConfig(hidden_size=32, n_layers=1, n_heads=2, intermediate_size=64)),
+                       tokenizer, tmp_path / "base")
+    assert cli_main(["run", *SMALL, "--task", task, "--model", str(base), "--search-policy", "reference", "--task.n-train", "12",
+                     "--task.n-test", "8", "--out", str(out)]) == 0
     report = _report(out)
     assert report["config"]["task"]["name"] == task
     assert all(row["benches"]["test"]["n_problems"] == 8 for row in report["comparison"]["rows"])
