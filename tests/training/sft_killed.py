@@ -7,8 +7,12 @@ from __future__ import annotations
 import os
 import sys
 
-from astro.commands import sft as sft_command
-from training import sft
+from astro.cli import set_reproducible_math
+
+set_reproducible_math()  # before torch loads, as `astro` does: the same float paths as the runs it is compared with
+
+from astro.commands import sft as sft_command  # noqa: E402
+from training import sft  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
