@@ -11,6 +11,7 @@ an accelerate config.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import logging
 import multiprocessing
@@ -31,41 +32,25 @@ from astro_env.processes import die_with_parent
 log = logging.getLogger("astro.run")
 
 
+STAGE_FUNCTIONS = {
+    "problems": "astro.commands.problems:make_problems",
+    "pretrain": "training.embedded:pretrain",
+    "search": "astro.commands.search:build_trees",
+    "linearize": "astro.commands.linearize:linearize_trees",
+    "sft": "training.sft:train_sft",
+    "grpo": "training.grpo:train_grpo",
+    "eval": "astro.commands.eval:evaluate_job",
+    "competence": "astro.commands.competence:measure_competence",
+}
+"""Stage kind -> `module:function` that runs it on its config (imported only when that stage runs)."""
+
+
 def stage_function(command: str) -> Callable[[Any], Any]:
     """The function that runs a stage of kind `command` on its config (what `astro <command>` calls too)."""
-    if command == "problems":
-        from astro.commands.problems import make_problems
-
-        return make_problems
-    if command == "pretrain":
-        from training.embedded import pretrain
-
-        return pretrain
-    if command == "search":
-        from astro.commands.search import build_trees
-
-        return build_trees
-    if command == "linearize":
-        from astro.commands.linearize import linearize_trees
-
-        return linearize_trees
-    if command == "sft":
-        from training.sft import train_sft
-
-        return train_sft
-    if command == "grpo":
-        from training.grpo import train_grpo
-
-        return train_grpo
-    if command == "eval":
-        from astro.commands.eval import evaluate_job
-
-        return evaluate_job
-    if command == "competence":
-        from astro.commands.competence import measure_competence
-
-        return measure_competence
-    raise KeyError(f"no stage function for {command!r}")
+    if command not in STAGE_FUNCTIONS:
+        raise KeyError(f"no stage function for {command!r}")
+    module, name = STAGE_FUNCTIONS[command].split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def run_stage(runner: StageRunner, stage: Stage, accelerate_config: str = "") -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -13,7 +14,7 @@ from astro.replicate import replica_configs
 
 def test_replicas_shift_the_data_and_training_seeds_and_keep_dynamics_to_replica_0():
     base = PRESETS["smoke"]
-    configs = replica_configs(base.__class__(**{**base.__dict__, "eval_every": 2}), 3)
+    configs = replica_configs(dataclasses.replace(base, eval_every=2), 3)
     assert [(c.data_seed, c.seeds) for c in configs] == [(1234, (0,)), (1235, (1,)), (1236, (2,))]
     assert [c.eval_every for c in configs] == [2, 0, 0]
     assert all(c.sft == base.sft and c.grpo == base.grpo for c in configs)  # nothing else changes
