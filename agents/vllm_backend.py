@@ -192,6 +192,13 @@ class VLLMPolicy:
         special prefix added) and also stops at the end-of-turn token; raw prompts are sent as text."""
         self.n_unseeded_calls = 0
 
+    def close(self) -> None:
+        """Stop the engine core process now (idempotent). Left to the interpreter's exit, the engine's
+        monitor thread can race the finalisers and abort the process after its work is done."""
+        core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
+
     def propose_steps(
         self,
         states: Sequence[ReasoningState],

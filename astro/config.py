@@ -307,7 +307,7 @@ PRESETS: dict[str, RunConfig] = {
     # the default with the trees built by the policy itself, as in the paper (the embedded base proposes every step
     # and completes every rollout; docs/recipe.md: its cost per tree against the symbolic proposer's)
     "self-search": replace(_SMOKE, preset="self-search", proposer=replace(_SMOKE.proposer, backend="base")),
-    # the MATH-style equations on the CPU (docs/math-cpu.md): the embedded base pre-trained on the math task's
+    # the MATH-style equations on the CPU (README: its table): the embedded base pre-trained on the math task's
     # attempts at linear and quadratic equations (the evaluation split left out), trees from the task's symbolic
     # proposer with c_puct 4 (at 1.0 MCTS settles on the first solving path and few trees hold a wrong terminal)
     "math-cpu": replace(

@@ -250,3 +250,10 @@ def test_chat_prompts_reach_the_engine_as_transformers_renders_them(kind, tmp_pa
         assert list(g.token_logprobs[:4]) == pytest.approx(list(w.token_logprobs[:4]), abs=1e-3)
     assert want[0].token_ids[-1] == eot and len(want[0].token_ids) <= 4
     assert engine.chat.encode([child.prompt]) == reference.chat.encode([child.prompt])
+    processes = list(engine.llm.llm_engine.engine_core.resources.engine_manager.processes)
+    assert processes and all(proc.is_alive() for proc in processes)
+    engine.close()
+    engine.close()  # idempotent
+    for proc in processes:  # stopped (SIGTERM, then SIGKILL after vLLM's grace period) now, not at exit
+        proc.join(30)
+    assert not any(proc.is_alive() for proc in processes)

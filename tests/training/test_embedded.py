@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -117,14 +118,16 @@ def test_pretrain_leaves_the_excluded_split_out_and_records_it(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1200)  # about 300 s on two idle cores; two threads crawl when other work shares the cores
+@pytest.mark.timeout(1200)  # about 420 s on one idle core
 def test_default_pretrain_is_competent_at_the_steps_and_aims_at_the_target(tmp_path):
     """The base model writes legal steps with true arithmetic and comparisons, and (hindsight
     targets) solves more often than random legal play, without having seen any search."""
-    # the default recipe on the default run's space, on two threads as `astro run` pre-trains (measured at
-    # 2000 steps on 200 held-out problems: legal-step 0.973, arithmetic 0.980 on one thread; 0.940 / 0.955
-    # for the seed-1234 base on two)
-    config = PretrainConfig(out=str(tmp_path / "base"), task_config=SPACE, n_eval=64, threads=2)
+    from astro.config import RunConfig
+
+    # the recipe `astro run` pre-trains its base with (steps, batch, lr, one thread), on the default run's space
+    run = RunConfig()
+    assert (run.task.config.max_number, run.task.config.max_target) == (SPACE["max_number"], SPACE["max_target"])
+    config = replace(run.pretrain, out=str(tmp_path / "base"), task_config=SPACE, n_eval=64)
     summary = json.loads((pretrain(config) / "pretrain_summary.json").read_text())
     assert summary["model_legal_step_rate"] >= 0.9 and summary["model_arithmetic_accuracy"] >= 0.9
     assert summary["model_target_copy_rate"] >= 0.9
