@@ -7,6 +7,8 @@ so a benchmark whose dependencies are missing never breaks the others.
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import sys
 
 __all__ = ["BENCHMARKS", "main"]
@@ -18,6 +20,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "verifier": ("benchmarks.bench_verifier", "Verifier speed, accuracy and worst-case CPU against Math-Verify (the compare extra)."),
     "generation": ("benchmarks.bench_generation", "Policy generation throughput (tokens per second)."),
     "pretrain": ("benchmarks.bench_pretrain", "Pre-training cost per pair (CPU seconds) and the base's competence gates per recipe."),
+    "ray": ("benchmarks.bench_ray", "Ray scaling of the search stage: in-process, 1 worker, 2 workers (the ray extra)."),
 }
 
 ALL: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -27,14 +30,24 @@ ALL: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("generation", (), ""),
     ("verifier", (), "math_verify"),
     ("pretrain", ("--probe", "100", "--variants", "default,batch48", "--out", "{tmp}/pretrain"), ""),
+    ("ray", (), "ray"),
 )
 """What `astro bench all` runs, in order: (benchmark, its options, the optional package its comparison needs).
 Every speed figure the documentation quotes comes from one of these."""
 
+GOALS: dict[str, tuple[str, float, str]] = {
+    "grpo": ("ratio_vs_trl", 2.0, "GRPO end-to-end generated tokens/s, ours / TRL's GRPOTrainer"),
+    "sft": ("ratio_vs_trl", 1.5, "SFT tokens/s, ours / TRL's SFTTrainer"),
+    "search": ("search/backend_utilisation", 0.8, "MCTS generated tokens/s / the backend's best batched rate"),
+    "verifier": ("speedup", 10.0, "verdicts per second, ours / Math-Verify's"),
+    "ray": ("speedup/ray2_vs_ray1", 1.8, "search stage, 2 Ray workers / 1"),
+}
+"""The headline figure of a benchmark's JSON line in `--table`, its goal, and what it measures."""
+
 
 def _usage() -> str:
     width = max(map(len, BENCHMARKS))
-    lines = ["usage: astro bench <name> [options]    astro bench all [--list]", "", "benchmarks:"]
+    lines = ["usage: astro bench <name> [options]    astro bench all [--list | --table FILE]", "", "benchmarks:"]
     lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in BENCHMARKS.items()]
     lines += [f"  {'all':<{width}}  Every benchmark above with the options the documentation's figures use, one after another."]
     lines += ["", "`astro bench <name> --help` describes each one's options."]
@@ -73,14 +86,77 @@ def all_commands(tmp: str) -> list[tuple[str, list[str], str]]:
     return [(name, [a.format(tmp=tmp) for a in args], needs) for name, args, needs in ALL]
 
 
+class _Tee:
+    """Writes through to the real stdout and keeps the last JSON object line (a benchmark's record)."""
+
+    def __init__(self, stream) -> None:
+        self.stream, self.record, self._buffer = stream, None, ""
+
+    def write(self, text: str) -> int:
+        self._buffer += text
+        *lines, self._buffer = self._buffer.split("\n")
+        for line in lines:
+            if line.startswith("{") and line.endswith("}"):
+                try:
+                    self.record = json.loads(line)
+                except ValueError:
+                    pass
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def _conditions() -> list[str]:
+    import importlib.metadata
+    import platform
+
+    versions = []
+    for name in ("torch", "transformers", "trl", "ray", "math-verify"):
+        try:
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return [f"Python {platform.python_version()}, {', '.join(versions)}; {os.cpu_count()} CPUs; "
+            f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} (each benchmark sets its own torch threads, 1 by default)."]
+
+
+def write_table(path: str, rows: list[tuple[str, list[str], dict | None, tuple[float, float], float]]) -> None:
+    """The markdown page of one `astro bench all` run: conditions, one row per benchmark, then the JSON lines."""
+    lines = ["# `astro bench all`: one run", "", *_conditions(), "",
+             "| benchmark | command | headline | goal | met | seconds | load average before -> after |", "|---|---|---|---|---|---|---|"]
+    for name, args, record, (load0, load1), seconds in rows:
+        key, goal, what = GOALS.get(name, ("", 0.0, ""))
+        value = None if record is None or not key else record.get(key)
+        headline = "(failed)" if record is None else (f"{what}: {value:.3g}" if isinstance(value, (int, float)) else "see its JSON line")
+        met = "" if not isinstance(value, (int, float)) else ("yes" if value >= goal else "no")
+        lines.append(f"| {name} | `astro bench {' '.join([name, *args])}` | {headline} | {f'>= {goal:g}' if key else ''} | {met} | "
+                     f"{seconds:.0f} | {load0:.2f} -> {load1:.2f} |")
+    lines += ["", "The JSON line each printed:", ""]
+    for name, _, record, _, _ in rows:
+        lines += [f"- {name}: `{json.dumps(record, sort_keys=True)}`"]
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+
+
 def run_all(argv: list[str]) -> int:
-    """`astro bench all [--list]`: every benchmark in `ALL`; a comparison whose peer package is missing runs without it
-    (said in one line); exit 1 when any benchmark failed."""
+    """`astro bench all [--list] [--table FILE]`: every benchmark in `ALL`; a comparison whose peer package is missing
+    runs without it (said in one line); `--table` writes the run's figures, goals and conditions as a markdown page;
+    exit 1 when any benchmark failed."""
     import importlib.util
     import tempfile
+    import time
 
+    table = None
+    if len(argv) == 2 and argv[0] == "--table" and argv[1] and not argv[1].startswith("-"):
+        table, argv = argv[1], []
     if argv not in ([], ["--list"]):
-        print(f"astro bench all: unknown option(s) {' '.join(argv)}; use --list or nothing.", file=sys.stderr)
+        print(f"astro bench all: unknown option(s) {' '.join(argv)}; use --list, --table FILE or nothing.", file=sys.stderr)
+        return 2
+    if table is not None and not os.path.isdir(os.path.dirname(os.path.abspath(table))):
+        print(f"astro bench all: --table {table}: its folder does not exist.", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="astro-bench-") as tmp:
         commands = all_commands(tmp)
@@ -88,17 +164,29 @@ def run_all(argv: list[str]) -> int:
             for name, args, needs in commands:
                 print(" ".join(["astro bench", name, *args]) + (f"    # needs {needs} for its comparison" if needs else ""))
             return 0
-        failed = []
+        failed, rows = [], []
         for name, args, needs in commands:
             if needs and importlib.util.find_spec(needs) is None:
-                if name == "verifier":
-                    print(f"astro bench all: skipping verifier ({needs} is not installed: pip install -e '.[compare]').", file=sys.stderr)
+                if name in ("verifier", "ray"):
+                    print(f"astro bench all: skipping {name} ({needs} is not installed).", file=sys.stderr)
                     continue
                 print(f"astro bench all: {needs} is not installed; {name} runs without its comparison.", file=sys.stderr)
                 args = [a for a in args if a != "--vs-trl"]
-            print(f"\n== astro bench {name} {' '.join(args)}", flush=True)
-            if main([name, *args]) != 0:
+            shown = [a.replace(tmp, "TMP") for a in args]
+            print(f"\n== astro bench {name} {' '.join(shown)}", flush=True)
+            tee, real = _Tee(sys.stdout), sys.stdout
+            load0, start = os.getloadavg()[0], time.perf_counter()
+            sys.stdout = tee
+            try:
+                code = main([name, *args])
+            finally:
+                sys.stdout = real
+            if code != 0:
                 failed.append(name)
+            rows.append((name, shown, tee.record if code == 0 else None, (load0, os.getloadavg()[0]), time.perf_counter() - start))
+    if table is not None:
+        write_table(table, rows)
+        print(f"astro bench all: wrote {table}", file=sys.stderr)
     if failed:
         print(f"astro bench all: failed: {', '.join(failed)}", file=sys.stderr)
         return 1

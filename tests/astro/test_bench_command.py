@@ -1,3 +1,4 @@
+import json
 import sys
 import types
 
@@ -60,3 +61,28 @@ def test_bench_all_lists_its_commands_and_every_benchmark_is_in_it(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert {line.split()[2] for line in lines} == set(speed.BENCHMARKS)
     assert speed.main(["all", "--bogus"]) == 2
+
+
+def test_bench_all_table_holds_each_headline_its_goal_and_the_conditions(monkeypatch, tmp_path, capsys):
+    records = {"grpo": {"ratio_vs_trl": 1.62}, "sft": {"ratio_vs_trl": 1.71}, "ray": {"speedup/ray2_vs_ray1": 1.9}}
+    for name, (module_name, _) in speed.BENCHMARKS.items():
+        fake = types.ModuleType(module_name)
+
+        def fake_main(argv, n=name):
+            print("progress text, then the record")
+            print(json.dumps(records.get(n, {"bench": n})))
+            return 1 if n == "generation" else 0
+
+        fake.main = fake_main
+        monkeypatch.setitem(sys.modules, module_name, fake)
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: object())
+    table = tmp_path / "speed.md"
+    assert speed.main(["all", "--table", str(table)]) == 1  # generation failed: still written, and said
+    text = table.read_text()
+    rows = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ") and "`astro bench" in line}
+    assert set(rows) == set(speed.BENCHMARKS)
+    assert "1.62 | >= 2 | no |" in rows["grpo"] and "1.71 | >= 1.5 | yes |" in rows["sft"] and "1.9 | >= 1.8 | yes |" in rows["ray"]
+    assert "(failed)" in rows["generation"] and "CPUs" in text and "torch " in text
+    assert "--out TMP/pretrain`" in rows["pretrain"]  # the run's temporary folder, not a path of this machine
+    assert speed.main(["all", "--table", str(tmp_path / "missing" / "x.md")]) == 2
+    assert "its folder does not exist" in capsys.readouterr().err
