@@ -88,7 +88,8 @@ def run(n_problems: int = 16, batch_problems: int = 4, workers: tuple[int, ...] 
     }
     if "ray1" in median:
         for k in workers:
-            record[f"speedup/ray{k}_vs_ray1"] = round(median["ray1"] / median[f"ray{k}"], 3)
+            if k != 1:
+                record[f"speedup/ray{k}_vs_ray1"] = round(median["ray1"] / median[f"ray{k}"], 3)
     for k in workers:
         record[f"speedup/ray{k}_vs_local"] = round(median["local"] / median[f"ray{k}"], 3)
     return record

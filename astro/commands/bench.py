@@ -183,7 +183,8 @@ def run_all(argv: list[str]) -> int:
                 sys.stdout = real
             if code != 0:
                 failed.append(name)
-            rows.append((name, shown, tee.record if code == 0 else None, (load0, os.getloadavg()[0]), time.perf_counter() - start))
+            record = None if code != 0 or tee.record is None else json.loads(json.dumps(tee.record).replace(tmp, "TMP"))
+            rows.append((name, shown, record, (load0, os.getloadavg()[0]), time.perf_counter() - start))
     if table is not None:
         write_table(table, rows)
         print(f"astro bench all: wrote {table}", file=sys.stderr)

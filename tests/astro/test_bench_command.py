@@ -70,7 +70,7 @@ def test_bench_all_table_holds_each_headline_its_goal_and_the_conditions(monkeyp
 
         def fake_main(argv, n=name):
             print("progress text, then the record")
-            print(json.dumps(records.get(n, {"bench": n})))
+            print(json.dumps(records.get(n, {"bench": n, "argv": argv})))
             return 1 if n == "generation" else 0
 
         fake.main = fake_main
@@ -84,5 +84,6 @@ def test_bench_all_table_holds_each_headline_its_goal_and_the_conditions(monkeyp
     assert "1.62 | >= 2 | no |" in rows["grpo"] and "1.71 | >= 1.5 | yes |" in rows["sft"] and "1.9 | >= 1.8 | yes |" in rows["ray"]
     assert "(failed)" in rows["generation"] and "CPUs" in text and "torch " in text
     assert "--out TMP/pretrain`" in rows["pretrain"]  # the run's temporary folder, not a path of this machine
+    assert '"argv": ["--probe", "100", "--variants", "default,batch48", "--out", "TMP/pretrain"]' in text  # in the records too
     assert speed.main(["all", "--table", str(tmp_path / "missing" / "x.md")]) == 2
     assert "its folder does not exist" in capsys.readouterr().err
