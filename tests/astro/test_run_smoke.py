@@ -96,6 +96,13 @@ def test_rerun_with_a_changed_flag_equals_a_fresh_run_with_it(tmp_path):
 
 @pytest.mark.slow
 def test_smoke_math_runs_every_stage_on_real_problem_text(tmp_path):
+    from astro_env.loaders import benchmark_path
+
+    try:
+        for name in ("math500", "amc23"):  # the preset trains on MATH-500 text and evaluates on both
+            benchmark_path(name)
+    except FileNotFoundError as missing:
+        pytest.skip(f"benchmark data not found ({missing})")
     out = tmp_path / "run"
     assert cli_main(["run", "--preset", "smoke-math", "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
