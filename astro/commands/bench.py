@@ -87,10 +87,14 @@ def all_commands(tmp: str) -> list[tuple[str, list[str], str]]:
 
 
 class _Tee:
-    """Writes through to the real stdout and keeps the last JSON object line (a benchmark's record)."""
+    """Writes through to the real stdout and keeps every JSON object line (the last is the benchmark's record)."""
 
     def __init__(self, stream) -> None:
-        self.stream, self.record, self._buffer = stream, None, ""
+        self.stream, self.records, self._buffer = stream, [], ""
+
+    @property
+    def record(self) -> dict | None:
+        return self.records[-1] if self.records else None
 
     def write(self, text: str) -> int:
         self._buffer += text
@@ -98,7 +102,7 @@ class _Tee:
         for line in lines:
             if line.startswith("{") and line.endswith("}"):
                 try:
-                    self.record = json.loads(line)
+                    self.records.append(json.loads(line))
                 except ValueError:
                     pass
         return self.stream.write(text)
@@ -121,20 +125,21 @@ def _conditions() -> list[str]:
             f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} (each benchmark sets its own torch threads, 1 by default)."]
 
 
-def write_table(path: str, rows: list[tuple[str, list[str], dict | None, tuple[float, float], float]]) -> None:
+def write_table(path: str, rows: list[tuple[str, list[str], list[dict] | None, tuple[float, float], float]]) -> None:
     """The markdown page of one `astro bench all` run: conditions, one row per benchmark, then the JSON lines."""
     lines = ["# `astro bench all`: one run", "", *_conditions(), "",
              "| benchmark | command | headline | goal | met | seconds | load average before -> after |", "|---|---|---|---|---|---|---|"]
-    for name, args, record, (load0, load1), seconds in rows:
+    for name, args, records, (load0, load1), seconds in rows:
         key, goal, what = GOALS.get(name, ("", 0.0, ""))
+        record = records[-1] if records else None
         value = None if record is None or not key else record.get(key)
-        headline = "(failed)" if record is None else (f"{what}: {value:.3g}" if isinstance(value, (int, float)) else "see its JSON line")
+        headline = "(failed)" if records is None else "(no JSON line)" if record is None else (f"{what}: {value:.3g}" if isinstance(value, (int, float)) else "see its JSON line")
         met = "" if not isinstance(value, (int, float)) else ("yes" if value >= goal else "no")
         lines.append(f"| {name} | `astro bench {' '.join([name, *args])}` | {headline} | {f'>= {goal:g}' if key else ''} | {met} | "
                      f"{seconds:.0f} | {load0:.2f} -> {load1:.2f} |")
-    lines += ["", "The JSON line each printed:", ""]
-    for name, _, record, _, _ in rows:
-        lines += [f"- {name}: `{json.dumps(record, sort_keys=True)}`"]
+    lines += ["", "The JSON lines each printed (the last is its record):", ""]
+    for name, _, records, _, _ in rows:
+        lines += [f"- {name}: `{json.dumps(r, sort_keys=True)}`" for r in records or []] or [f"- {name}: (none)"]
     tmp = f"{path}.tmp"
     with open(tmp, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
@@ -183,8 +188,8 @@ def run_all(argv: list[str]) -> int:
                 sys.stdout = real
             if code != 0:
                 failed.append(name)
-            record = None if code != 0 or tee.record is None else json.loads(json.dumps(tee.record).replace(tmp, "TMP"))
-            rows.append((name, shown, record, (load0, os.getloadavg()[0]), time.perf_counter() - start))
+            records = None if code != 0 else json.loads(json.dumps(tee.records).replace(tmp, "TMP"))
+            rows.append((name, shown, records, (load0, os.getloadavg()[0]), time.perf_counter() - start))
     if table is not None:
         write_table(table, rows)
         print(f"astro bench all: wrote {table}", file=sys.stderr)

@@ -70,6 +70,8 @@ def test_bench_all_table_holds_each_headline_its_goal_and_the_conditions(monkeyp
 
         def fake_main(argv, n=name):
             print("progress text, then the record")
+            if n == "pretrain":
+                print(json.dumps({"variant": "first"}))  # a benchmark that prints one line per variant
             print(json.dumps(records.get(n, {"bench": n, "argv": argv})))
             return 1 if n == "generation" else 0
 
@@ -83,6 +85,7 @@ def test_bench_all_table_holds_each_headline_its_goal_and_the_conditions(monkeyp
     assert set(rows) == set(speed.BENCHMARKS)
     assert "1.62 | >= 2 | no |" in rows["grpo"] and "1.71 | >= 1.5 | yes |" in rows["sft"] and "1.9 | >= 1.8 | yes |" in rows["ray"]
     assert "(failed)" in rows["generation"] and "CPUs" in text and "torch " in text
+    assert '- pretrain: `{"variant": "first"}`' in text  # every JSON line a benchmark printed is kept
     assert "--out TMP/pretrain`" in rows["pretrain"]  # the run's temporary folder, not a path of this machine
     assert '"argv": ["--probe", "100", "--variants", "default,batch48", "--out", "TMP/pretrain"]' in text  # in the records too
     assert speed.main(["all", "--table", str(tmp_path / "missing" / "x.md")]) == 2
