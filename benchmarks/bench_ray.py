@@ -26,10 +26,6 @@ from dataclasses import replace
 from astro_env.errors import OneLineParser
 
 
-def _trees_key(trees) -> list[str]:
-    return [json.dumps(t.to_dict(), sort_keys=True) for t in trees]
-
-
 def run(n_problems: int = 16, batch_problems: int = 4, workers: tuple[int, ...] = (1, 2), repeats: int = 2,
         local_num_cpus: int = 2, seed: int = 0, preset_name: str = "tiny") -> dict:
     """The benchmark's record (see the module doc)."""
@@ -69,7 +65,7 @@ def run(n_problems: int = 16, batch_problems: int = 4, workers: tuple[int, ...] 
                     start = time.perf_counter()
                     trees = search_trees(problems, policy, config, out_path=None, progress=False)
                     seconds[name].append(time.perf_counter() - start)
-                    key = _trees_key(trees)
+                    key = [t.to_dict() for t in trees]
                     if reference is None:
                         reference = key
                     elif key != reference:

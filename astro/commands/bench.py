@@ -111,7 +111,7 @@ class _Tee:
         self.stream.flush()
 
 
-def _conditions() -> list[str]:
+def _conditions() -> str:
     import importlib.metadata
     import platform
 
@@ -121,13 +121,13 @@ def _conditions() -> list[str]:
             versions.append(f"{name} {importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
             pass
-    return [f"Python {platform.python_version()}, {', '.join(versions)}; {os.cpu_count()} CPUs; "
-            f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} (each benchmark sets its own torch threads, 1 by default)."]
+    return (f"Python {platform.python_version()}, {', '.join(versions)}; {os.cpu_count()} CPUs; "
+            f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} (each benchmark sets its own torch threads, 1 by default).")
 
 
 def write_table(path: str, rows: list[tuple[str, list[str], list[dict] | None, tuple[float, float], float]]) -> None:
     """The markdown page of one `astro bench all` run: conditions, one row per benchmark, then the JSON lines."""
-    lines = ["# `astro bench all`: one run", "", *_conditions(), "",
+    lines = ["# `astro bench all`: one run", "", _conditions(), "",
              "| benchmark | command | headline | goal | met | seconds | load average before -> after |", "|---|---|---|---|---|---|---|"]
     for name, args, records, (load0, load1), seconds in rows:
         key, goal, what = GOALS.get(name, ("", 0.0, ""))
