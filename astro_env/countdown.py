@@ -98,6 +98,12 @@ class CountdownConfig:
     corpus_compare: bool = True
     """Write the comparison with the target ("That gives 8; the target is 6, so this is not it.") after a
     walk's final combination, as the search traces do."""
+    corpus_max_attempts: int = 1
+    """Attempts per pre-training walk, drawn uniformly from 1..corpus_max_attempts: each attempt is a fresh
+    random legal walk from the prompt's numbers with its comparison, the next one follows a miss directly
+    (no reflection phrase), and the walk boxes at the first attempt that reaches the target or at the last.
+    Above 1 the base sees its task's state at the positions a multi-attempt trace reaches; 1 keeps one
+    attempt per walk (needs corpus_compare above 1)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.n_numbers <= 8:
@@ -112,6 +118,10 @@ class CountdownConfig:
             raise ValueError(f"corpus_problems={self.corpus_problems}: use >= 1.")
         if not 0.0 <= self.corpus_hindsight_ratio <= 1.0:
             raise ValueError(f"corpus_hindsight_ratio={self.corpus_hindsight_ratio} must be in [0, 1] (0: the problems' own targets only).")
+        if self.corpus_max_attempts < 1:
+            raise ValueError(f"corpus_max_attempts={self.corpus_max_attempts}: use >= 1 (1: one attempt per walk).")
+        if self.corpus_max_attempts > 1 and not self.corpus_compare:
+            raise ValueError("corpus_max_attempts > 1 needs corpus_compare (the comparison after a miss is what separates attempts).")
 
 
 # ----------------------------------------------------------------------------- values and the parser
@@ -754,6 +764,22 @@ def walk_completion(numbers: Sequence[int], target: int, rng: random.Random, com
     return "\n\n".join(steps)
 
 
+def multi_attempt_completion(attempts: Sequence[tuple[list[str], tuple]], target: int,
+                             phrases: OutcomePhrases | None = None) -> str:
+    """Attempts (`random_walk` results) written one after another, each with its comparison with `target`;
+    the completion boxes the first attempt that reaches `target`, or the last one."""
+    if phrases is None:
+        phrases = _outcome_phrases()
+    chunks: list[str] = []
+    for k, (steps, pool) in enumerate(attempts):
+        chunks += steps
+        chunks.append(phrases.sentence(format_value(pool[0][1]), str(target)))
+        if pool[0][1] == target or k == len(attempts) - 1:
+            chunks.append(boxed_step(pool[0][0]))
+            break
+    return "\n\n".join(chunks)
+
+
 def random_legal_completion(problem: Problem, rng: random.Random, compare: bool = True) -> str:
     """A completion of random legal steps to the boxed end for `problem` (see `walk_completion`)."""
     numbers, target = problem_numbers(problem)
@@ -783,13 +809,16 @@ def walk_pairs(
     target_range: tuple[int, int] | None = None,
     phrases: OutcomePhrases | None = None,
     exclude_keys: AbstractSet[str] = frozenset(),
+    max_attempts: int = 1,
 ) -> list[tuple[Problem, str]]:
     """`n_pairs` (problem, completion) pairs: a random problem of `problems` and a random legal walk.
 
     With probability `hindsight_ratio` the prompt's target is replaced by the walk's own result
     (kept only when inside `target_range`, inclusive, if given), so the walk solves its prompt. A
     pair whose prompt has a `prompt_key` in `exclude_keys` is skipped (the next draw replaces it);
-    with nothing excluded, the pairs are those of `n_pairs` draws. Raises ValueError when
+    with nothing excluded, the pairs are those of `n_pairs` draws. With `max_attempts` above 1 a walk has
+    1..max_attempts attempts (`multi_attempt_completion`; a hindsight target is the last attempt's
+    result). Raises ValueError when
     `MAX_DRAWS_PER_PAIR * n_pairs` draws do not give `n_pairs` pairs.
     """
     if not problems:
@@ -801,6 +830,17 @@ def walk_pairs(
             break
         source = problems[rng.randrange(len(problems))]
         numbers, target = problem_numbers(source)
+        if max_attempts > 1:
+            attempts = [random_walk(numbers, rng) for _ in range(rng.randint(1, max_attempts))]
+            if rng.random() < hindsight_ratio:
+                value = int(attempts[-1][1][0][1])
+                if target_range is None or target_range[0] <= value <= target_range[1]:
+                    target = value
+            problem = _prompt_problem(source, numbers, target)
+            if exclude_keys and prompt_key(problem) in exclude_keys:
+                continue
+            out.append((problem, multi_attempt_completion(attempts, target, phrases)))
+            continue
         if rng.random() < hindsight_ratio:
             walk_rng_state = rng.getstate()
             _, pool = random_walk(numbers, rng)
@@ -846,7 +886,7 @@ def walk_corpus(config: CountdownConfig, n: int, seed: int, exclude_keys: Abstra
         size = FIRST_BLOCK if block == 0 else BLOCK
         block_seed = seed if block == 0 else seed * 7919 + block
         out += walk_pairs(pool, min(size, n - len(out)), block_seed, config.corpus_hindsight_ratio,
-                          config.corpus_compare, target_range, phrases, exclude_keys)
+                          config.corpus_compare, target_range, phrases, exclude_keys, config.corpus_max_attempts)
         block += 1
     return out[:n]
 

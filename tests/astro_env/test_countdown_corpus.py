@@ -124,3 +124,31 @@ def test_the_fast_sampler_is_the_uniform_choice_over_legal_steps(numbers, seed):
         assert fast.getstate() == slow.getstate()
         pool = chosen[1]
         seed += 1
+
+
+def test_multi_attempt_walks_retry_from_the_prompt_after_a_miss_and_box_the_last_attempt():
+    task = CountdownTask(CountdownConfig(corpus_problems=100, corpus_max_attempts=3, **SPACE))
+    phrases = task.outcome_phrases
+    pairs = task.pretrain_corpus(400, seed=5)
+    n_attempts = []
+    for problem, completion in pairs:
+        numbers = problem.metadata["numbers"]
+        chunks = completion.split("\n\n")
+        verdicts = [phrases.parse(c) for c in chunks if phrases.parse(c) is not None]
+        n_attempts.append(len(verdicts))
+        assert all(not reached for _, _, reached in verdicts[:-1])  # every attempt but the last misses
+        assert chunks[-1].startswith("\\boxed{") and phrases.parse(chunks[-2]) is not None
+        assert len(chunks) == len(verdicts) * len(numbers) + 1  # n-1 steps + a comparison per attempt, one box
+        assert verdicts[-1][2] == (task.reward(problem, completion) == 1.0)
+        last_attempt = chunks[-len(numbers) - 1:-2] + chunks[-1:]
+        assert pool_from_text(problem, last_attempt) == ()  # the last attempt starts again from the prompt's numbers
+    assert set(n_attempts) == {1, 2, 3}
+    single = CountdownTask(CountdownConfig(corpus_problems=100, **SPACE)).pretrain_corpus(400, seed=5)
+    assert sum(len(c) for _, c in pairs) > 1.3 * sum(len(c) for _, c in single)
+
+
+def test_multi_attempt_walks_need_the_comparison_that_separates_attempts():
+    with pytest.raises(ValueError, match="corpus_compare"):
+        CountdownConfig(corpus_max_attempts=2, corpus_compare=False)
+    with pytest.raises(ValueError, match="corpus_max_attempts"):
+        CountdownConfig(corpus_max_attempts=0)
