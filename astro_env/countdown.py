@@ -755,25 +755,21 @@ def walk_completion(numbers: Sequence[int], target: int, rng: random.Random, com
                     phrases: OutcomePhrases | None = None) -> str:
     """A completion of random legal steps, the comparison with `target` (when `compare`; `phrases`
     default: Countdown's own), and the boxed expression, chunks joined by a blank line."""
-    if phrases is None:
-        phrases = _outcome_phrases()
-    steps, pool = random_walk(numbers, rng)
-    if compare:
-        steps.append(phrases.sentence(format_value(pool[0][1]), str(target)))
-    steps.append(boxed_step(pool[0][0]))
-    return "\n\n".join(steps)
+    return attempts_completion([random_walk(numbers, rng)], target, compare, phrases)
 
 
-def multi_attempt_completion(attempts: Sequence[tuple[list[str], tuple]], target: int,
-                             phrases: OutcomePhrases | None = None) -> str:
-    """Attempts (`random_walk` results) written one after another, each with its comparison with `target`;
-    the completion boxes the first attempt that reaches `target`, or the last one."""
+def attempts_completion(attempts: Sequence[tuple[list[str], tuple]], target: int, compare: bool = True,
+                        phrases: OutcomePhrases | None = None) -> str:
+    """Attempts (`random_walk` results) written one after another, each with its comparison with `target`
+    (when `compare`: a single attempt only without it); the completion boxes the first attempt that
+    reaches `target`, or the last one."""
     if phrases is None:
         phrases = _outcome_phrases()
     chunks: list[str] = []
     for k, (steps, pool) in enumerate(attempts):
         chunks += steps
-        chunks.append(phrases.sentence(format_value(pool[0][1]), str(target)))
+        if compare:
+            chunks.append(phrases.sentence(format_value(pool[0][1]), str(target)))
         if pool[0][1] == target or k == len(attempts) - 1:
             chunks.append(boxed_step(pool[0][0]))
             break
@@ -817,7 +813,7 @@ def walk_pairs(
     (kept only when inside `target_range`, inclusive, if given), so the walk solves its prompt. A
     pair whose prompt has a `prompt_key` in `exclude_keys` is skipped (the next draw replaces it);
     with nothing excluded, the pairs are those of `n_pairs` draws. With `max_attempts` above 1 a walk has
-    1..max_attempts attempts (`multi_attempt_completion`; a hindsight target is the last attempt's
+    1..max_attempts attempts (`attempts_completion`; a hindsight target is the last attempt's
     result). Raises ValueError when
     `MAX_DRAWS_PER_PAIR * n_pairs` draws do not give `n_pairs` pairs.
     """
@@ -832,27 +828,18 @@ def walk_pairs(
         numbers, target = problem_numbers(source)
         if max_attempts > 1:
             attempts = [random_walk(numbers, rng) for _ in range(rng.randint(1, max_attempts))]
-            if rng.random() < hindsight_ratio:
-                value = int(attempts[-1][1][0][1])
-                if target_range is None or target_range[0] <= value <= target_range[1]:
-                    target = value
-            problem = _prompt_problem(source, numbers, target)
-            if exclude_keys and prompt_key(problem) in exclude_keys:
-                continue
-            out.append((problem, multi_attempt_completion(attempts, target, phrases)))
-            continue
-        if rng.random() < hindsight_ratio:
-            walk_rng_state = rng.getstate()
-            _, pool = random_walk(numbers, rng)
-            value = int(pool[0][1])
+            hindsight = rng.random() < hindsight_ratio
+        else:  # the coin before the walk: the recorded corpus's stream
+            hindsight = rng.random() < hindsight_ratio
+            attempts = [random_walk(numbers, rng)]
+        if hindsight:
+            value = int(attempts[-1][1][0][1])
             if target_range is None or target_range[0] <= value <= target_range[1]:
                 target = value
-            rng.setstate(walk_rng_state)  # replay the same walk below
-        completion = walk_completion(numbers, target, rng, compare=compare, phrases=phrases)
         problem = _prompt_problem(source, numbers, target)
         if exclude_keys and prompt_key(problem) in exclude_keys:
             continue
-        out.append((problem, completion))
+        out.append((problem, attempts_completion(attempts, target, compare, phrases)))
     if len(out) < n_pairs:
         raise ValueError(f"{len(out)} of {n_pairs} walks kept after {MAX_DRAWS_PER_PAIR * n_pairs} draws: "
                          "nearly every prompt is excluded; exclude fewer problems or widen the problem space.")
