@@ -16,7 +16,7 @@ from typing import Any, Callable, Collection, Iterable, Literal, Mapping, Sequen
 
 from search.trace import Trace
 from search.tree import Node, SearchTree
-from search.verbalize import PhraseBank, StepRewriter, verbalize
+from search.verbalize import PhraseBank, StepRewriter, render, verbalize
 
 Equivalence = Callable[[str, str], bool]
 
@@ -67,6 +67,11 @@ class LinearizeConfig:
     """Write the confirm phrase after the final (correct) node."""
     dedup: bool = True
     """Drop sequences of a tree whose node signature (attempt starts and nodes) repeats."""
+    mask_wrong_steps: bool = False
+    """Keep what the wrong attempts write off the correct path out of the SFT loss (the trace's
+    `masked_spans`; the text stays in the context). The reflections, the comparisons, the jumps and
+    the correct path are trained, so a model learns to check and go back without learning to write
+    the misses themselves. The paper trains on every token (False)."""
 
     def __post_init__(self) -> None:
         if not self.k_values or any(k < 1 for k in self.k_values):
@@ -445,8 +450,9 @@ def build_traces(
         if arm == "direct":
             sequences = direct_sequences(tree, len(sequences), rng, tree_good)
         for seq in sequences:
+            masked: tuple[tuple[int, int], ...] = ()
             if arm == "astro":
-                text, n_back, n_rest = verbalize(
+                out = render(
                     tree,
                     seq,
                     phrases,
@@ -455,6 +461,9 @@ def build_traces(
                     confirm_final=config.confirm_final,
                     rewriter=rewriter,
                 )
+                text, n_back, n_rest = tree.delimiter.join(out.chunks), out.n_backtracks, out.n_restarts
+                if config.mask_wrong_steps:
+                    masked = out.spans(tree.delimiter, out.off_path)
             else:
                 text, n_back, n_rest = verbalize(tree, seq, None)
             traces.append(
@@ -469,6 +478,7 @@ def build_traces(
                     k=seq.k,
                     node_ids=seq.node_ids,
                     source=_source(tree),
+                    masked_spans=masked,
                 )
             )
     return traces

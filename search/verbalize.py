@@ -239,6 +239,21 @@ class Rendering:
     """Rendered step texts per attempt (what `parse_trace` should recover)."""
     n_backtracks: int
     n_restarts: int
+    off_path: tuple[int, ...] = ()
+    """Indices into `chunks` of what a wrong attempt wrote off the final correct path: its steps
+    below the last step it shares with that path, and a wrong terminal's own text when no
+    comparison with the task's goal replaces it. Reflections, comparisons, jumps and every step
+    of the correct path are not among them."""
+
+    def spans(self, delimiter: str, indices: Sequence[int]) -> tuple[tuple[int, int], ...]:
+        """Character spans `[start, end)` of the chunks at `indices` in `delimiter.join(chunks)`."""
+        wanted = set(indices)
+        out, pos = [], 0
+        for i, chunk in enumerate(self.chunks):
+            if i in wanted and chunk:
+                out.append((pos, pos + len(chunk)))
+            pos += len(chunk) + len(delimiter)
+        return tuple(out)
 
 
 def render(
@@ -276,6 +291,8 @@ def render(
     chunks: list[str] = []
     per_attempt: list[tuple[str, ...]] = []
     shown: dict[int, str] = {}  # node id -> its latest rendered text
+    on_path = {n.id for n in tree.path(sequence.attempts[-1].node_ids[-1])} if sequence.attempts else set()
+    off_path: list[int] = []
     n_backtracks = n_restarts = 0
     for a_idx, attempt in enumerate(sequence.attempts):
         if a_idx:
@@ -303,7 +320,10 @@ def render(
                     text = outcome.sentence(value, goal or "")  # type: ignore[union-attr]
                 else:
                     text = render_wrong_terminal(node.step, node.answer or "", phrases or PhraseBank())
+                    off_path.append(len(chunks))
             else:
+                if a_idx != last_attempt and node_id not in on_path:
+                    off_path.append(len(chunks))
                 text = rewritten.get((a_idx, pos), node.step)
                 if value is not None:
                     chunks.append(outcome.sentence(value, goal or ""))  # type: ignore[union-attr]
@@ -318,7 +338,7 @@ def render(
                 ):  # a final step that is compared with the goal is judged by the comparison that follows it
                     chunks.append(phrases.confirm)
         per_attempt.append(tuple(texts))
-    return Rendering(tuple(chunks), tuple(per_attempt), n_backtracks, n_restarts)
+    return Rendering(tuple(chunks), tuple(per_attempt), n_backtracks, n_restarts, tuple(off_path))
 
 
 def verbalize(

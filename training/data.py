@@ -31,10 +31,14 @@ class TokenizedExample:
 
     input_ids: tuple[int, ...]
     n_prompt_tokens: int
+    ignored: tuple[int, ...] = ()
+    """Positions of completion tokens kept out of the loss (a trace's `masked_spans`)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.n_prompt_tokens <= len(self.input_ids):
             raise ValueError(f"n_prompt_tokens={self.n_prompt_tokens} outside [0, {len(self.input_ids)}].")
+        if any(not self.n_prompt_tokens <= i < len(self.input_ids) for i in self.ignored):
+            raise ValueError(f"ignored positions {self.ignored} outside the completion [{self.n_prompt_tokens}, {len(self.input_ids)}).")
 
 
 @dataclass(frozen=True)
@@ -105,13 +109,23 @@ def load_traces(path: str | os.PathLike) -> list[Trace]:
     return traces
 
 
-def tokenize_example(tokenizer: Any, prompt: str, completion: str, add_eos: bool = True, prompter: Any = None) -> TokenizedExample:
+def tokenize_example(
+    tokenizer: Any,
+    prompt: str,
+    completion: str,
+    add_eos: bool = True,
+    prompter: Any = None,
+    masked_spans: Sequence[tuple[int, int]] = (),
+) -> TokenizedExample:
     """Prompt ids + completion ids + the end token.
 
     `prompter` (an `agents.chat.ChatPrompter` over `tokenizer`) renders the prompt exactly as a
     generation sees it (`prompter.encode`) and ends the completion with its end token (a chat
     template's end-of-turn token, else EOS). Without one: the raw prompt with the tokenizer's
     special prefix (e.g. BOS, if it adds one), the completion, EOS; the same ids as a raw prompter.
+    `masked_spans` (character spans of the completion) mark the completion tokens that are kept out
+    of the loss: a token is ignored when it overlaps a span and its other characters are whitespace.
+    The completion is tokenised whole either way, so the ids are those a generation produces.
     """
     if prompter is not None:
         prompt_ids = prompter.encode([prompt])[0]
@@ -119,9 +133,25 @@ def tokenize_example(tokenizer: Any, prompt: str, completion: str, add_eos: bool
     else:
         prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
         end = tokenizer.eos_token_id
-    completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
+    ignored: tuple[int, ...] = ()
+    if masked_spans:
+        if not getattr(tokenizer, "is_fast", False):
+            raise UserError("traces with masked spans (--traces.mask-wrong-steps) need a fast tokenizer (character offsets); this one is not.")
+        enc = tokenizer(completion, add_special_tokens=False, return_offsets_mapping=True)
+        completion_ids = enc["input_ids"]
+        inside = bytearray(len(completion))
+        for start, stop in masked_spans:
+            inside[start:stop] = b"\x01" * (stop - start)
+        ignored = tuple(
+            len(prompt_ids) + i
+            for i, (start, stop) in enumerate(enc["offset_mapping"])
+            if any(inside[start:stop])
+            and all(inside[j] or completion[j].isspace() for j in range(start, stop))
+        )
+    else:
+        completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
     eos = [end] if add_eos and end is not None else []
-    return TokenizedExample(tuple(prompt_ids) + tuple(completion_ids) + tuple(eos), len(prompt_ids))
+    return TokenizedExample(tuple(prompt_ids) + tuple(completion_ids) + tuple(eos), len(prompt_ids), ignored)
 
 
 def tokenize_traces(
@@ -138,13 +168,14 @@ def tokenize_traces(
     kept: list[TokenizedExample] = []
     n_truncated = n_dropped = 0
     for trace in traces:
-        example = tokenize_example(tokenizer, trace.prompt, trace.completion, prompter=prompter)
+        example = tokenize_example(tokenizer, trace.prompt, trace.completion, prompter=prompter, masked_spans=trace.masked_spans)
         if len(example.input_ids) > max_length:
             if overflow == "drop":
                 n_dropped += 1
                 continue
             n_truncated += 1
-            example = TokenizedExample(example.input_ids[:max_length], min(example.n_prompt_tokens, max_length))
+            example = TokenizedExample(example.input_ids[:max_length], min(example.n_prompt_tokens, max_length),
+                                       tuple(i for i in example.ignored if i < max_length))
         kept.append(example)
     stats = TokenizeStats(len(kept), n_truncated, n_dropped, sum(len(e.input_ids) for e in kept))
     return kept, stats
@@ -157,10 +188,14 @@ def example_labels(example: TokenizedExample, loss_on: Literal["all", "completio
     [-100, -100, 7, 2]
     """
     if loss_on == "all":
-        return list(example.input_ids)
-    if loss_on == "completion":
-        return [IGNORE_INDEX] * example.n_prompt_tokens + list(example.input_ids[example.n_prompt_tokens :])
-    raise ValueError(f"loss_on={loss_on!r}: use 'all' or 'completion'.")
+        labels = list(example.input_ids)
+    elif loss_on == "completion":
+        labels = [IGNORE_INDEX] * example.n_prompt_tokens + list(example.input_ids[example.n_prompt_tokens :])
+    else:
+        raise ValueError(f"loss_on={loss_on!r}: use 'all' or 'completion'.")
+    for i in example.ignored:
+        labels[i] = IGNORE_INDEX
+    return labels
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:

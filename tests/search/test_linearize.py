@@ -393,3 +393,43 @@ def test_wrong_from_dead_start_never_misses_after_a_good_first_step():
     assert any(9 in seq.terminal_ids for seq in linearize(tree, paper, random.Random(0), string_equivalence))
     with pytest.raises(ValueError, match="wrong_from"):
         LinearizeConfig(wrong_from="alive")
+
+
+def test_mask_wrong_steps_marks_exactly_the_off_path_steps_of_wrong_attempts():
+    tree = countdown_tree()  # wrong terminals 3 (7*5=35, 35-3=32) and 8 (35+3=38) below 7*5=35; right: 7*3=21, 21+5=26
+    config = LinearizeConfig(k_values=(2,), n_direct_per_problem=1, n_search_per_problem=3, mask_wrong_steps=True)
+    astro = build_traces([tree], config, "astro", seed=0, is_equivalent=string_equivalence)
+    plain = build_traces([tree], replace(config, mask_wrong_steps=False), "astro", seed=0, is_equivalent=string_equivalence)
+    assert [t.completion for t in astro] == [t.completion for t in plain]  # the same text, only the loss differs
+    assert all(not t.masked_spans for t in plain) and all("masked_spans" not in t.to_dict() for t in plain)
+    wrong_steps = {"7*5=35; left: 3 35", "35-3=32; left: 32", "35+3=38; left: 38"}
+    searched = [t for t in astro if t.k]
+    assert searched and all(not t.masked_spans for t in astro if not t.k)
+    for t in searched:
+        masked = [t.completion[a:b] for a, b in t.masked_spans]
+        assert set(masked) <= wrong_steps and len(masked) >= 2
+        rest = "".join(t.completion[b:a] for (_, b), (a, _) in zip([(0, 0), *t.masked_spans], [*t.masked_spans, (len(t.completion), 0)]))
+        # what is trained: the comparisons, the reflections and jumps, the whole correct path, the box
+        assert rest.count("so this is not it") == t.k and "7*3=21; left: 5 21" in rest and "21+5=26" in rest
+        assert "\\boxed{(7*3)+5}" in rest and "But wait" in rest and not any(s in rest.replace('"7*5=35; left: 3 35"', "") for s in wrong_steps)
+        assert Trace.from_dict(t.to_dict()) == t
+    direct = build_traces([tree], config, "direct", seed=0, is_equivalent=string_equivalence)
+    assert direct == build_traces([tree], replace(config, mask_wrong_steps=False), "direct", seed=0, is_equivalent=string_equivalence)
+
+
+def test_mask_wrong_steps_keeps_the_shared_prefix_of_a_wrong_attempt_trained():
+    tree = math_tree()  # the wrong attempt shares its first (long) step with the correct path
+    config = LinearizeConfig(k_values=(1,), n_direct_per_problem=0, n_search_per_problem=1, mask_wrong_steps=True)
+    (trace,) = build_traces([tree], config, "astro", seed=0)
+    masked = [trace.completion[a:b] for a, b in trace.masked_spans]
+    assert masked == ["Dividing both sides by 4 gives $x = 2$.", "So the answer is $2$. That gives 2."]
+    assert trace.completion.startswith("We want to isolate")  # the shared step is not masked: it starts at 0
+    assert trace.masked_spans[0][0] > 0
+
+
+def test_masked_spans_must_lie_inside_the_completion_in_order():
+    with pytest.raises(ValueError, match="masked_spans"):
+        Trace(problem_id="p", arm="astro", prompt="P", completion="abc", masked_spans=((1, 9),))
+    with pytest.raises(ValueError, match="masked_spans"):
+        Trace(problem_id="p", arm="astro", prompt="P", completion="abcdef", masked_spans=((2, 4), (3, 5)))
+    assert Trace(problem_id="p", arm="astro", prompt="P", completion="abcdef", masked_spans=((0, 2), (4, 6))).masked_spans == ((0, 2), (4, 6))

@@ -9,6 +9,7 @@ import pytest
 
 import torch  # noqa: E402
 
+from astro_env.errors import UserError  # noqa: E402
 from search.trace import Trace  # noqa: E402
 from training import sft  # noqa: E402
 from training.checkpoint import list_checkpoints  # noqa: E402
@@ -17,6 +18,7 @@ from training.data import (  # noqa: E402
     TokenizedExample,
     batch_plan,
     collate,
+    example_labels,
     pack_examples,
     tokenize_example,
     tokenize_traces,
@@ -101,6 +103,37 @@ def test_completion_only_masks_exactly_the_prompt(workspace):
     assert (batch["labels"][1][n_other:] == IGNORE_INDEX).all() and batch["attention_mask"][1][n_other:].sum() == 0
     everything = collate([example], tok.pad_token_id, loss_on="all")
     assert torch.equal(everything["labels"][0], everything["input_ids"][0]) and everything["attention_mask"] is None
+
+
+def test_masked_spans_keep_their_tokens_out_of_the_loss_and_the_ids_unchanged(workspace):
+    tok = workspace["tokenizer"]
+    prompt = "Numbers: 3 4\nTarget: 7\n\n"
+    wrong, right = "3*4=12", "3+4=7"
+    completion = f"{wrong}\n\nThat is not it.\n\n{right}\n\n\\boxed{{3+4}}"
+    plain = tokenize_example(tok, prompt, completion)
+    masked = tokenize_example(tok, prompt, completion, masked_spans=[(0, len(wrong))])
+    assert masked.input_ids == plain.input_ids and masked.n_prompt_tokens == plain.n_prompt_tokens and not plain.ignored
+    assert tok.decode([masked.input_ids[i] for i in masked.ignored]).strip() == wrong
+    labels = example_labels(masked, "completion")
+    assert [i for i, label in enumerate(labels) if label == IGNORE_INDEX and i >= masked.n_prompt_tokens] == list(masked.ignored)
+    kept = tok.decode([t for t in labels if t != IGNORE_INDEX])
+    assert wrong not in kept and right in kept and "That is not it." in kept
+    # a truncated example keeps only the ignored positions it still has
+    trace = Trace(problem_id="m", arm="astro", prompt=prompt, completion=completion, masked_spans=((0, len(wrong)),))
+    (cut,), stats = tokenize_traces([trace], tok, max_length=masked.n_prompt_tokens + 2, overflow="truncate")
+    assert stats.n_truncated == 1 and cut.ignored == tuple(i for i in masked.ignored if i < len(cut.input_ids))
+
+
+def test_masked_spans_need_a_fast_tokenizer():
+    class Slow:
+        is_fast = False
+        eos_token_id = 0
+
+        def __call__(self, text, add_special_tokens=False, **kw):
+            return {"input_ids": [ord(c) for c in text]}
+
+    with pytest.raises(UserError, match="fast tokenizer"):
+        tokenize_example(Slow(), "P", "abc", masked_spans=[(0, 1)])
 
 
 def test_packing_keeps_masks_and_drops_the_partial_block():
