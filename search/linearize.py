@@ -461,9 +461,9 @@ def build_traces(
                     confirm_final=config.confirm_final,
                     rewriter=rewriter,
                 )
-                text, n_back, n_rest = tree.delimiter.join(out.chunks), out.n_backtracks, out.n_restarts
+                text, n_back, n_rest = out.text(tree.delimiter), out.n_backtracks, out.n_restarts
                 if config.mask_wrong_steps:
-                    masked = out.spans(tree.delimiter, out.off_path)
+                    masked = out.off_path_spans(tree.delimiter)
             else:
                 text, n_back, n_rest = verbalize(tree, seq, None)
             traces.append(

@@ -245,9 +245,13 @@ class Rendering:
     comparison with the task's goal replaces it. Reflections, comparisons, jumps and every step
     of the correct path are not among them."""
 
-    def spans(self, delimiter: str, indices: Sequence[int]) -> tuple[tuple[int, int], ...]:
-        """Character spans `[start, end)` of the chunks at `indices` in `delimiter.join(chunks)`."""
-        wanted = set(indices)
+    def text(self, delimiter: str) -> str:
+        """The completion: the chunks joined by `delimiter`."""
+        return delimiter.join(self.chunks)
+
+    def off_path_spans(self, delimiter: str) -> tuple[tuple[int, int], ...]:
+        """Character spans `[start, end)` in `text(delimiter)` of the chunks in `off_path`."""
+        wanted = set(self.off_path)
         out, pos = [], 0
         for i, chunk in enumerate(self.chunks):
             if i in wanted and chunk:
@@ -373,7 +377,7 @@ def verbalize(
         delimiter=delimiter,
         task=task,
     )
-    return (delimiter or tree.delimiter).join(out.chunks), out.n_backtracks, out.n_restarts
+    return out.text(delimiter or tree.delimiter), out.n_backtracks, out.n_restarts
 
 
 # ---------------------------------------------------------------------------- parser
