@@ -163,12 +163,16 @@ class RunConfig:
     search: SearchConfig = SearchConfig(budget=SearchBudget(n_iterations=32, n_children=8, n_rollouts=16, max_depth=12,
                                                             step_max_tokens=STEP_MAX_TOKENS, rollout_max_tokens=256))
     """The search agent, its own config and the equal-compute budget (paper: depth 50; the embedded default 12)."""
-    traces: LinearizeConfig = LinearizeConfig(confirm_intermediate=False, mask_wrong_steps=True)
+    traces: LinearizeConfig = LinearizeConfig(confirm_intermediate=False, mask_wrong_steps=True, backtrack_point="root",
+                                              restate_problem=True)
     """How trees become ASTRO and Direct traces. confirm_intermediate is off in the embedded presets: on Countdown
     a small model learns that a step without the positive reflection belongs to a failed attempt and rejects by
     that cue instead of by the comparison with the target (measured: ASTRO-SFT greedy solve rate 0.21 with it,
     0.355 without). mask_wrong_steps is on in the embedded presets: trained on every token, ASTRO-SFT learns to
-    miss first (docs/recipe.md: the replicate with and without it); the paper's presets train every token."""
+    miss first. Every jump is a restart that writes the problem again (backtrack_point root, restate_problem):
+    a jump to the step just written lands where the target cannot be reached (four in five of the model's
+    backtracks on Countdown), and after a restart without the restated problem the model misstates the target
+    and the numbers (docs/recipe.md: the replicate with and without each); the paper's presets keep its own."""
     self_eval: bool = False
     """Keep only correct solutions the judge approves (paper: unanimous, 8 votes)."""
     judge: PolicyConfig = PolicyConfig(backend="")
@@ -312,13 +316,14 @@ PRESETS: dict[str, RunConfig] = {
     # attempts at linear and quadratic equations (the evaluation split left out), trees from the task's symbolic
     # proposer with c_puct 4 (at 1.0 MCTS settles on the first solving path and few trees hold a wrong terminal);
     # 2,500 pre-training steps (at 1,250 the base's arithmetic reads 0.936 and its checks 0.840, under the gates);
-    # every token of a trace trained (with --traces.mask-wrong-steps ASTRO-RL reads 46.7 against 49.3)
+    # every token of a trace trained (with --traces.mask-wrong-steps ASTRO-RL reads 46.7 against 49.3), jumps to the
+    # lowest common ancestor without a restated problem (as it was measured)
     "math-cpu": replace(
         _SMOKE,
         preset="math-cpu",
         task=TaskConfig(name="math", config={"kinds": ("linear_equation", "quadratic_root"), "max_root": 20}),
         pretrain=replace(_SMOKE.pretrain, n_steps=2500),
-        traces=replace(_SMOKE.traces, mask_wrong_steps=False),
+        traces=replace(_SMOKE.traces, mask_wrong_steps=False, backtrack_point="lca", restate_problem=False),
         search=SearchConfig(budget=_SMOKE.search.budget,
                             agent_config=replace(_SMOKE.search.agent_config, c_puct=4.0)),
     ),

@@ -47,8 +47,8 @@ def correlation_points(reports: Mapping[str, list], bench: str) -> tuple[list[tu
             if result is None:
                 continue
             name = label if len(per_seed) == 1 else f"{label}/{seed_idx}"
-            if result.mean_backtracks is not None:
-                backtracks.append((name, float(result.mean_backtracks), float(result.pass_at_1)))
+            if result.mean_jumps is not None:
+                backtracks.append((name, float(result.mean_jumps), float(result.pass_at_1)))
             tokens.append((name, float(result.mean_tokens), float(result.pass_at_1)))
     return backtracks, tokens
 
@@ -147,7 +147,7 @@ def checkpoint_dynamics(points: list[tuple[int, EvalReport]], benches: tuple[str
             continue
         acc = [b.pass_at_1 for _, b in series]
         tok = [b.mean_tokens for _, b in series]
-        bts = [b.mean_backtracks for _, b in series]
+        bts = [b.mean_jumps for _, b in series]
         per_bench[bench] = {
             "steps": [s for s, _ in series],
             "pass@1": acc,
@@ -278,8 +278,8 @@ def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, flo
     ckpt_points = [(f"{arm}@{step}", r) for arm, pts in checkpoint_reports(config, run_dir).items() for step, r in pts]
     if ckpt_points:
         first = config.benches[0]
-        bt = [(name, float(r.benches[first].mean_backtracks), float(r.benches[first].pass_at_1))
-              for name, r in ckpt_points if first in r.benches and r.benches[first].mean_backtracks is not None]
+        bt = [(name, float(r.benches[first].mean_jumps), float(r.benches[first].pass_at_1))
+              for name, r in ckpt_points if first in r.benches and r.benches[first].mean_jumps is not None]
         if bt:
             plots["checkpoints_backtracks_vs_accuracy"] = str(
                 plot_backtracks_vs_accuracy(bt, plots_dir / "checkpoints_backtracks_vs_accuracy.png").relative_to(run_dir))
@@ -328,7 +328,8 @@ def write_run_report(config: RunConfig, run_dir: Path, timings: Mapping[str, flo
         "## Control table (pass@1 in %, one column group per evaluation set)",
         "",
         "maj@k: a completion without a final answer votes for \"no answer\", which is never right. No answer, truncated: "
-        "shares (%) of the completions that state no final answer and that the token budget cut.",
+        "shares (%) of the completions that state no final answer and that the token budget cut. Backtracks: jumps back "
+        "per completion, to an earlier step or to the start (restarts count).",
         "",
         table,
     ]

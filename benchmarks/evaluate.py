@@ -182,7 +182,8 @@ def score_completion(
     first_attempt_correct = None
     parse_trace = _parse_trace()
     if parse_trace is not None:
-        parsed = parse_trace(text, delimiter=delimiter, task=task)  # the task's comparison sentences too
+        # the task's comparison sentences too; a restart's restated problem is not a step
+        parsed = parse_trace(text, delimiter=delimiter, task=task, problem=problem.problem)
         n_backtracks, n_restarts = int(parsed.n_backtracks), int(parsed.n_restarts)
         first = _first_attempt_answer(parsed)
         if first is None:

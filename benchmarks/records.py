@@ -93,6 +93,14 @@ class BenchResult:
     self_check_rate: float | None = None
     """Share of completions the task's self-check accepts (None when the task has none)."""
 
+    @property
+    def mean_jumps(self) -> float | None:
+        """Jumps back per completion: backtracks to an earlier step plus restarts (a jump to the root is
+        a backtrack in the paper's sense); None without backtrack counts."""
+        if self.mean_backtracks is None:
+            return None
+        return self.mean_backtracks + (self.mean_restarts or 0.0)
+
 
 @dataclass(frozen=True)
 class EvalReport:

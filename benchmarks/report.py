@@ -145,7 +145,7 @@ def comparison_rows(models: Mapping[str, EvalReport | Sequence[EvalReport]]) -> 
                 "no_answer": metrics.mean_or_none([r.no_answer_rate for r in results]),
                 "truncated": metrics.mean_or_none([r.truncated_rate for r in results]),
                 "mean_tokens": metrics.mean_or_none([r.mean_tokens for r in results]),
-                "backtracks": metrics.mean_or_none([r.mean_backtracks for r in results]),
+                "backtracks": metrics.mean_or_none([r.mean_jumps for r in results]),  # restarts included
                 "first_attempt_accuracy": metrics.mean_or_none([r.first_attempt_accuracy for r in results]),
             }
         rows.append({"model": model, "benches": benches})

@@ -35,12 +35,14 @@ class LinearizeConfig:
     wrong_choice: Literal["uniform", "q"] = "uniform"
     """Which wrong terminals: uniform over distinct answers, or weighted by the Q of the
     terminal's parent (how promising the branch looked before it went wrong)."""
-    wrong_from: Literal["any", "dead_start"] = "any"
-    """Which wrong terminals may be attempts: any (paper), or only those whose first step is dead (no
-    correct terminal below it in the tree and Q = 0: no rollout from it reached the answer). With
-    "dead_start" a trace never misses after a first step from which the answer was reachable, so a
-    model does not learn to miss on purpose after a good start; each miss says the first step was
-    wrong, and the jump goes back above it."""
+    wrong_from: Literal["any", "dead_start", "new_start"] = "any"
+    """Which wrong terminals may be attempts: any (paper); only those whose first step is dead (no
+    correct terminal below it in the tree and Q = 0: no rollout from it reached the answer), so a
+    trace never misses after a first step from which the answer was reachable ("dead_start"); or
+    those whose first step neither the correct path nor an earlier attempt of the trace takes
+    ("new_start"). With either, every jump is a restart (the attempts share no step with the
+    correct path); with "new_start" each restart also begins with a first step the trace has not
+    written, as the restart phrase ("try a different approach") says."""
     prefer_backtracks: bool = True
     """Draw wrong terminals first among those whose path shares a step with the chosen correct
     path (the jump to it is then a backtrack, not a restart), then among the rest. The paper
@@ -65,6 +67,12 @@ class LinearizeConfig:
     """Write the confirm phrase after high-Q intermediate nodes."""
     confirm_final: bool = True
     """Write the confirm phrase after the final (correct) node."""
+    restate_problem: bool = False
+    """After each restart, write the problem statement again (a chunk of its own, trained), so the
+    next attempt starts from the numbers and the goal written just above it instead of from a
+    prompt a hundred tokens back: a small model copies from what is near (measured on the default:
+    without it, the model's attempts after a restart state the wrong target or use numbers the
+    prompt does not give). The paper restarts without restating (False)."""
     dedup: bool = True
     """Drop sequences of a tree whose node signature (attempt starts and nodes) repeats."""
     mask_wrong_steps: bool = False
@@ -80,8 +88,8 @@ class LinearizeConfig:
             raise ValueError("n_search_per_problem and n_direct_per_problem must be >= 0 (paper: 3 and 1).")
         if self.n_search_per_problem + self.n_direct_per_problem == 0:
             raise ValueError("n_search_per_problem + n_direct_per_problem is 0: no sequence would be made.")
-        if self.wrong_from not in ("any", "dead_start"):
-            raise ValueError(f"wrong_from={self.wrong_from!r}: use 'any' (paper) or 'dead_start'.")
+        if self.wrong_from not in ("any", "dead_start", "new_start"):
+            raise ValueError(f"wrong_from={self.wrong_from!r}: use 'any' (paper), 'dead_start' or 'new_start'.")
         if self.wrong_choice not in ("uniform", "q"):
             raise ValueError(f"wrong_choice={self.wrong_choice!r}: use 'uniform' or 'q'.")
         if self.backtrack_point not in ("lca", "root", "parent"):
@@ -265,6 +273,25 @@ def sample_wrong_classes(tree: SearchTree, classes: list[list[Node]], k: int, rn
     return [rng.choice(c) for c in chosen]
 
 
+def sample_new_starts(tree: SearchTree, k: int, rng: random.Random, is_equivalent: Equivalence,
+                      wrong_choice: str, final: Node) -> list[Node]:
+    """Up to `k` wrong terminals drawn one at a time as `sample_wrong` draws them, each with an
+    answer no earlier draw (nor the problem's answer) has and a first step that neither `final`'s
+    path nor an earlier draw takes: the attempts of a trace that restarts a different way each time."""
+    used = {tree.path(final.id)[1].id}
+    answers = [tree.problem.answer]
+    out: list[Node] = []
+    for _ in range(k):
+        allowed = {n.id for n in wrong_terminals(tree) if tree.path(n.id)[1].id not in used}
+        got = sample_wrong(tree, 1, rng, is_equivalent, wrong_choice, answers, (), allowed)
+        if not got:
+            break
+        out.append(got[0])
+        used.add(tree.path(got[0].id)[1].id)
+        answers.append(got[0].answer or "")
+    return out
+
+
 def dead_nodes(tree: SearchTree) -> set[int]:
     """Ids of the non-root nodes below which the tree holds no correct terminal and whose Q is 0
     (no rollout or visit below them reached the answer): states the search found no way out of."""
@@ -363,7 +390,9 @@ def linearize(
             if branches:
                 _, classes = rng.choice(branches)
                 wrong = sample_wrong_classes(tree, classes, k, rng, config.wrong_choice)
-        if k and not wrong:
+        if k and not wrong and config.wrong_from == "new_start":
+            wrong = sample_new_starts(tree, k, rng, eq, config.wrong_choice, final)
+        elif k and not wrong:
             allowed = None
             if config.wrong_from == "dead_start":
                 dead = dead_nodes(tree)
@@ -460,6 +489,7 @@ def build_traces(
                     confirm_intermediate=config.confirm_intermediate,
                     confirm_final=config.confirm_final,
                     rewriter=rewriter,
+                    restate_problem=config.restate_problem,
                 )
                 text, n_back, n_rest = out.text(tree.delimiter), out.n_backtracks, out.n_restarts
                 if config.mask_wrong_steps:

@@ -271,6 +271,7 @@ def render(
     rewriter: StepRewriter | None = None,
     delimiter: str | None = None,
     task: Task | None | Literal["auto"] = "auto",
+    restate_problem: bool = False,
 ) -> Rendering:
     """The chunks of a verbalised sequence (see `verbalize`) with per-attempt step texts."""
     if task == "auto":
@@ -314,6 +315,8 @@ def render(
             reflection = " ".join(p for p in ((phrases.doubt if phrases else ""), jump) if p)
             if reflection:
                 chunks.append(reflection)
+            if restate_problem and attempt.start_id == 0 and tree.problem.problem.strip():
+                chunks.append(tree.problem.problem.strip())
         texts = []
         for pos, node_id in enumerate(attempt.node_ids):
             node = nodes[node_id]
@@ -356,6 +359,7 @@ def verbalize(
     rewriter: StepRewriter | None = None,
     delimiter: str | None = None,
     task: Task | None | Literal["auto"] = "auto",
+    restate_problem: bool = False,
 ) -> tuple[str, int, int]:
     r"""(completion text, n_backtracks, n_restarts) of one linearised node sequence.
 
@@ -365,6 +369,8 @@ def verbalize(
     `backtrack` (naming the step returned to) or `restart` (at the root); `confirm` follows
     intermediate nodes with Q >= `high_q_threshold` and the final node. Only the final,
     correct step keeps its `\boxed{}`. `phrases=None` writes the plain steps (the Direct arm).
+    `restate_problem`: after each restart the problem statement is written again, as a chunk of
+    its own, so the next attempt starts from the numbers and the goal written just above it.
     """
     out = render(
         tree,
@@ -376,6 +382,7 @@ def verbalize(
         rewriter=rewriter,
         delimiter=delimiter,
         task=task,
+        restate_problem=restate_problem,
     )
     return out.text(delimiter or tree.delimiter), out.n_backtracks, out.n_restarts
 
@@ -563,6 +570,7 @@ def parse_trace(
     delimiter: str = "\n\n",
     phrases: PhraseBank | Sequence[PhraseBank] | None = None,
     task: Task | str | None = None,
+    problem: str | None = None,
 ) -> ParsedTrace:
     r"""The directed graph of steps in a verbalised (or model-written) trace. Never raises.
 
@@ -573,11 +581,12 @@ def parse_trace(
     an attempt phrase ("That gives X.") or a `\boxed{X}` states answer X; a backtrack phrase
     jumps to the step its quote names (located on the current path), a restart to the root;
     the next step hangs below the jump target and opens a new attempt, as does a step after
-    an answered one. Jumps with no step after them are still counted.
+    an answered one. Jumps with no step after them are still counted. `problem` (the problem
+    statement): a chunk right after a restart that restates it exactly is not a step.
     """
     out = ParsedTrace()
     try:
-        _parse_into(out, text, delimiter, phrases, task)
+        _parse_into(out, text, delimiter, phrases, task, problem)
     except Exception:  # noqa: BLE001 - the parser reads arbitrary model text and must never raise
         pass
     out.n_backtracks = sum(1 for e in out.edges if e.kind == "backtrack")
@@ -591,6 +600,7 @@ def _parse_into(
     delimiter: str,
     phrases: PhraseBank | Sequence[PhraseBank] | None,
     task: Task | str | None = None,
+    problem: str | None = None,
 ) -> None:
     """`parse_trace`'s work, filling `out` as it goes (so a failure keeps what was parsed)."""
     if phrases is None:
@@ -611,7 +621,10 @@ def _parse_into(
     attempt = 0
     pending: tuple[str, int | None] | None = None
     after_answer = False
+    restated = problem.strip() if problem else None
     for chunk in chunks:
+        if restated and pending is not None and pending[0] == "restart" and chunk.strip() == restated:
+            continue
         for kind, data in _chunk_events(chunk, patterns):
             if kind == "step":
                 parent = current

@@ -395,6 +395,37 @@ def test_wrong_from_dead_start_never_misses_after_a_good_first_step():
         LinearizeConfig(wrong_from="alive")
 
 
+def test_wrong_from_new_start_restarts_with_a_first_step_not_yet_written():
+    tree = _tree_with_a_dead_branch()  # first steps: 1 (the correct path; miss 9 below it), 4 (misses 6, 8), 10 (miss 11)
+    config = LinearizeConfig(k_values=(3,), n_direct_per_problem=0, n_search_per_problem=8, dedup=False, wrong_from="new_start")
+    seen = set()
+    for seed in range(8):
+        for seq in linearize(tree, config, random.Random(seed), string_equivalence):
+            _check_invariants(tree, seq, string_equivalence)
+            firsts = [tree.path(t)[1].id for t in seq.terminal_ids]
+            assert len(set(firsts)) == len(firsts) == 3 and firsts[-1] == 1  # 4 and 10 once each, then the correct path
+            assert all(a.start_id == 0 for a in seq.attempts[1:])
+            seen.add(tuple(seq.terminal_ids[:-1]))
+    assert {frozenset(s) for s in seen} == {frozenset({6, 11}), frozenset({8, 11})}
+    assert not any(9 in s for s in seen)
+
+
+def test_restate_problem_is_trained_text_after_each_restart():
+    tree = countdown_tree()
+    config = LinearizeConfig(k_values=(2,), n_direct_per_problem=1, n_search_per_problem=3, mask_wrong_steps=True,
+                             backtrack_point="root", restate_problem=True)
+    astro = build_traces([tree], config, "astro", seed=0, is_equivalent=string_equivalence)
+    plain = build_traces([tree], replace(config, restate_problem=False), "astro", seed=0, is_equivalent=string_equivalence)
+    statement = tree.problem.problem.strip()
+    assert [t.n_restarts for t in astro] == [t.n_restarts for t in plain] and any(t.n_restarts for t in astro)
+    for t, p in zip(astro, plain):
+        assert t.completion.count(statement) == t.n_restarts
+        assert t.completion.replace(statement + tree.delimiter, "") == p.completion
+        assert not any(statement in t.completion[a:b] for a, b in t.masked_spans)  # trained, never masked
+    direct = build_traces([tree], config, "direct", seed=0, is_equivalent=string_equivalence)
+    assert all(statement not in t.completion for t in direct)
+
+
 def test_mask_wrong_steps_marks_exactly_the_off_path_steps_of_wrong_attempts():
     tree = countdown_tree()  # wrong terminals 3 (7*5=35, 35-3=32) and 8 (35+3=38) below 7*5=35; right: 7*3=21, 21+5=26
     config = LinearizeConfig(k_values=(2,), n_direct_per_problem=1, n_search_per_problem=3, mask_wrong_steps=True)

@@ -314,3 +314,27 @@ def test_attempt_phrase_inside_prose_is_not_an_answer():
     prose = "Counting the rows, that gives us $3+2+2=7$ boxes, and then we pair them.\n\nSo \\boxed{7}"
     assert parse_trace(prose).attempt_answers == ["7"]
     assert parse_trace("5*7=35 That gives 35.\n\n\\boxed{5*7}").attempt_answers == ["35", "5*7"]
+
+
+def test_restate_problem_writes_the_problem_after_each_restart_and_the_parser_skips_it():
+    tree = countdown_tree()
+    seq = merge_paths(tree, [3, 8, 6])  # a backtrack, then a restart
+    bank = PhraseBank.load()
+    plain, _, _ = verbalize(tree, seq, bank)
+    text, n_back, n_rest = verbalize(tree, seq, bank, restate_problem=True)
+    statement = tree.problem.problem.strip()
+    chunks = text.split(tree.delimiter)
+    assert (n_back, n_rest) == (1, 1)
+    assert chunks.count(statement) == 1
+    # the restated problem comes right after the restart phrase, and is the only difference
+    at = chunks.index(statement)
+    assert chunks[at - 1].endswith(bank.restart)
+    assert tree.delimiter.join(chunks[:at] + chunks[at + 1:]) == plain
+    # told the problem, the parser reads the same graph as without the restatement; not told, the restatement is a step
+    told = parse_trace(text, task="countdown", problem=tree.problem.problem)
+    base = parse_trace(plain, task="countdown")
+    assert [s.text for s in told.steps] == [s.text for s in base.steps]
+    assert [(e.src, e.dst, e.kind) for e in told.edges] == [(e.src, e.dst, e.kind) for e in base.edges]
+    untold = parse_trace(text, task="countdown")
+    assert statement in [s.text for s in untold.steps]
+    assert (untold.n_backtracks, untold.n_restarts) == (1, 1)

@@ -1,0 +1,130 @@
+"""What happens after a miss: how a Countdown run's ASTRO completions (and traces) jump back and retry.
+
+For each run folder and each model it reads `seed0/eval-<model>/test/completions.jsonl` (and the run's
+ASTRO traces as a row of their own) and prints, per completion set:
+
+- first miss: completions whose first attempt is wrong; recovered: the share of those still solved;
+- jumps: jumps back per completion (backtracks and restarts, by the default phrase bank);
+- restarts: the share of the jumps that go back to the start;
+- dead: the share of backtracks that land on numbers from which the target cannot be reached;
+- repeat: the share of jumps whose next step is one the completion already wrote;
+- target ok: the share of attempts after the first whose comparison states the prompt's target;
+- numbers ok: the share of first steps after a restart that use two of the prompt's numbers.
+
+    python scripts/countdown_attempts.py runs/default runs/x [--models astro-sft astro-rl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import re
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+_PHRASES = json.loads((Path(__file__).resolve().parents[1] / "search" / "phrases.json").read_text())["phrases"]
+_BACK = re.escape(_PHRASES["backtrack"]).replace(re.escape("{target}"), r"(?P<target>.*?)")
+_JUMP = re.compile(rf"(?:{_BACK}|(?P<restart>{re.escape(_PHRASES['restart'])}))")
+_STEP = re.compile(r"^(\d+)\s*[-+*/]\s*(\d+)\s*=")
+_TARGET = re.compile(r"the target is (\d+)")
+_LEFT = re.compile(r"left: ([\d ]+)")
+
+
+def reachable(numbers: list[Fraction], target: Fraction) -> bool:
+    """Whether +, -, *, / over `numbers` (each used once, all used) can make `target`."""
+    if len(numbers) == 1:
+        return numbers[0] == target
+    for i, j in itertools.permutations(range(len(numbers)), 2):
+        a, b = numbers[i], numbers[j]
+        rest = [numbers[k] for k in range(len(numbers)) if k not in (i, j)]
+        for value in (a + b, a - b, a * b) + ((a / b,) if b else ()):
+            if reachable(rest + [value], target):
+                return True
+    return False
+
+
+def attempt_stats(rows: list[dict], problems: dict[str, dict]) -> dict[str, float | int]:
+    """The measures of the module docstring over completion rows (`problem_id`, `completion`, and for
+    evaluation rows `correct` and `first_attempt_correct`)."""
+    n = len(rows)
+    first_miss = recovered = jumps = restarts = backtracks = dead = repeats = 0
+    target_n = target_ok = numbers_n = numbers_ok = 0
+    for row in rows:
+        meta = problems[row["problem_id"]]["metadata"]
+        goal, numbers = Fraction(int(meta["target"])), sorted(int(x) for x in meta["numbers"])
+        text = row["completion"]
+        if "first_attempt_correct" in row and not row["first_attempt_correct"]:
+            first_miss += 1
+            recovered += bool(row.get("correct"))
+        pieces, pos = [], 0
+        for m in _JUMP.finditer(text):
+            pieces.append((text[pos:m.start()], m))
+            pos = m.end()
+        pieces.append((text[pos:], None))
+        written: list[str] = []
+        for idx, (chunk, _) in enumerate(pieces):
+            steps = [s.strip() for s in chunk.split("\n\n") if s.strip()]
+            jump = pieces[idx - 1][1] if idx else None
+            if jump is not None:
+                jumps += 1
+                first = next((s for s in steps if _STEP.match(s)), None)
+                if first is not None and first in written:
+                    repeats += 1
+                if jump.group("restart"):
+                    restarts += 1
+                    if first is not None:
+                        used = [int(x) for x in _STEP.match(first).groups()]
+                        pool = list(numbers)
+                        numbers_n += 1
+                        numbers_ok += all(u in pool and not pool.remove(u) for u in used)
+                else:
+                    backtracks += 1
+                    left = _LEFT.search(jump.group("target") or "")
+                    if left and not reachable([Fraction(int(x)) for x in left.group(1).split()], goal):
+                        dead += 1
+                stated = _TARGET.search(chunk)
+                if stated:
+                    target_n += 1
+                    target_ok += Fraction(int(stated.group(1))) == goal
+            written += [s for s in steps if _STEP.match(s)]
+    share = lambda a, b: a / b if b else float("nan")  # noqa: E731
+    return {"completions": n, "first miss": first_miss, "recovered": share(recovered, first_miss),
+            "jumps": share(jumps, n), "restarts": share(restarts, jumps), "dead": share(dead, backtracks),
+            "repeat": share(repeats, jumps), "target ok": share(target_ok, target_n),
+            "numbers ok": share(numbers_ok, numbers_n)}
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run folders of a Countdown run")
+    parser.add_argument("--models", nargs="+", default=["astro-sft", "astro-rl"], help="models to read (eval-<model>)")
+    args = parser.parse_args(argv)
+    keys = ["completions", "first miss", "recovered", "jumps", "restarts", "dead", "repeat", "target ok", "numbers ok"]
+    print("| run | set | " + " | ".join(keys) + " |")
+    print("|---|---|" + "---|" * len(keys))
+    for run in args.runs:
+        test = run / "problems" / "eval" / "test.jsonl"
+        if not test.is_file():
+            print(f"countdown_attempts: {run} has no problems/eval/test.jsonl (not a finished run folder).", file=sys.stderr)
+            return 2
+        problems = {p["id"]: p for p in _read(test)}
+        problems.update({p["id"]: p for p in _read(run / "problems" / "train.jsonl")})
+        sets = [("traces", run / "traces" / "traces_astro.jsonl")]
+        sets += [(m, run / "seed0" / f"eval-{m}" / "test" / "completions.jsonl") for m in args.models]
+        for name, path in sets:
+            if not path.is_file():
+                continue
+            stats = attempt_stats(_read(path), problems)
+            cells = [str(stats[k]) if isinstance(stats[k], int) else f"{stats[k]:.2f}" for k in keys]
+            print(f"| {run.name} | {name} | " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
