@@ -1,9 +1,10 @@
 """What happens after a miss: how a Countdown run's ASTRO completions (and traces) jump back and retry.
 
-For each run folder and each model it reads `seed0/eval-<model>/test/completions.jsonl` (and the run's
-ASTRO traces as a row of their own) and prints, per completion set:
+For each run folder and each model it reads `seedN/eval-<model>/test/completions.jsonl` of the run's
+first training seed (and the run's ASTRO traces as a row of their own) and prints, per completion set:
 
-- first miss: completions whose first attempt is wrong; recovered: the share of those still solved;
+- first miss: completions whose first attempt is wrong; recovered: the share of those still solved
+  (n/a for traces);
 - jumps: jumps back per completion (backtracks and restarts, by the default phrase bank);
 - restarts: the share of the jumps that go back to the start;
 - dead: the share of backtracks that land on numbers from which the target cannot be reached;
@@ -90,7 +91,8 @@ def attempt_stats(rows: list[dict], problems: dict[str, dict]) -> dict[str, floa
                     target_ok += Fraction(int(stated.group(1))) == goal
             written += [s for s in steps if _STEP.match(s)]
     share = lambda a, b: a / b if b else float("nan")  # noqa: E731
-    return {"completions": n, "first miss": first_miss, "recovered": share(recovered, first_miss),
+    evaluated = any("first_attempt_correct" in row for row in rows)
+    return {"completions": n, "first miss": first_miss if evaluated else float("nan"), "recovered": share(recovered, first_miss),
             "jumps": share(jumps, n), "restarts": share(restarts, jumps), "dead": share(dead, backtracks),
             "repeat": share(repeats, jumps), "target ok": share(target_ok, target_n),
             "numbers ok": share(numbers_ok, numbers_n)}
@@ -116,12 +118,13 @@ def main(argv: list[str] | None = None) -> int:
         problems = {p["id"]: p for p in _read(test)}
         problems.update({p["id"]: p for p in _read(run / "problems" / "train.jsonl")})
         sets = [("traces", run / "traces" / "traces_astro.jsonl")]
-        sets += [(m, run / "seed0" / f"eval-{m}" / "test" / "completions.jsonl") for m in args.models]
+        seed_dir = min(run.glob("seed[0-9]*/"), default=run / "seed0")  # the run's first training seed
+        sets += [(m, seed_dir / f"eval-{m}" / "test" / "completions.jsonl") for m in args.models]
         for name, path in sets:
             if not path.is_file():
                 continue
             stats = attempt_stats(_read(path), problems)
-            cells = [str(stats[k]) if isinstance(stats[k], int) else f"{stats[k]:.2f}" for k in keys]
+            cells = [str(v) if isinstance(v, int) else "n/a" if v != v else f"{v:.2f}" for v in (stats[k] for k in keys)]
             print(f"| {run.name} | {name} | " + " | ".join(cells) + " |")
     return 0
 
