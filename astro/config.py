@@ -171,8 +171,9 @@ class RunConfig:
     0.355 without). mask_wrong_steps is on in the embedded presets: trained on every token, ASTRO-SFT learns to
     miss first. Every jump is a restart that writes the problem again (backtrack_point root, restate_problem):
     a jump to the step just written lands where the target cannot be reached (four in five of the model's
-    backtracks on Countdown), and after a restart without the restated problem the model misstates the target
-    and the numbers (docs/recipe.md: the replicate with and without each); the paper's presets keep its own."""
+    backtracks on Countdown), and after a restart without the restated problem the model copies its earlier
+    attempt and misstates the target (docs/recipe.md: one flag each, and the replicate with and without them);
+    the paper's presets keep the paper's."""
     self_eval: bool = False
     """Keep only correct solutions the judge approves (paper: unanimous, 8 votes)."""
     judge: PolicyConfig = PolicyConfig(backend="")

@@ -108,13 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=["astro-sft", "astro-rl"], help="models to read (eval-<model>)")
     args = parser.parse_args(argv)
     keys = ["completions", "first miss", "recovered", "jumps", "restarts", "dead", "repeat", "target ok", "numbers ok"]
+    for run in args.runs:
+        if not (run / "problems" / "eval" / "test.jsonl").is_file():
+            print(f"countdown_attempts: {run} has no problems/eval/test.jsonl (not a finished run folder).", file=sys.stderr)
+            return 2
     print("| run | set | " + " | ".join(keys) + " |")
     print("|---|---|" + "---|" * len(keys))
     for run in args.runs:
         test = run / "problems" / "eval" / "test.jsonl"
-        if not test.is_file():
-            print(f"countdown_attempts: {run} has no problems/eval/test.jsonl (not a finished run folder).", file=sys.stderr)
-            return 2
         problems = {p["id"]: p for p in _read(test)}
         problems.update({p["id"]: p for p in _read(run / "problems" / "train.jsonl")})
         sets = [("traces", run / "traces" / "traces_astro.jsonl")]

@@ -40,3 +40,9 @@ def test_attempt_stats_counts_dead_jumps_repeats_and_restated_targets():
     assert stats["repeat"] == 1 / 3  # only the backtrack's 9*3 was written before
     assert stats["target ok"] == 2 / 3 and stats["numbers ok"] == 0.5
     assert m.reachable([5, 7], 35) and not m.reachable([3, 9], 35)
+
+
+def test_a_folder_that_is_not_a_run_is_one_line_and_exit_2(tmp_path, capsys):
+    assert _module().main([str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "not a finished run folder" in err
