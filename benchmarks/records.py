@@ -95,11 +95,16 @@ class BenchResult:
 
     @property
     def mean_jumps(self) -> float | None:
-        """Jumps back per completion: backtracks to an earlier step plus restarts (a jump to the root is
-        a backtrack in the paper's sense); None without backtrack counts."""
-        if self.mean_backtracks is None:
-            return None
-        return self.mean_backtracks + (self.mean_restarts or 0.0)
+        """Jumps back per completion (`mean_jumps`)."""
+        return mean_jumps(self.mean_backtracks, self.mean_restarts)
+
+
+def mean_jumps(mean_backtracks: float | None, mean_restarts: float | None) -> float | None:
+    """Jumps back per completion: backtracks to an earlier step plus restarts (a jump to the root is
+    a backtrack in the paper's sense); None without backtrack counts."""
+    if mean_backtracks is None:
+        return None
+    return mean_backtracks + (mean_restarts or 0.0)
 
 
 @dataclass(frozen=True)

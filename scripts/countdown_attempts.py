@@ -7,7 +7,8 @@ first training seed (and the run's ASTRO traces as a row of their own) and print
   (n/a for traces);
 - jumps: jumps back per completion (backtracks and restarts, by the default phrase bank);
 - restarts: the share of the jumps that go back to the start;
-- dead: the share of backtracks that land on numbers from which the target cannot be reached;
+- dead: the share of backtracks that land on numbers from which the target cannot be reached
+  (`astro_env.countdown.solve`: the task's own step grammar);
 - repeat: the share of jumps whose next step is one the completion already wrote;
 - target ok: the share of attempts after the first whose comparison states the prompt's target;
 - numbers ok: the share of first steps after a restart that use two of the prompt's numbers.
@@ -18,32 +19,20 @@ first training seed (and the run's ASTRO traces as a row of their own) and print
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import re
 import sys
-from fractions import Fraction
 from pathlib import Path
 
-_PHRASES = json.loads((Path(__file__).resolve().parents[1] / "search" / "phrases.json").read_text())["phrases"]
-_BACK = re.escape(_PHRASES["backtrack"]).replace(re.escape("{target}"), r"(?P<target>.*?)")
-_JUMP = re.compile(rf"(?:{_BACK}|(?P<restart>{re.escape(_PHRASES['restart'])}))")
+from astro_env.countdown import solve
+from search.verbalize import PhraseBank
+
+_BANK = PhraseBank.load()
+_BACK = re.escape(_BANK.backtrack).replace(re.escape("{target}"), r"(?P<target>.*?)")
+_JUMP = re.compile(rf"(?:{_BACK}|(?P<restart>{re.escape(_BANK.restart)}))")
 _STEP = re.compile(r"^(\d+)\s*[-+*/]\s*(\d+)\s*=")
 _TARGET = re.compile(r"the target is (\d+)")
 _LEFT = re.compile(r"left: ([\d ]+)")
-
-
-def reachable(numbers: list[Fraction], target: Fraction) -> bool:
-    """Whether +, -, *, / over `numbers` (each used once, all used) can make `target`."""
-    if len(numbers) == 1:
-        return numbers[0] == target
-    for i, j in itertools.permutations(range(len(numbers)), 2):
-        a, b = numbers[i], numbers[j]
-        rest = [numbers[k] for k in range(len(numbers)) if k not in (i, j)]
-        for value in (a + b, a - b, a * b) + ((a / b,) if b else ()):
-            if reachable(rest + [value], target):
-                return True
-    return False
 
 
 def attempt_stats(rows: list[dict], problems: dict[str, dict]) -> dict[str, float | int]:
@@ -54,7 +43,7 @@ def attempt_stats(rows: list[dict], problems: dict[str, dict]) -> dict[str, floa
     target_n = target_ok = numbers_n = numbers_ok = 0
     for row in rows:
         meta = problems[row["problem_id"]]["metadata"]
-        goal, numbers = Fraction(int(meta["target"])), sorted(int(x) for x in meta["numbers"])
+        goal, numbers = int(meta["target"]), sorted(int(x) for x in meta["numbers"])
         text = row["completion"]
         if "first_attempt_correct" in row and not row["first_attempt_correct"]:
             first_miss += 1
@@ -83,12 +72,12 @@ def attempt_stats(rows: list[dict], problems: dict[str, dict]) -> dict[str, floa
                 else:
                     backtracks += 1
                     left = _LEFT.search(jump.group("target") or "")
-                    if left and not reachable([Fraction(int(x)) for x in left.group(1).split()], goal):
+                    if left and solve([int(x) for x in left.group(1).split()], goal) is None:
                         dead += 1
                 stated = _TARGET.search(chunk)
                 if stated:
                     target_n += 1
-                    target_ok += Fraction(int(stated.group(1))) == goal
+                    target_ok += int(stated.group(1)) == goal
             written += [s for s in steps if _STEP.match(s)]
     share = lambda a, b: a / b if b else float("nan")  # noqa: E731
     evaluated = any("first_attempt_correct" in row for row in rows)

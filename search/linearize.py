@@ -278,16 +278,17 @@ def sample_new_starts(tree: SearchTree, k: int, rng: random.Random, is_equivalen
     """Up to `k` wrong terminals drawn one at a time as `sample_wrong` draws them, each with an
     answer no earlier draw (nor the problem's answer) has and a first step that neither `final`'s
     path nor an earlier draw takes: the attempts of a trace that restarts a different way each time."""
+    first_step = {n.id: tree.path(n.id)[1].id for n in wrong_terminals(tree)}
     used = {tree.path(final.id)[1].id}
     answers = [tree.problem.answer]
     out: list[Node] = []
     for _ in range(k):
-        allowed = {n.id for n in wrong_terminals(tree) if tree.path(n.id)[1].id not in used}
+        allowed = {i for i, first in first_step.items() if first not in used}
         got = sample_wrong(tree, 1, rng, is_equivalent, wrong_choice, answers, (), allowed)
         if not got:
             break
         out.append(got[0])
-        used.add(tree.path(got[0].id)[1].id)
+        used.add(first_step[got[0].id])
         answers.append(got[0].answer or "")
     return out
 

@@ -39,6 +39,7 @@ def compare_runs(a: Path, b: Path, models: Sequence[str] = MODELS, sets: Sequenc
     from astro.report import eval_records
     from benchmarks import metrics
     from benchmarks.replicate import problem_rates
+    from benchmarks.records import mean_jumps
 
     for run in (a, b):
         if not (run / "run_config.json").is_file():
@@ -63,16 +64,10 @@ def compare_runs(a: Path, b: Path, models: Sequence[str] = MODELS, sets: Sequenc
                 rows.append({"seed": s, "model": model, "set": bench, "n_problems": len(ids), "n_samples": n,
                              "pass@1_a": float(np.mean([ra[i] for i in ids])), "pass@1_b": float(np.mean([rb[i] for i in ids])),
                              "tokens_a": ba.get("mean_tokens"), "tokens_b": bb.get("mean_tokens"),
-                             "backtracks_a": _jumps(ba), "backtracks_b": _jumps(bb),
+                             "backtracks_a": mean_jumps(ba.get("mean_backtracks"), ba.get("mean_restarts")),
+                             "backtracks_b": mean_jumps(bb.get("mean_backtracks"), bb.get("mean_restarts")),
                              "diff": iv.mean, "low": iv.low, "high": iv.high})
     return rows
-
-
-def _jumps(bench: dict) -> float | None:
-    """Backtracks plus restarts per completion (`BenchResult.mean_jumps`) of a bench result's JSON."""
-    if bench.get("mean_backtracks") is None:
-        return None
-    return bench["mean_backtracks"] + (bench.get("mean_restarts") or 0.0)
 
 
 def _fmt(value: float | None, pct: bool = False) -> str:
