@@ -120,16 +120,25 @@ def paired_section(by_seed: Mapping[str, Mapping[int, EvalReport]],
 
 
 def checkpoint_reports(config: RunConfig, run_dir: Path) -> dict[str, list[tuple[int, EvalReport]]]:
-    """{arm: [(GRPO step, EvalReport)]} for the checkpoints evaluated with --eval-every (first seed), in step
-    order; step 0 is the SFT model GRPO starts from (its evaluation), when there are checkpoints."""
+    """{arm: [(GRPO step, EvalReport)]} for the checkpoints `config` evaluates with --eval-every (first seed), in
+    step order; step 0 is the SFT model GRPO starts from (its evaluation), when there are checkpoints.
+
+    Only evaluations finished with the key `config` gives them now are read: a folder left by another GRPO run
+    (another learning rate, another --eval-every) is not this run's dynamics."""
+    from astro.plan import checkpoint_eval_stage, checkpoint_steps
+    from astro.stages import StageRunner, stage_key
+
     seed = config.seeds[0]
+    runner = StageRunner(Path(run_dir))
     out: dict[str, list[tuple[int, EvalReport]]] = {}
     for arm in ARMS:
         points = []
-        for summary in (run_dir / f"seed{seed}").glob(f"eval-{arm}-rl-step*/summary.json"):
-            step = int(summary.parent.name.rsplit("step", 1)[-1])
-            points.append((step, EvalReport.from_dict(json.loads(summary.read_text()))))
-        start = run_dir / f"seed{seed}" / f"eval-{arm}-sft" / "summary.json"
+        for step in checkpoint_steps(config):
+            stage = checkpoint_eval_stage(config, run_dir, seed, arm, step)
+            summary = Path(run_dir) / stage.name / "summary.json"
+            if summary.exists() and runner.is_done(stage.name, stage_key(stage.command, stage.config, stage.inputs, run_dir)):
+                points.append((step, EvalReport.from_dict(json.loads(summary.read_text()))))
+        start = Path(run_dir) / f"seed{seed}" / f"eval-{arm}-sft" / "summary.json"
         if points and start.exists() and all(step != 0 for step, _ in points):
             points.append((0, EvalReport.from_dict(json.loads(start.read_text()))))
         if points:

@@ -83,7 +83,7 @@ def _write_eval(run_dir, seed, name, problems, texts):
     from benchmarks.evaluate import EvalConfig, score_completion, summarize
 
     out = run_dir / f"seed{seed}" / f"eval-{name}"
-    (out / BENCH).mkdir(parents=True)
+    (out / BENCH).mkdir(parents=True, exist_ok=True)
     records = [score_completion(p, Completion(text=t), bench=BENCH, sample_idx=i) for p, ts in zip(problems, texts) for i, t in enumerate(ts)]
     with (out / BENCH / "completions.jsonl").open("w") as fh:
         fh.writelines(json.dumps(r.to_dict()) + "\n" for r in records)
@@ -109,8 +109,20 @@ def test_run_report_prints_matched_baselines_paired_differences_and_dynamics(tmp
         astro = [[f"{long_miss} {right[0]}"] * 2, [f"{long_miss} {right[1] if seed == 0 else wrong}"] * 2]
         pass1["astro-rl", seed] = _write_eval(tmp_path, seed, "astro-rl", problems, astro).pass_at_1
         pass1["astro-sft", seed] = _write_eval(tmp_path, seed, "astro-sft", problems, [[long_miss] * 2, [long_miss] * 2]).pass_at_1
-    _write_eval(tmp_path, 0, "astro-rl-step000005", problems, [[wrong, wrong], [wrong, wrong]])
-    config = RunConfig(seeds=(0, 1))
+    from dataclasses import replace
+
+    from astro.plan import checkpoint_eval_stage
+    from astro.stages import StageRunner, stage_key
+
+    config = RunConfig(seeds=(0, 1), eval_every=5, grpo=replace(RunConfig().grpo, n_steps=10))
+    # the checkpoint at step 10 evaluated after an earlier GRPO run (another learning rate), the one at step 5
+    # after this run's GRPO: only the second is this run's dynamics
+    runner = StageRunner(tmp_path)
+    for step, grpo_key in ((10, {"lr": 2e-4}), (5, {"lr": 1e-4})):
+        runner("seed0/rl-astro", grpo_key, lambda out: None)
+        stage = checkpoint_eval_stage(config, tmp_path, 0, "astro", step)
+        runner(stage.name, stage_key(stage.command, stage.config, stage.inputs, tmp_path),
+               lambda out, step=step: _write_eval(tmp_path, 0, f"astro-rl-step{step:06d}", problems, [[wrong, wrong], [wrong, wrong]]))
     markdown = write_run_report(config, tmp_path, {})
     report = json.loads((tmp_path / "report.json").read_text())
 
