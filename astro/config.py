@@ -183,10 +183,11 @@ class RunConfig:
     sft: SFTConfig = SFTConfig(n_epochs=3, lr=2e-3, batch_size=16, max_length=2048)
     """SFT of each arm (paper, 70B: 1 epoch at 3e-6; the embedded model meets the reflection phrases for the first
     time in SFT and underfits them in one epoch, so the embedded default takes 3 for both arms)."""
-    grpo: GRPOConfig = GRPOConfig(n_steps=40, group_size=4, prompts_per_step=8, lr=2e-4, warmup_steps=0,
+    grpo: GRPOConfig = GRPOConfig(n_steps=40, group_size=4, prompts_per_step=8, lr=1e-4, warmup_steps=0,
                                   pass_rate_low=0.01, pass_rate_high=0.75, pass_rate_samples=8, max_new_tokens=256,
                                   if_none_kept="train_all")
-    """GRPO of each arm's SFT model (40 steps keep the default run within 15 minutes on two cores)."""
+    """GRPO of each arm's SFT model (40 steps keep the default run within 15 minutes on two cores; lr 1e-4 chosen
+    over 2e-4 on five replicas, docs/recipe.md)."""
     eval: EvalConfig = EvalConfig(samples=8, temperature=0.6, top_p=0.95, max_tokens=256)
     """Evaluation of every model (paper: 16 samples per problem)."""
     eval_every: int = 0
@@ -318,13 +319,14 @@ PRESETS: dict[str, RunConfig] = {
     # proposer with c_puct 4 (at 1.0 MCTS settles on the first solving path and few trees hold a wrong terminal);
     # 2,500 pre-training steps (at 1,250 the base's arithmetic reads 0.936 and its checks 0.840, under the gates);
     # every token of a trace trained (with --traces.mask-wrong-steps ASTRO-RL reads 46.7 against 49.3), jumps to the
-    # lowest common ancestor without a restated problem (as it was measured)
+    # lowest common ancestor without a restated problem, GRPO at lr 2e-4 (as it was measured)
     "math-cpu": replace(
         _SMOKE,
         preset="math-cpu",
         task=TaskConfig(name="math", config={"kinds": ("linear_equation", "quadratic_root"), "max_root": 20}),
         pretrain=replace(_SMOKE.pretrain, n_steps=2500),
         traces=replace(_SMOKE.traces, mask_wrong_steps=False, backtrack_point="lca", restate_problem=False),
+        grpo=replace(_SMOKE.grpo, lr=2e-4),
         search=SearchConfig(budget=_SMOKE.search.budget,
                             agent_config=replace(_SMOKE.search.agent_config, c_puct=4.0)),
     ),
