@@ -25,7 +25,7 @@ from typing import Any, Callable
 from astro.config import ARMS, RunConfig, to_json
 from astro.configfile import write_stage_file
 from astro.plan import Stage, checkpoint_eval_stage, checkpoint_steps, run_stages
-from astro.stages import StageRunner, stage_hash, stage_key
+from astro.stages import StageRunner, stage_hash
 from astro_env.jsonl import write_json
 from astro_env.processes import die_with_parent
 
@@ -59,7 +59,7 @@ def run_stage(runner: StageRunner, stage: Stage, accelerate_config: str = "") ->
     SFT and GRPO of a run with an accelerate config are launched as `accelerate launch ... astro
     <command> --config <stage file>` (the command `astro run --dry-run` prints), in the foreground.
     """
-    key = stage_key(stage.command, stage.config, stage.inputs, runner.run_dir)
+    key = stage.key(runner.run_dir)
     if accelerate_config and stage.command in ("sft", "grpo"):  # the launched command keys and marks the stage itself
         out = runner.run_dir / stage.name
         if runner.is_done(stage.name, key):

@@ -65,6 +65,12 @@ class Stage:
     def stage_file(self, run_dir: Path) -> StageFile:
         return StageFile(self.name, str(run_dir), self.inputs, self.config)
 
+    def key(self, run_dir: Path) -> dict[str, Any]:
+        """What the stage keys on in `run_dir` (`astro.stages.stage_key`)."""
+        from astro.stages import stage_key
+
+        return stage_key(self.command, self.config, self.inputs, run_dir)
+
 
 def _policy(config: RunConfig, **changes: Any) -> PolicyConfig:
     """The run's policy config with the run's chat settings (and `changes`)."""

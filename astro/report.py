@@ -126,19 +126,20 @@ def checkpoint_reports(config: RunConfig, run_dir: Path) -> dict[str, list[tuple
     Only evaluations finished with the key `config` gives them now are read: a folder left by another GRPO run
     (another learning rate, another --eval-every) is not this run's dynamics."""
     from astro.plan import checkpoint_eval_stage, checkpoint_steps
-    from astro.stages import StageRunner, stage_key
+    from astro.stages import StageRunner
 
     seed = config.seeds[0]
-    runner = StageRunner(Path(run_dir))
+    run_dir = Path(run_dir)
+    runner = StageRunner(run_dir)
     out: dict[str, list[tuple[int, EvalReport]]] = {}
     for arm in ARMS:
         points = []
         for step in checkpoint_steps(config):
             stage = checkpoint_eval_stage(config, run_dir, seed, arm, step)
-            summary = Path(run_dir) / stage.name / "summary.json"
-            if summary.exists() and runner.is_done(stage.name, stage_key(stage.command, stage.config, stage.inputs, run_dir)):
+            summary = run_dir / stage.name / "summary.json"
+            if summary.exists() and runner.is_done(stage.name, stage.key(run_dir)):
                 points.append((step, EvalReport.from_dict(json.loads(summary.read_text()))))
-        start = Path(run_dir) / f"seed{seed}" / f"eval-{arm}-sft" / "summary.json"
+        start = run_dir / f"seed{seed}" / f"eval-{arm}-sft" / "summary.json"
         if points and start.exists() and all(step != 0 for step, _ in points):
             points.append((0, EvalReport.from_dict(json.loads(start.read_text()))))
         if points:

@@ -91,6 +91,12 @@ def _read(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _first_seed(run: Path) -> int:
+    """The run's first training seed (`run_config.json`; 0 for a folder without one)."""
+    config = run / "run_config.json"
+    return int(json.loads(config.read_text())["seeds"][0]) if config.is_file() else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders of a Countdown run")
@@ -108,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         problems = {p["id"]: p for p in _read(test)}
         problems.update({p["id"]: p for p in _read(run / "problems" / "train.jsonl")})
         sets = [("traces", run / "traces" / "traces_astro.jsonl")]
-        seed_dir = min(run.glob("seed[0-9]*/"), default=run / "seed0")  # the run's first training seed
+        seed_dir = run / f"seed{_first_seed(run)}"
         sets += [(m, seed_dir / f"eval-{m}" / "test" / "completions.jsonl") for m in args.models]
         for name, path in sets:
             if not path.is_file():

@@ -46,3 +46,21 @@ def test_a_folder_that_is_not_a_run_is_one_line_and_exit_2(tmp_path, capsys):
     assert _module().main([str(tmp_path)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and "not a finished run folder" in err
+
+
+def test_the_completions_of_the_runs_first_seed_are_read(tmp_path, capsys):
+    import json
+
+    run = tmp_path / "run"
+    (run / "problems" / "eval").mkdir(parents=True)
+    problem = {"id": "p", "metadata": {"numbers": [7, 3, 2], "target": 35}}
+    (run / "problems" / "eval" / "test.jsonl").write_text(json.dumps(problem) + "\n")
+    (run / "problems" / "train.jsonl").write_text("")
+    (run / "run_config.json").write_text(json.dumps({"seeds": [2, 10]}))
+    for seed, n in ((2, 1), (10, 3)):  # seed 10 sorts first as a name; seed 2 is the run's first
+        (run / f"seed{seed}" / "eval-astro-rl" / "test").mkdir(parents=True)
+        (run / f"seed{seed}" / "eval-astro-rl" / "test" / "completions.jsonl").write_text(
+            "".join(json.dumps(_row("3+2=5", True, True)) + "\n" for _ in range(n)))
+    assert _module().main([str(run), "--models", "astro-rl"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if "astro-rl" in line]
+    assert rows == [rows[0]] and rows[0].startswith("| run | astro-rl | 1 |")

@@ -112,7 +112,7 @@ def test_run_report_prints_matched_baselines_paired_differences_and_dynamics(tmp
     from dataclasses import replace
 
     from astro.plan import checkpoint_eval_stage
-    from astro.stages import StageRunner, stage_key
+    from astro.stages import StageRunner
 
     config = RunConfig(seeds=(0, 1), eval_every=5, grpo=replace(RunConfig().grpo, n_steps=10))
     # the checkpoint at step 10 evaluated after an earlier GRPO run (another learning rate), the one at step 5
@@ -121,7 +121,7 @@ def test_run_report_prints_matched_baselines_paired_differences_and_dynamics(tmp
     for step, grpo_key in ((10, {"lr": 2e-4}), (5, {"lr": 1e-4})):
         runner("seed0/rl-astro", grpo_key, lambda out: None)
         stage = checkpoint_eval_stage(config, tmp_path, 0, "astro", step)
-        runner(stage.name, stage_key(stage.command, stage.config, stage.inputs, tmp_path),
+        runner(stage.name, stage.key(tmp_path),
                lambda out, step=step: _write_eval(tmp_path, 0, f"astro-rl-step{step:06d}", problems, [[wrong, wrong], [wrong, wrong]]))
     markdown = write_run_report(config, tmp_path, {})
     report = json.loads((tmp_path / "report.json").read_text())
