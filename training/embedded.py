@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
+import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,6 +179,16 @@ class PretrainConfig:
     """Give each fixed phrase of the phrase bank and of the task's comparison sentences one token (a
     reflection then costs one token instead of ~100 characters, which keeps ASTRO traces affordable for
     a small model)."""
+    prompt_end_token: Literal["auto", "yes", "no"] = "auto"
+    """Whether the fixed text every prompt of the corpus ends with becomes one token (matched before BPE), so
+    that no token spans the end of a prompt: a prompt followed by its completion then tokenises as the two
+    tokenised apart, which is what pre-training and SFT train on and what a competence probe or a search
+    state continues from. "auto": only when the plain BPE tokenises some pair of the tokenizer's corpus
+    differently at the prompt's end (`boundary_mismatches`). Countdown's completions begin with a number
+    token, so its BPE never spans the prompt's end and stays as it is; the math task's prompts end in
+    "$.\n\nSolution:\n" before a word, which the plain BPE merges across in every pair, so that text becomes
+    a token (the tokens of every training pair stay the ones the plain BPE gives the parts apart).
+    pretrain_summary.json records the token and the mismatches left."""
     tokenizer_pairs: int = 2000
     """The first pairs of the corpus, on which the BPE is trained (the model trains on the pairs after them)."""
     n_steps: int = 2000
@@ -224,6 +236,8 @@ class PretrainConfig:
             if config_cls is not None:
                 typed = config_from_mapping(config_cls, self.task_config, f"task {self.task!r}")
                 object.__setattr__(self, "task_config", {k: getattr(typed, k) for k in self.task_config})
+        if self.prompt_end_token not in ("auto", "yes", "no"):
+            raise ValueError(f"prompt_end_token={self.prompt_end_token!r}: use 'auto', 'yes' or 'no'.")
         if self.packing not in ("none", "wrapped", "blocks"):
             raise ValueError(f"packing={self.packing!r}: use 'none', 'wrapped' or 'blocks'.")
         if not self.lr > 0:
@@ -358,6 +372,64 @@ def competence_summary(task, model, tokenizer, problems, seed: int = 0) -> dict[
     return out
 
 
+BOUNDARY_PAIRS = 500
+"""Pairs of the tokenizer's corpus whose boundaries `corpus_tokenizer` checks (`boundary_mismatches`)."""
+
+
+def boundary_mismatches(tokenizer, pairs: Sequence[tuple[str, str]], delimiter: str | None = "\n\n") -> int:
+    """Pairs `(prompt, completion)` whose joint tokenisation differs from the parts tokenised apart, at the
+    prompt's end or (with a `delimiter`) after any `delimiter` of the completion, a step's end: where the
+    tokens trained on (prompt, then completion) and a continuation's (the text so far, then what follows)
+    disagree.
+
+    >>> tok = build_tokenizer(["ab;ab;ab"] * 20, vocab_size=200)  # learns "ab;ab" as one token
+    >>> boundary_mismatches(tok, [("ab;", "ab")], delimiter=None)
+    1
+    """
+    def ids(text: str, first: bool) -> list[int]:
+        return tokenizer(text, add_special_tokens=first)["input_ids"]
+
+    n = 0
+    for prompt, completion in pairs:
+        text = prompt + completion
+        joint = ids(text, True)
+        cuts = [len(prompt)]
+        if delimiter:
+            cuts += [len(prompt) + m.end() for m in re.finditer(re.escape(delimiter), completion) if m.end() < len(completion)]
+        n += any(ids(text[:cut], True) + ids(text[cut:], False) != joint for cut in cuts)
+    return n
+
+
+def corpus_tokenizer(task, head: Sequence[tuple[Any, str]], config: PretrainConfig) -> tuple[Any, dict[str, Any]]:
+    """The embedded base's tokenizer, trained on the (problem, completion) pairs `head` of `task`'s corpus, and
+    what pretrain_summary.json records of it over the first `tokenizer_boundary_pairs` pairs:
+    `tokenizer_prompt_end_token` (the text made one token, "" for none: `PretrainConfig.prompt_end_token`),
+    `tokenizer_prompt_end_mismatches` (pairs that tokenise differently at the prompt's end: 0 with the token)
+    and `tokenizer_step_end_mismatches` (pairs that do at the end of some step, which a search proposing with
+    the base model continues from)."""
+    prompts = [task.format_prompt(p) for p, _ in head]
+    added: list[str] = [str(n) for n in range(config.number_tokens)]
+    if config.phrase_tokens:
+        added += _corpus_fragments(task)
+
+    def make(extra: Sequence[str]):
+        return build_tokenizer([prompt + c for prompt, (_, c) in zip(prompts, head)], vocab_size=config.vocab_size,
+                               kind=config.tokenizer_kind, split_digits=config.split_digits,
+                               added_tokens=added + list(extra))
+
+    tokenizer, end_token = make(()), ""
+    checked = [(prompt, c) for prompt, (_, c) in zip(prompts[:BOUNDARY_PAIRS], head)]
+    mismatches = boundary_mismatches(tokenizer, checked, delimiter=None)
+    if config.prompt_end_token == "yes" or (config.prompt_end_token == "auto" and mismatches):
+        end_token = os.path.commonprefix([prompt[::-1] for prompt in prompts])[::-1]
+        if end_token:
+            tokenizer = make((end_token,))
+            mismatches = boundary_mismatches(tokenizer, checked, delimiter=None)
+    return tokenizer, {"tokenizer_prompt_end_token": end_token, "tokenizer_prompt_end_mismatches": mismatches,
+                       "tokenizer_step_end_mismatches": boundary_mismatches(tokenizer, checked),
+                       "tokenizer_boundary_pairs": len(checked)}
+
+
 def _corpus_fragments(task) -> list[str]:
     """Phrase fragments of the search phrase bank and of the task's comparison sentences (one token each)."""
     from astro_env.task import outcome_phrases
@@ -409,16 +481,7 @@ def pretrain(config: PretrainConfig) -> Path:
     n_rows = config.n_steps * config.batch_size
     n_unpacked = CORPUS_BLOCK * math.ceil(n_rows / CORPUS_BLOCK)  # packing "none": one fresh pair per row
     head = corpus(config.tokenizer_pairs + (n_unpacked if config.packing == "none" else 0))[: config.tokenizer_pairs]
-    added: list[str] = [str(n) for n in range(config.number_tokens)]
-    if config.phrase_tokens:
-        added += _corpus_fragments(task)
-    tokenizer = build_tokenizer(
-        [task.format_prompt(p) + c for p, c in head],
-        vocab_size=config.vocab_size,
-        kind=config.tokenizer_kind,
-        split_digits=config.split_digits,
-        added_tokens=added,
-    )
+    tokenizer, tokenizer_record = corpus_tokenizer(task, head, config)
     model = build_model(tokenizer, config.model, seed=config.seed)
     n_params = sum(p.numel() for p in model.parameters())
 
@@ -532,6 +595,7 @@ def pretrain(config: PretrainConfig) -> Path:
         "tokens_per_s": n_trained / seconds,
         "scored_tokens_per_s": n_scored_total / seconds,
         "padding_share": n_padding / max(1, n_trained),
+        **tokenizer_record,
         "steps_per_s": config.n_steps / seconds,
     }
     if config.n_eval and callable(getattr(task, "generate", None)):

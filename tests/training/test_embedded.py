@@ -14,7 +14,16 @@ from astro_env.errors import UserError
 from astro_env.loaders import write_problems
 from astro_env.problem import prompt_key
 from training.data import IGNORE_INDEX, TokenizedExample
-from training.embedded import ModelConfig, PretrainConfig, build_model, build_tokenizer, pack_blocks, pretrain
+from training.embedded import (
+    ModelConfig,
+    PretrainConfig,
+    boundary_mismatches,
+    build_model,
+    build_tokenizer,
+    corpus_tokenizer,
+    pack_blocks,
+    pretrain,
+)
 
 TINY = ModelConfig(hidden_size=32, n_layers=2, n_heads=2, intermediate_size=64, max_position_embeddings=256)
 SPACE = {"max_number": 9, "max_target": 50}
@@ -30,6 +39,35 @@ def test_tokenizer_round_trips_and_splits_digits(kind, split):
     pieces = tok.tokenize("Target: 126")
     if split or kind == "char":
         assert pieces[-3:] == ["1", "2", "6"]
+
+
+@pytest.mark.parametrize("task_name,config", [("math", {"kinds": ("linear_equation", "quadratic_root")}), ("countdown", SPACE)])
+def test_a_prompt_and_its_completion_tokenise_as_their_parts(task_name, config):
+    """What pre-training and SFT train on (prompt ids, then completion ids) is what a continuation sees (the text so
+    far tokenised whole): the math task's plain BPE merges "Solution:\\n" into the completion's first word in every
+    pair, so "auto" makes the prompts' common end one token; Countdown's plain BPE already agrees, so "auto" keeps it."""
+    task = astro_env.get_task(task_name, config)
+    head = task.pretrain_corpus(1000, 1234)
+    pairs = [(task.format_prompt(p), c) for p, c in head]
+    recipe = PretrainConfig(out="", task=task_name, task_config=config)  # the embedded base's tokenizer settings
+    plain, plain_record = corpus_tokenizer(task, head, replace(recipe, prompt_end_token="no"))
+    chosen, chosen_record = corpus_tokenizer(task, head, recipe)
+    assert chosen_record["tokenizer_prompt_end_mismatches"] == 0 and chosen_record["tokenizer_boundary_pairs"] == 500
+    assert boundary_mismatches(chosen, pairs, delimiter=None) == 0  # every pair, not only the checked ones
+    prompt, completion = pairs[0]
+    joint = chosen(prompt + completion)["input_ids"]
+    assert joint == chosen(prompt)["input_ids"] + chosen(completion, add_special_tokens=False)["input_ids"]
+    assert chosen.decode(joint, skip_special_tokens=True) == prompt + completion
+    if task_name == "math":
+        assert plain_record["tokenizer_prompt_end_mismatches"] == 500
+        assert plain(prompt + completion)["input_ids"] != plain(prompt)["input_ids"] + plain(completion, add_special_tokens=False)["input_ids"]
+        assert chosen_record["tokenizer_prompt_end_token"] == "$.\n\nSolution:\n"
+        # the parts tokenise as the plain BPE tokenises them apart: the training pairs keep their tokens
+        for part in (prompt, completion):
+            assert chosen.tokenize(part) == plain.tokenize(part)
+    else:
+        assert plain_record == chosen_record and chosen_record["tokenizer_prompt_end_token"] == ""
+        assert chosen.get_vocab() == plain.get_vocab()
 
 
 def test_packed_blocks_keep_each_pair_to_itself():
@@ -206,5 +244,6 @@ def test_pretrain_tiny_on_the_math_equations(tmp_path):
     keys = {prompt_key(p) for p in test_split}
     assert not {prompt_key(p) for p, _ in task.pretrain_corpus(corpus["n_pairs"], 1234, frozenset(keys))} & keys
     summary = json.loads((out / "pretrain_summary.json").read_text())
+    assert summary["tokenizer_prompt_end_mismatches"] == 0
     assert {"model_well_formed_rate", "model_arithmetic_accuracy", "model_check_accuracy", "model_solve_rate"} <= set(summary)
     assert summary["loss_curve"][-1] < summary["loss_curve"][0] and 0.0 <= summary["random_legal_solve_rate"] <= 1.0
