@@ -65,6 +65,19 @@ def test_a_prompt_and_its_completion_tokenise_as_their_parts(task_name, config):
         # the parts tokenise as the plain BPE tokenises them apart: the training pairs keep their tokens
         for part in (prompt, completion):
             assert chosen.tokenize(part) == plain.tokenize(part)
+        # the verification probe's prefix (a solution up to its check, tokenised whole) is the start of what
+        # training sees for that solution continued by its comparison
+        import random
+
+        from astro_env.math_competence import verification_prefixes
+
+        problem = head[0][0]
+        for _, prefix, reached in verification_prefixes(task, [problem], random.Random(0)):
+            head_ids = chosen(prefix)["input_ids"]
+            goal = task.outcome_goal(problem)
+            sentence = (task.outcome_phrases.reached if reached else task.outcome_phrases.missed).format(answer=goal, goal=goal)
+            trained = chosen(prompt)["input_ids"] + chosen(prefix[len(prompt):] + sentence, add_special_tokens=False)["input_ids"]
+            assert trained[:len(head_ids)] == head_ids
     else:
         assert plain_record == chosen_record and chosen_record["tokenizer_prompt_end_token"] == ""
         assert chosen.get_vocab() == plain.get_vocab()
