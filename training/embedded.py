@@ -96,11 +96,16 @@ def build_tokenizer(
         raise ValueError(f"kind={kind!r}: use 'bpe' or 'char'.")
     tok.decoder = decoders.Fuse()
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, clean_up_tokenization_spaces=False, **SPECIAL_TOKENS)
-    if added_tokens:
+    add_fixed_tokens(tokenizer, added_tokens)
+    return tokenizer
+
+
+def add_fixed_tokens(tokenizer, tokens: Sequence[str]) -> None:
+    """Make each of `tokens` one token of `tokenizer`, matched verbatim before BPE (appended to the vocabulary)."""
+    if tokens:
         from tokenizers import AddedToken
 
-        tokenizer.add_tokens([AddedToken(t, normalized=False) for t in added_tokens])
-    return tokenizer
+        tokenizer.add_tokens([AddedToken(t, normalized=False) for t in tokens])
 
 
 def build_model(tokenizer, config: ModelConfig = ModelConfig(), seed: int = 0):
@@ -412,18 +417,15 @@ def corpus_tokenizer(task, head: Sequence[tuple[Any, str]], config: PretrainConf
     if config.phrase_tokens:
         added += _corpus_fragments(task)
 
-    def make(extra: Sequence[str]):
-        return build_tokenizer([prompt + c for prompt, (_, c) in zip(prompts, head)], vocab_size=config.vocab_size,
-                               kind=config.tokenizer_kind, split_digits=config.split_digits,
-                               added_tokens=added + list(extra))
-
-    tokenizer, end_token = make(()), ""
+    tokenizer = build_tokenizer([prompt + c for prompt, (_, c) in zip(prompts, head)], vocab_size=config.vocab_size,
+                                kind=config.tokenizer_kind, split_digits=config.split_digits, added_tokens=added)
+    end_token = ""
     checked = [(prompt, c) for prompt, (_, c) in zip(prompts[:BOUNDARY_PAIRS], head)]
     mismatches = boundary_mismatches(tokenizer, checked, delimiter=None)
     if config.prompt_end_token == "yes" or (config.prompt_end_token == "auto" and mismatches):
         end_token = os.path.commonprefix([prompt[::-1] for prompt in prompts])[::-1]
-        if end_token:
-            tokenizer = make((end_token,))
+        if end_token:  # the BPE's merges stay; only the prompt's end is matched first
+            add_fixed_tokens(tokenizer, [end_token])
             mismatches = boundary_mismatches(tokenizer, checked, delimiter=None)
     return tokenizer, {"tokenizer_prompt_end_token": end_token, "tokenizer_prompt_end_mismatches": mismatches,
                        "tokenizer_step_end_mismatches": boundary_mismatches(tokenizer, checked),
