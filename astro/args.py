@@ -88,7 +88,10 @@ def parse_command(cls: type, argv: Sequence[str], *, prog: str, description: str
         "or a `*_config.json` a stage wrote); flags override it."
     config = parse_config(cls, argv, default, prog=prog, description=description)
     if stage is not None:
-        stage = dataclasses.replace(stage, config=config)
+        # a flag that moves the output elsewhere makes it a plain command: that stage's folder of the run is
+        # neither marked nor cleared for output written somewhere else
+        moved = getattr(config, "out", None) != getattr(default, "out", None)
+        stage = None if moved else dataclasses.replace(stage, config=config)
     return config, stage
 
 

@@ -36,7 +36,8 @@ def run_stage_command(cls: type, argv: Sequence[str] | None, body: Callable[[Any
     With `--config` naming a stage file (`astro run --dry-run` writes them under `OUT/stages/`),
     the body runs as that stage: its key is computed as the in-process run computes it (the
     config plus the key hashes of the stages it reads), its folder gets the same `stage.json`,
-    and a stage already done with that key is skipped. Only the first process of a launcher
+    and a stage already done with that key is skipped (an `--out` that moves the output elsewhere makes
+    it a plain command: the run's stage folder is then left as it is). Only the first process of a launcher
     (`RANK` 0) keeps the marker; the others run the body alone. Bad input (`astro.cli.is_bad_input`)
     prints `astro <command>: error: <one line>` and returns 2; any other exception propagates.
 

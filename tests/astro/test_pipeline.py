@@ -168,3 +168,20 @@ def test_an_sft_stage_launched_through_accelerate_is_marked_done_with_the_in_pro
 
     assert marker["key_hash"] == config_hash(stage_key("sft", config, (), tmp_path))
     assert json.loads((tmp_path / "seed0" / "sft-astro" / "sft_summary.json").read_text())["n_steps"] == 1
+
+
+def test_a_stage_file_with_its_output_moved_runs_as_a_plain_command(tmp_path, capsys):
+    """`--config STAGE_FILE --out ELSEWHERE` writes ELSEWHERE and leaves the run's stage folder as it was (not
+    marked for output it does not hold, not cleared by a second process writing elsewhere)."""
+    run_dir = tmp_path / "run"
+    assert cli_main(["run", "--preset", "smoke", "--dry-run", "--out", str(run_dir)]) == 0
+    stage_file = str(run_dir / "stages" / "problems.json")
+    assert cli_main(["problems", "--config", stage_file]) == 0
+    marker = run_dir / "problems" / "stage.json"
+    before = (marker.read_text(), marker.stat().st_mtime_ns)
+    assert json.loads(before[0])["status"] == "done"
+    for other in ("a", "b"):
+        assert cli_main(["problems", "--config", stage_file, "--out", str(tmp_path / other), "--seed", "7"]) == 0
+        assert (tmp_path / other / "train.jsonl").is_file() and not (tmp_path / other / "stage.json").exists()
+    assert (marker.read_text(), marker.stat().st_mtime_ns) == before
+    assert (run_dir / "problems" / "train.jsonl").is_file()
