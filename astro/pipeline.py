@@ -96,7 +96,6 @@ def run_pipeline(config: RunConfig, run_dir: Path) -> str:
         if name in stages:
             run_stage(runner, stages[name])
     for seed in config.seeds:
-        run_stage(runner, stages[f"seed{seed}/eval-base"])
         arm_inputs = (config, run_dir, seed, stages)
         if config.parallel_arms:
             # the arms are independent after the traces: their stages run in two processes (one
@@ -106,9 +105,6 @@ def run_pipeline(config: RunConfig, run_dir: Path) -> str:
                 runner.timings.update(schedule_arms(pool.submit, *arm_inputs))
         else:
             runner.timings.update(schedule_arms(_run_now, *arm_inputs))
-    competence = f"seed{config.seeds[0]}/competence"
-    if competence in stages:
-        run_stage(runner, stages[competence])
 
     from astro.report import write_run_report
 
@@ -156,13 +152,14 @@ def _run_now(fn, *args) -> Future:
 
 
 def schedule_arms(submit, config: RunConfig, run_dir: Path, seed: int, stages: dict[str, Stage]) -> dict[str, float]:
-    """Every stage of both arms for one seed, each submitted once its input exists; returns the stage timings.
+    """Every stage of one seed after the traces, each submitted once its inputs exist; returns the stage timings.
 
     Per arm: SFT, then GRPO and the SFT model's evaluation, then the RL model's evaluation (and
-    its checkpoints' with --eval-every). With `submit` a two-process pool's, the arm whose GRPO
-    is longer (ASTRO's longer completions) does not hold its evaluations behind it: the other
-    process runs them while it trains. A stage's result does not depend on which process runs
-    it or when (each is seeded and reads only its inputs' files).
+    its checkpoints' with --eval-every); the base model's evaluation from the start, and the first
+    seed's competence table once both arms' models exist. With `submit` a two-process pool's, the
+    arm whose GRPO is longer (ASTRO's longer completions) does not hold the other stages behind
+    it: the other process runs them while it trains. A stage's result does not depend on which
+    process runs it or when (each is seeded and reads only its inputs' files).
     """
     timings: dict[str, float] = {}
     pending: dict[Future, tuple[int, Stage]] = {}
@@ -173,6 +170,9 @@ def schedule_arms(submit, config: RunConfig, run_dir: Path, seed: int, stages: d
 
     for arm in ARMS:
         add(stages[f"seed{seed}/sft-{arm}"])
+    add(stages[f"seed{seed}/eval-base"])
+    competence = stages.get(f"seed{seed}/competence") if seed == config.seeds[0] else None
+    models_left = {f"seed{seed}/{kind}-{arm}" for arm in ARMS for kind in ("sft", "rl")}
     try:
         while pending:
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
@@ -191,6 +191,10 @@ def schedule_arms(submit, config: RunConfig, run_dir: Path, seed: int, stages: d
                             add(checkpoint)
                         else:
                             log.warning("no GRPO checkpoint at step %d of %s (%s): not evaluated", step, stage.name, checkpoint.config.policy.model)
+                models_left.discard(stage.name)
+                if competence is not None and not models_left:  # the table reads the base and all four models
+                    add(competence)
+                    competence = None
     except BaseException:
         for future in pending:
             future.cancel()
@@ -206,7 +210,7 @@ def run_job(stage: Stage, run_dir: Path, threads: int, accelerate_config: str = 
 
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, PrefixedStream):
-            stream.prefix = f"[{stage.arm}] "
+            stream.prefix = f"[{stage.arm}] " if stage.arm else ""
     torch.set_num_threads(threads)
     runner = StageRunner(run_dir)
     run_stage(runner, stage, accelerate_config)

@@ -30,6 +30,7 @@ def recorded(monkeypatch, tmp_path):
 
 
 def _stages(tmp_path):
+    (tmp_path / "base").mkdir(exist_ok=True)  # the stages before these ran: the base model exists
     return {s.name: s for s in run_stages(PRESETS["smoke"], tmp_path)}
 
 
@@ -42,13 +43,26 @@ def test_every_stage_runs_once_after_its_input(recorded, tmp_path, pooled):
     else:
         timings = pipeline.schedule_arms(pipeline._run_now, *args)
     assert sorted(recorded) == sorted([("sft", "direct"), ("sft", "astro"), ("grpo", "direct"), ("grpo", "astro"),
-                                       ("eval", "direct-sft"), ("eval", "astro-sft"), ("eval", "direct-rl"), ("eval", "astro-rl")])
+                                       ("eval", "direct-sft"), ("eval", "astro-sft"), ("eval", "direct-rl"), ("eval", "astro-rl"),
+                                       ("eval", "base"), ("competence", "")])
     for arm in ("direct", "astro"):
         assert recorded.index(("sft", arm)) < recorded.index(("grpo", arm)) < recorded.index(("eval", f"{arm}-rl"))
         assert recorded.index(("sft", arm)) < recorded.index(("eval", f"{arm}-sft"))
-    assert timings["seed0/rl-astro"] == 1.0 and len(timings) == 8
+        # the competence table reads both arms' SFT and RL models, and nothing waits for it
+        assert recorded.index(("grpo", arm)) < recorded.index(("competence", ""))
+    assert timings["seed0/rl-astro"] == 1.0 and len(timings) == 10
     if not pooled:  # serial: the same order every time (GRPO submitted before the SFT model's evaluation)
-        assert recorded[:4] == [("sft", "direct"), ("sft", "astro"), ("grpo", "direct"), ("eval", "direct-sft")]
+        assert recorded[:5] == [("sft", "direct"), ("sft", "astro"), ("eval", "base"), ("grpo", "direct"), ("eval", "direct-sft")]
+
+
+def test_only_the_first_seed_measures_competence(recorded, tmp_path):
+    from dataclasses import replace
+
+    config = replace(PRESETS["smoke"], seeds=(0, 1))
+    (tmp_path / "base").mkdir()
+    stages = {s.name: s for s in run_stages(config, tmp_path)}
+    pipeline.schedule_arms(pipeline._run_now, config, tmp_path, 1, stages)
+    assert ("competence", "") not in recorded and ("eval", "base") in recorded
 
 
 def test_a_failing_stage_stops_the_schedule(recorded, monkeypatch, tmp_path):
