@@ -289,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(description="Competence report of a task's policies.")
     parser.add_argument("models", nargs="+", help="LABEL=DIR (a save_pretrained directory)")
     parser.add_argument("--task", default="", help="task of the problems (default: the problems' own)")
-    parser.add_argument("--task-config", default="{}", help="the task's Config as a JSON object (generated problems)")
+    parser.add_argument("--task-config", default="{}", help="the task's Config as a JSON object (the math task's probes need its "
+                        "step-grammar kinds, e.g. '{\"kinds\": [\"linear_equation\", \"quadratic_root\"]}')")
     parser.add_argument("--problems", default="", help="held-out problems: a .jsonl file or a problem spec")
     parser.add_argument("--n-problems", type=int, default=200)
     parser.add_argument("--n-verify", type=int, default=100)
@@ -311,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.problems:
             problems = load_problems(args.problems)
-            task = astro_env.get_task(args.task or problems[0].task)
+            task = astro_env.get_task(args.task or problems[0].task, task_config)
         elif args.task:
             task = astro_env.get_task(args.task, task_config)
             problems = task.generate(max(args.n_problems, args.n_verify), args.problem_seed)  # type: ignore[attr-defined]

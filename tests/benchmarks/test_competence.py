@@ -172,3 +172,29 @@ def test_the_batched_decoder_equals_generate_greedily():
     got = greedy_decoder(model, tokenizer, batch_size=4)(prompts, 16)
     assert got == expected
     assert len({len(t) for t in got}) >= 2  # some rows stopped early, others ran to the budget
+
+
+def test_the_command_line_reads_a_problem_file_with_the_task_config_given(tmp_path, capsys):
+    """`python -m benchmarks.competence Base=DIR --problems FILE --task-config JSON`: the problems' task built with
+    that config (the math task has probes only for its step-grammar kinds)."""
+    import json
+
+    from astro_env.loaders import write_problems
+    from benchmarks.competence import main
+    from training.embedded import ModelConfig, build_model, build_tokenizer, save_policy
+
+    kinds = {"kinds": ["linear_equation", "quadratic_root"]}
+    math = astro_env.get_task("math", {"kinds": "linear_equation,quadratic_root"})
+    path = write_problems(math.generate(4, 0), tmp_path / "test.jsonl")
+    texts = [math.format_prompt(p) + c for p, c in math.pretrain_corpus(50, 0)]
+    tokenizer = build_tokenizer(texts, vocab_size=160, split_digits=True)
+    model = build_model(tokenizer, ModelConfig(hidden_size=32, n_layers=1, n_heads=2, intermediate_size=64), seed=0)
+    save_policy(model, tokenizer, tmp_path / "base")
+    argv = [f"Base={tmp_path / 'base'}", "--problems", str(path), "--n-problems", "4", "--n-verify", "2", "--json", str(tmp_path / "r.json")]
+    assert main(argv + ["--task-config", json.dumps(kinds)]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["task"] == "math" and "check_accuracy" in report["columns"]
+    assert "Base check accuracy" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:  # every kind: no probes, one line
+        main(argv)
+    assert info.value.code == 2 and "defines no competence probes" in capsys.readouterr().err
