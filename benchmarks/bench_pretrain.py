@@ -74,7 +74,7 @@ def pretrain_config(out: Path, overrides: dict[str, Any], steps: int, threads: i
 
 def pairs_trained(config, summary: dict) -> int | None:
     """Pairs the training loop fed (None for wrapped packing, which cuts pairs across blocks)."""
-    if config.packing == "none":
+    if config.packing in ("none", "grouped"):
         return config.n_steps * config.batch_size
     if config.packing == "blocks":
         return int(summary["n_walks"])

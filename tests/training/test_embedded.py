@@ -21,6 +21,7 @@ from training.embedded import (
     build_model,
     build_tokenizer,
     corpus_tokenizer,
+    grouped_order,
     pack_blocks,
     pretrain,
 )
@@ -110,6 +111,31 @@ def test_packed_blocks_keep_each_pair_to_itself():
         pack_blocks(examples, 20, "all", tokenizer.pad_token_id)
 
 
+def test_grouped_batches_hold_every_pair_once_and_pad_less():
+    """Packing "grouped": a permutation of the same pairs whose batches hold pairs of similar length."""
+    import random
+
+    lengths = [random.Random(k).randint(20, 62) for k in range(1000)]
+    order = random.Random(0).sample(range(1000), 1000)
+    grouped = grouped_order(order, lengths, 48, seed=0)
+    assert sorted(grouped) == list(range(1000)) and grouped == grouped_order(order, lengths, 48, seed=0)
+    assert grouped != grouped_order(order, lengths, 48, seed=1)
+    assert grouped[960:] == order[960:]  # the partial batch's pairs follow as they were
+
+    def padding(o):
+        batches = [o[k:k + 48] for k in range(0, 960, 48)]
+        return sum(48 * max(lengths[i] for i in b) - sum(lengths[i] for i in b) for b in batches)
+
+    assert padding(grouped) < padding(order) / 4
+    # each batch is cut from one window of GROUP_WINDOW batches of the shuffled order, sorted by length
+    windows = [set(order[k:k + 8 * 48]) for k in range(0, 960, 8 * 48)]
+    for k in range(0, 960, 48):
+        batch = grouped[k:k + 48]
+        assert any(set(batch) <= w for w in windows)
+    # pairs all alike in length: batches are whole windows' pairs in their order (nothing to sort)
+    assert sorted(grouped_order(order, [42] * 1000, 48, seed=0)) == list(range(1000))
+
+
 def test_a_task_without_a_corpus_is_a_one_line_user_error(tmp_path):
     out = tmp_path / "base"
     with pytest.raises(UserError, match="no pre-training corpus.*--model") as info:
@@ -132,7 +158,7 @@ def test_config_validation():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("packing", ["none", "wrapped", "blocks"])
+@pytest.mark.parametrize("packing", ["none", "grouped", "wrapped", "blocks"])
 def test_pretrain_tiny_saves_a_loadable_model_and_lowers_the_loss(tmp_path, packing):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -150,7 +176,7 @@ def test_pretrain_tiny_saves_a_loadable_model_and_lowers_the_loss(tmp_path, pack
     assert "42" in tokenizer.tokenize("Target: 42")
     corpus = json.loads((out / "corpus.json").read_text())
     assert corpus["n_tokenizer_pairs"] == 2000 and corpus["exclude"] == []
-    if packing == "none":
+    if packing in ("none", "grouped"):
         assert corpus["n_training_pairs"] == 1000  # 24 x 4 rows, in whole blocks of 1000 pairs
 
 
@@ -260,3 +286,8 @@ def test_pretrain_tiny_on_the_math_equations(tmp_path):
     assert summary["tokenizer_prompt_end_mismatches"] == 0
     assert {"model_well_formed_rate", "model_arithmetic_accuracy", "model_check_accuracy", "model_solve_rate"} <= set(summary)
     assert summary["loss_curve"][-1] < summary["loss_curve"][0] and 0.0 <= summary["random_legal_solve_rate"] <= 1.0
+    # the same pairs batched by length pad less (the math task's pairs differ in length)
+    grouped = pretrain(replace(config, out=str(tmp_path / "grouped"), packing="grouped"))
+    grouped_summary = json.loads((grouped / "pretrain_summary.json").read_text())
+    assert json.loads((grouped / "corpus.json").read_text())["n_training_pairs"] == corpus["n_training_pairs"]
+    assert grouped_summary["padding_share"] < summary["padding_share"] / 2
