@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import json
 import logging
 import multiprocessing
 import subprocess
@@ -22,7 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 from typing import Any, Callable
 
-from astro.config import ARMS, RunConfig, to_json
+from astro.config import ARMS, RunConfig, changed_fields, to_json
 from astro.configfile import write_stage_file
 from astro.plan import Stage, checkpoint_eval_stage, checkpoint_steps, run_stages
 from astro.stages import StageRunner, stage_hash
@@ -108,8 +109,7 @@ def run_pipeline(config: RunConfig, run_dir: Path) -> str:
 
     from astro.report import write_run_report
 
-    report_key = {"config": to_json(config), "inputs": _input_hashes(run_dir), "code": report_code_hash()}
-    runner("report", report_key, lambda out: write_run_report(config, run_dir, runner.timings))
+    runner("report", report_key(config, run_dir), lambda out: write_run_report(config, run_dir, runner.timings))
     return (run_dir / "report.md").read_text()
 
 
@@ -117,6 +117,13 @@ REPORT_MODULES = ("astro.report", "benchmarks.report", "benchmarks.retry", "benc
                   "benchmarks.metrics", "benchmarks.plots", "benchmarks.records")
 """The modules that turn a run folder into its report: their source is part of the report's key, so a report is never
 left stale by a change to how it is computed."""
+
+
+def report_key(config: RunConfig, run_dir: Path) -> dict[str, Any]:
+    """The report's key: the run's config, what differs from its preset (the report says so, and a preset's
+    definition can change under a finished run), every stage's key hash and the report code's hash."""
+    return {"config": to_json(config), "changed_from_preset": json.loads(json.dumps(changed_fields(config), default=str)),
+            "inputs": _input_hashes(run_dir), "code": report_code_hash()}
 
 
 def report_code_hash() -> str:

@@ -116,3 +116,20 @@ def test_the_report_key_follows_the_code_that_writes_the_report(tmp_path, monkey
     before = pipeline.report_code_hash()
     module.write_text("X = 2\n")
     assert pipeline.report_code_hash() != before
+
+
+def test_the_report_key_follows_the_preset_the_report_compares_with(tmp_path, monkeypatch):
+    """The report lists the flags that differ from the preset: a preset redefined under a finished run rewrites it."""
+    import dataclasses
+
+    from astro import config as config_module
+    from astro import pipeline
+
+    config = dataclasses.replace(config_module.PRESETS["smoke"], seeds=(0, 1))
+    before = pipeline.report_key(config, tmp_path)
+    assert before["changed_from_preset"] == {"seeds": [0, 1]}
+    presets = dict(config_module.PRESETS, smoke=config)
+    monkeypatch.setattr(config_module, "PRESETS", presets)
+    after = pipeline.report_key(config, tmp_path)
+    assert after["changed_from_preset"] == {} and after["config"] == before["config"]
+    assert config_module.config_hash(after) != config_module.config_hash(before)
