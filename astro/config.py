@@ -317,14 +317,16 @@ PRESETS: dict[str, RunConfig] = {
     # the MATH-style equations on the CPU (README: its table): the embedded base pre-trained on the math task's
     # attempts at linear and quadratic equations (the evaluation split left out), trees from the task's symbolic
     # proposer with c_puct 4 (at 1.0 MCTS settles on the first solving path and few trees hold a wrong terminal);
-    # 2,500 pre-training steps (at 1,250 the base's arithmetic reads 0.936 and its checks 0.840, under the gates);
+    # 2,500 pre-training steps (at 1,250 the base's arithmetic reads 0.936 and its checks 0.840, under the gates) on
+    # two threads: the base stage runs alone, and on 2 idle cores two threads take 645 s against 1,154 s and give the
+    # same weights bit for bit (docs/task-hooks.md; on a machine other work keeps busy, --pretrain.threads 1);
     # every token of a trace trained (with --traces.mask-wrong-steps ASTRO-RL reads 46.7 against 49.3), jumps to the
     # lowest common ancestor without a restated problem, GRPO at lr 2e-4 (as it was measured)
     "math-cpu": replace(
         _SMOKE,
         preset="math-cpu",
         task=TaskConfig(name="math", config={"kinds": ("linear_equation", "quadratic_root"), "max_root": 20}),
-        pretrain=replace(_SMOKE.pretrain, n_steps=2500),
+        pretrain=replace(_SMOKE.pretrain, n_steps=2500, threads=2),
         traces=replace(_SMOKE.traces, mask_wrong_steps=False, backtrack_point="lca", restate_problem=False),
         grpo=replace(_SMOKE.grpo, lr=2e-4),
         search=SearchConfig(budget=_SMOKE.search.budget,
