@@ -152,7 +152,7 @@ def run_stages(config: RunConfig, run_dir: Path) -> list[Stage]:
                           report_to=config.report_to, chat=config.chat)
             stages.append(Stage(sft_name, "sft", sft, ("traces", *_base_inputs(config)), arm))
             grpo = replace(config.grpo, model=str(d / sft_name), problems=str(d / "problems" / "train.jsonl"), out=str(d / rl_name),
-                           seed=seed, threads=config.threads, executor=config.executor, backend=config.policy.backend,
+                           task=config.task.name, task_config=config.task.config, seed=seed, threads=config.threads, executor=config.executor, backend=config.policy.backend,
                            device=config.policy.device, max_batch_size=config.policy.max_batch_size, report_to=config.report_to,
                            chat=config.chat)
             if config.eval_every:

@@ -295,3 +295,25 @@ def test_the_self_search_preset_builds_the_trees_with_the_policy_itself(tmp_path
     default_trees = {s.name: s for s in run_stages(PRESETS["default"], tmp_path)}["trees"]
     assert default_trees.config.policy.backend == "countdown" and "base" not in default_trees.inputs
     assert dataclasses.replace(PRESETS["self-search"], preset="default", proposer=PRESETS["default"].proposer) == PRESETS["default"]
+
+
+@pytest.mark.parametrize("preset", ["math-cpu", "smoke", "paper"])
+def test_every_stage_that_names_a_task_gets_the_runs_task_and_its_config(tmp_path, preset):
+    """No stage falls back to a task's defaults (GRPO once said Countdown 1-12 / 1-100 on a math run: a stage file that
+    lied about what it trains on)."""
+    from astro.config import PRESETS
+    from astro.plan import run_stages
+
+    config = PRESETS[preset]
+    want = json.loads(json.dumps(dataclasses.asdict(config.task.config)))
+    named = []
+    for stage in run_stages(config, tmp_path):
+        task = getattr(stage.config, "task", None)
+        if not isinstance(task, str) or not task:
+            continue
+        named.append(stage.command)
+        assert task == config.task.name, stage.name
+        task_config = getattr(stage.config, "task_config", None)
+        data = dataclasses.asdict(task_config) if dataclasses.is_dataclass(task_config) else task_config
+        assert json.loads(json.dumps(data)) == want, stage.name
+    assert "grpo" in named
