@@ -233,7 +233,7 @@ class PretrainConfig:
     """Held-out problems the task generates (seed + 1000003), decoded greedily after training to report
     competence (0: skip; tasks that generate no problems skip it too)."""
     threads: int | None = 1
-    """torch threads (None: leave torch's default)."""
+    """torch threads (None or 0: leave torch's default, as GRPO's 0)."""
 
     def __post_init__(self) -> None:
         for name in ("n_steps", "batch_size", "seq_len", "tokenizer_pairs"):
@@ -256,6 +256,8 @@ class PretrainConfig:
             raise ValueError(f"lr={self.lr} must be > 0.")
         if self.n_eval < 0:
             raise ValueError(f"n_eval={self.n_eval} must be >= 0 (0 skips the evaluation).")
+        if self.threads is not None and self.threads < 0:
+            raise UserError(f"threads={self.threads}: use >= 1, or 0 to leave torch's default.")
         if self.number_tokens < 0:
             raise ValueError(f"number_tokens={self.number_tokens} must be >= 0 (0: digits only).")
 
@@ -498,7 +500,7 @@ def pretrain(config: PretrainConfig) -> Path:
     task = corpus_task(config)
     excluded = {path: read_problems(path) for path in config.exclude}
     exclude_keys = frozenset(prompt_key(p) for problems in excluded.values() for p in problems)
-    if config.threads is not None:
+    if config.threads:
         torch.set_num_threads(config.threads)
 
     made: list = []  # the longest corpus made so far: any shorter one is its prefix

@@ -291,3 +291,14 @@ def test_pretrain_tiny_on_the_math_equations(tmp_path):
     grouped_summary = json.loads((grouped / "pretrain_summary.json").read_text())
     assert json.loads((grouped / "corpus.json").read_text())["n_training_pairs"] == corpus["n_training_pairs"]
     assert grouped_summary["padding_share"] < summary["padding_share"] / 2
+
+
+def test_a_negative_thread_count_is_refused_in_one_line(tmp_path):
+    """--pretrain.threads: 0 leaves torch's default (as GRPO's), a negative count is bad input before anything runs."""
+    with pytest.raises(UserError, match="threads=-1"):
+        PretrainConfig(out="x", threads=-1)
+    assert PretrainConfig(out="x", threads=0).threads == 0
+    from astro.cli import main as cli_main
+
+    assert cli_main(["run", "--preset", "smoke", "--pretrain.threads", "-1", "--dry-run", "--out", str(tmp_path / "r")]) == 2
+    assert not (tmp_path / "r").exists()
