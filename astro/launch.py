@@ -17,11 +17,11 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from astro.config import RunConfig, changed_fields, to_json
+from astro.config import PER_STAGE, RunConfig, changed_fields, to_json
 from astro.configfile import write_stage_file
 from astro.plan import Stage, checkpoint_eval_stage, checkpoint_steps, launch_command, run_stages
 
-__all__ = ["describe_plan", "estimated_compute", "launch_stages", "write_launch_files"]
+__all__ = ["describe_plan", "plan_view", "estimated_compute", "launch_stages", "write_launch_files"]
 
 
 def estimated_compute(config: RunConfig) -> dict[str, dict[str, Any]]:
@@ -72,11 +72,22 @@ def write_launch_files(config: RunConfig, run_dir: Path) -> list[tuple[str, str]
     return commands
 
 
+def plan_view(config: RunConfig) -> dict[str, Any]:
+    """The config tree as the dry run shows it: a field the pipeline fills for each stage (`PER_STAGE`) reads
+    where its value comes from instead of the component's default, which no stage runs with."""
+    tree = to_json(config)
+    for section, per_stage in PER_STAGE.items():
+        for name, source in per_stage.items():
+            if name in tree.get(section, {}):
+                tree[section][name] = f"per stage, from {source} (the stage files hold the value)"
+    return tree
+
+
 def describe_plan(config: RunConfig, run_dir: Path) -> str:
     """The dry-run text (resolved config, flags changed from the preset, stages, compute, launch commands),
     after writing the stage config files the commands name."""
     commands = write_launch_files(config, run_dir)
-    lines = [json.dumps({"config": to_json(config), "changed_from_preset": changed_fields(config),
+    lines = [json.dumps({"config": plan_view(config), "changed_from_preset": changed_fields(config),
                          "plan": [name for name, _ in commands if name != "cluster"], "run_dir": str(run_dir),
                          "estimated_compute": estimated_compute(config)}, indent=2, default=str), "",
              f"# launch commands (stage configs in {run_dir / 'stages'}; run them in this order from this directory)"]

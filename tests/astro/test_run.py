@@ -161,6 +161,20 @@ def test_paper_dry_run_plans_math_with_real_training_problems(tmp_path, capsys):
     assert written == sorted(["run_config.json"] + [f"stages/{name}.json" for name in plan_json["plan"] if name != "report"])
 
 
+def test_dry_run_names_per_stage_fields_by_their_source_and_the_stage_files_hold_the_value(tmp_path, capsys):
+    """The printed tree does not show a component default where the pipeline fills the field per stage: math-cpu's
+    pre-training task is the run's task in its stage file, and the tree says where it comes from."""
+    out_dir = tmp_path / "m"
+    assert cli_main(["run", "--preset", "math-cpu", "--dry-run", "--out", str(out_dir)]) == 0
+    out = capsys.readouterr().out
+    config = json.loads(out[: out.index("\n\n# launch commands")])["config"]
+    assert config["pretrain"]["task"].startswith("per stage, from --task.name")
+    assert config["grpo"]["task_config"].startswith("per stage, from --task.config")
+    assert config["task"]["name"] == "math" and config["grpo"]["lr"] == PRESETS["math-cpu"].grpo.lr
+    base = json.loads((out_dir / "stages" / "base.json").read_text())["config"]
+    assert base["task"] == "math"
+
+
 def test_every_printed_command_parses_with_its_subcommand_and_names_its_stage_file(tmp_path, capsys):
     """Each launch command of the paper preset (SFT and GRPO included) parses with its own command's parser,
     and the config it parses to is, field for field, the config the in-process stage receives."""
