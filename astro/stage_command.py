@@ -29,6 +29,21 @@ def _output_lock(command: str, config: Any) -> Iterator[None]:
         yield
 
 
+def _check_inputs_done(command: str, stage: Any) -> None:
+    """Refuse, in one line, a stage file whose input stages have not finished (their outputs are what it reads)."""
+    from astro_env.errors import UserError
+    from astro.stages import stage_hash
+
+    run_dir = Path(stage.run_dir)
+    missing = [name for name in stage.inputs if stage_hash(run_dir / name) is None]
+    if missing:
+        first = missing[0]
+        raise UserError(
+            f"stage {stage.stage} of run {run_dir} reads the output of stage(s) {', '.join(missing)}, not finished there; "
+            f"run {run_dir / 'stages' / (first + '.json')} first with its command (`astro run --dry-run --out {run_dir}` "
+            f"lists them in order), or the whole run with `astro run --config {run_dir / 'run_config.json'} --out {run_dir}`.")
+
+
 def run_stage_command(cls: type, argv: Sequence[str] | None, body: Callable[[Any], Any], *, command: str, description: str,
                       default: Any = None, aliases: Mapping[str, str] | None = None) -> int:
     """Parse a `cls` config from `argv` and call `body(config)`; returns 0, or 2 after one line on bad input.
@@ -41,7 +56,8 @@ def run_stage_command(cls: type, argv: Sequence[str] | None, body: Callable[[Any
     (`RANK` 0) keeps the marker; the others run the body alone. Bad input (`astro.cli.is_bad_input`)
     prints `astro <command>: error: <one line>` and returns 2; any other exception propagates.
 
-    Before the body runs, the config is checked whole (`astro.validate.validate`, the checks
+    A stage file whose input stages are not done in its run folder is refused in one line that names
+    them. Before the body runs, the config is checked whole (`astro.validate.validate`, the checks
     `astro run --dry-run` runs on each stage), and the output is locked (`astro.stages.RunLock`:
     `OUT/.astro.lock` for a folder, `.NAME.astro.lock` beside a file; only `RANK` 0 of a
     launcher takes it): a second process on the same output is refused in one line while the
@@ -53,6 +69,8 @@ def run_stage_command(cls: type, argv: Sequence[str] | None, body: Callable[[Any
     try:
         config, stage = parse_command(cls, list(argv or []), prog=f"astro {command}", description=description, default=default,
                                       aliases=aliases)
+        if stage is not None:
+            _check_inputs_done(command, stage)
         validate(command, config)  # everything checked before anything is written
         with _output_lock(command, config):
             if stage is None or os.environ.get("RANK", "0") != "0":

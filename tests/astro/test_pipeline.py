@@ -185,3 +185,23 @@ def test_a_stage_file_with_its_output_moved_runs_as_a_plain_command(tmp_path, ca
         assert (tmp_path / other / "train.jsonl").is_file() and not (tmp_path / other / "stage.json").exists()
     assert (marker.read_text(), marker.stat().st_mtime_ns) == before
     assert (run_dir / "problems" / "train.jsonl").is_file()
+
+
+def test_a_stage_file_whose_input_stages_have_not_run_is_refused_in_one_line_that_names_them(tmp_path, capsys):
+    """`astro pretrain --config RUN/stages/base.json` before the problems stage: one line naming the stage it
+    waits for and how to run it, exit 2, nothing written; after `astro problems --config ...` it passes that check."""
+    run_dir = tmp_path / "run"
+    assert cli_main(["run", "--preset", "smoke", "--dry-run", "--out", str(run_dir)]) == 0
+    capsys.readouterr()
+    assert cli_main(["pretrain", "--config", str(run_dir / "stages" / "base.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "stage base" in err and "stage(s) problems" in err and str(run_dir / "stages" / "problems.json") in err
+    assert not (run_dir / "base").exists()
+    assert cli_main(["problems", "--config", str(run_dir / "stages" / "problems.json")]) == 0
+    from astro.stage_command import _check_inputs_done
+    from astro.configfile import read_config_file
+    from training.embedded import PretrainConfig
+
+    _, stage = read_config_file(PretrainConfig, run_dir / "stages" / "base.json")
+    _check_inputs_done("pretrain", stage)  # the problems stage is done: no refusal
