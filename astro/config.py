@@ -83,6 +83,9 @@ class TaskConfig:
     """Training problems (generated, or the first N of --task.train-problems; 0 = all of the file)."""
     n_test: int = 200
     """Held-out generated problems for evaluation when --task.bench is empty (disjoint from train)."""
+    n_rl: int = 0
+    """Problems only GRPO trains on, disjoint from the training and evaluation problems (generated, or the
+    next N of --task.train-problems); 0 = GRPO on the training problems, as the paper."""
 
     def __post_init__(self) -> None:
         config_cls = task_config_class(self.name)  # UserError naming the registered tasks
@@ -93,7 +96,7 @@ class TaskConfig:
         elif self.config is not None and (config_cls is None or not isinstance(self.config, config_cls)):
             want = "no config" if config_cls is None else f"a {config_cls.__name__}"
             raise UserError(f"task {self.name!r} takes {want}, not a {type(self.config).__name__}.")
-        for name, low in (("n_train", 0), ("n_test", 1), ("bench_limit", 0)):
+        for name, low in (("n_train", 0), ("n_test", 1), ("n_rl", 0), ("bench_limit", 0)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise UserError(f"task.{name}={value!r}: use an integer >= {low} (--task.{name.replace('_', '-')}).")
@@ -101,6 +104,8 @@ class TaskConfig:
             raise UserError("task.bench is a list of set names or files, e.g. --task.bench math500 amc23.")
         if self.train_problems == "" and self.n_train < 1:
             raise UserError("task.n_train=0 means 'all of --task.train-problems', which is empty: give --task.n-train >= 1 or --task.train-problems.")
+        if self.n_rl and self.train_problems and self.n_train == 0:
+            raise UserError("task.n_rl needs problems after the training ones: give --task.n-train >= 1 with --task.train-problems.")
 
     @property
     def benches(self) -> tuple[str, ...]:

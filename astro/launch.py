@@ -34,14 +34,15 @@ def estimated_compute(config: RunConfig) -> dict[str, dict[str, Any]]:
     rollouts = n_train * budget.n_rollouts_total
     n_traces = n_train * (1 + 3)
     grpo = config.grpo
+    n_rl = task.n_rl or n_train  # GRPO's pool: its own problems with --task.n-rl, else the training ones
     grpo_samples = grpo.n_steps * grpo.prompts_per_step * grpo.group_size
     eval_samples = n_eval * config.eval.samples * len(config.models) * len(config.seeds)
     return {
         "trees": {"rollouts": rollouts, "generated_tokens_max": rollouts * budget.rollout_max_tokens},
         "traces": {"traces_per_arm_max": n_traces},
         "sft": {"trained_tokens_max_per_arm": n_traces * config.sft.max_length * config.sft.n_epochs},
-        "grpo": {"filter_samples": n_train * grpo.pass_rate_samples, "rollouts_per_arm": grpo_samples,
-                 "generated_tokens_max_per_arm": (grpo_samples + n_train * grpo.pass_rate_samples) * grpo.max_new_tokens},
+        "grpo": {"filter_samples": n_rl * grpo.pass_rate_samples, "rollouts_per_arm": grpo_samples,
+                 "generated_tokens_max_per_arm": (grpo_samples + n_rl * grpo.pass_rate_samples) * grpo.max_new_tokens},
         "eval": {"samples": eval_samples, "generated_tokens_max": eval_samples * config.eval.max_tokens},
     }
 

@@ -151,7 +151,7 @@ def run_stages(config: RunConfig, run_dir: Path) -> list[Stage]:
             sft = replace(config.sft, traces=str(d / "traces" / f"traces_{arm}.jsonl"), model=base, out=str(d / sft_name), seed=seed,
                           report_to=config.report_to, chat=config.chat)
             stages.append(Stage(sft_name, "sft", sft, ("traces", *_base_inputs(config)), arm))
-            grpo = replace(config.grpo, model=str(d / sft_name), problems=str(d / "problems" / "train.jsonl"), out=str(d / rl_name),
+            grpo = replace(config.grpo, model=str(d / sft_name), problems=rl_problems(config, d), out=str(d / rl_name),
                            task=config.task.name, task_config=config.task.config, seed=seed, threads=config.threads, executor=config.executor, backend=config.policy.backend,
                            device=config.policy.device, max_batch_size=config.policy.max_batch_size, report_to=config.report_to,
                            chat=config.chat)
@@ -163,6 +163,11 @@ def run_stages(config: RunConfig, run_dir: Path) -> list[Stage]:
     if not config.task.bench:  # the task's probes read its own generated problems, not a benchmark's
         stages.append(_competence_stage(config, d))
     return stages
+
+
+def rl_problems(config: RunConfig, run_dir: Path) -> str:
+    """GRPO's problem file: the `problems` stage's rl.jsonl with --task.n-rl, else the training problems."""
+    return str(Path(run_dir) / "problems" / ("rl.jsonl" if config.task.n_rl else "train.jsonl"))
 
 
 def _pretrain_task(config: RunConfig, run_dir: Path) -> dict[str, Any]:

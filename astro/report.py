@@ -236,7 +236,9 @@ def what_was_run(config: RunConfig, run_dir: Path) -> list[str]:
         "",
         f"- task: `{config.task.name}`; training problems: {problems.get('n_train', '?')} from "
         f"`{config.task.train_problems or 'the task generator'}` (sha256 {train_hash}), none of them in an evaluation set "
-        f"({problems.get('n_removed_overlap_or_duplicate', 0)} overlapping or duplicate problems removed)",
+        f"({problems.get('n_removed_overlap_or_duplicate', 0)} overlapping or duplicate problems removed)"
+        + (f"; GRPO on its own {problems.get('n_rl', '?')} problems, none of them a training or evaluation problem "
+           f"(sha256 {file_sha256(run_dir / 'problems' / 'rl.jsonl')[:16]})" if (run_dir / "problems" / "rl.jsonl").exists() else "; GRPO on the training problems"),
         f"- evaluation: {evals or '(none)'}; {config.eval.samples} samples per problem at temperature "
         f"{config.eval.temperature}, top-p {config.eval.top_p}, at most {config.eval.max_tokens} new tokens; seeds {list(config.seeds)}",
         f"- model: `{config.policy.model or 'embedded (pre-trained here)'}`; generation backend `{config.policy.backend}`; "

@@ -11,7 +11,8 @@ corpora from a run folder:
   trained on; a base brought with --model has no such record: "n/a");
 - trees: the problem of every tree in `trees/trees.jsonl`;
 - traces: the problems of the trees whose ids the traces of each arm carry;
-- RL pool: `problems/train.jsonl`, the pool GRPO's difficulty filter draws from.
+- RL pool: `problems/rl.jsonl` where the run has one (--task.n-rl), else `problems/train.jsonl`: the
+  pool GRPO's difficulty filter draws from.
 """
 
 from __future__ import annotations
@@ -59,9 +60,10 @@ def run_contamination(run_dir: Path, benches: Sequence[str]) -> dict[str, Any]:
             if missing:
                 raise ValueError(f"{run_dir / 'traces'}: traces of problems no tree holds ({sorted(missing)[:3]} ...)")
             corpora["traces"] = [tree_problems[i] for i in sorted(ids)]
-    train_file = run_dir / "problems" / "train.jsonl"
-    if train_file.exists():
-        corpora["RL pool"] = read_problems(train_file)
+    rl_file = run_dir / "problems" / "rl.jsonl"  # the problems stage writes it with --task.n-rl, GRPO's own pool
+    rl_file = rl_file if rl_file.exists() else run_dir / "problems" / "train.jsonl"
+    if rl_file.exists():
+        corpora["RL pool"] = read_problems(rl_file)
     counts: dict[str, dict[str, int | None]] = {name: dict(row) for name, row in contamination(eval_sets, corpora).items()}
     counts["pre-training"] = _pretraining(run_dir, eval_sets)
     return {"n_problems": {label: len(problems) for label, problems in eval_sets.items()},

@@ -3,8 +3,9 @@
     astro problems --task.name countdown --task.n-train 300 --task.n-test 200 --out runs/x/problems
     astro problems --config runs/x/stages/problems.json
 
-Writes `OUT/train.jsonl` (search, SFT and GRPO), `OUT/eval/<set>.jsonl` per evaluation set
-(`--task.bench`, or a held-out split `test` the task generates) and `OUT/summary.json`.
+Writes `OUT/train.jsonl` (search, SFT and GRPO), `OUT/rl.jsonl` with --task.n-rl (GRPO's own pool,
+then GRPO trains on it instead), `OUT/eval/<set>.jsonl` per evaluation set (`--task.bench`, or a
+held-out split `test` the task generates) and `OUT/summary.json`.
 """
 
 from __future__ import annotations
@@ -66,11 +67,16 @@ def make_problems(job: ProblemsJob) -> Path:
             )
         train = [p for p in pool if _content_key(p) not in held_out]
         n_overlap = len(pool) - len(train)
-        train = train[: spec.n_train] if spec.n_train else train
+        train, rl = (train[: spec.n_train], train[spec.n_train:][: spec.n_rl]) if spec.n_train else (train, [])
+        if len(rl) < spec.n_rl:
+            raise UserError(
+                f"--task.train-problems {spec.train_problems}: {len(rl)} problems left after the {len(train)} training ones "
+                f"for --task.n-rl {spec.n_rl}; lower --task.n-rl or --task.n-train."
+            )
     else:
         if not callable(getattr(task, "generate", None)):
             raise UserError(f"task {spec.name!r} generates no problems: pass --task.train-problems FILE_OR_NAME.")
-        need = spec.n_train + (0 if spec.bench else spec.n_test)
+        need = spec.n_train + spec.n_rl + (0 if spec.bench else spec.n_test)
         pool = list(task.generate(3 * need, job.seed))
         unique, seen = [], set(held_out)
         for problem in pool:
@@ -81,19 +87,23 @@ def make_problems(job: ProblemsJob) -> Path:
         n_overlap = len(pool) - len(unique)
         if len(unique) < need:
             raise UserError(
-                f"only {len(unique)} distinct {spec.name} problems for {need} (train + held-out); "
-                "lower --task.n-train/--task.n-test or make the task's problems more varied (--task.config.*)."
+                f"only {len(unique)} distinct {spec.name} problems for {need} (train + RL + held-out); "
+                "lower --task.n-train/--task.n-rl/--task.n-test or make the task's problems more varied (--task.config.*)."
             )
         if not spec.bench:
             eval_sets[HELD_OUT] = unique[: spec.n_test]
-        train = unique[len(eval_sets.get(HELD_OUT, [])):][: spec.n_train]
+        rest = unique[len(eval_sets.get(HELD_OUT, [])):]
+        train, rl = rest[: spec.n_train], rest[spec.n_train:][: spec.n_rl]
     if not train:
         raise UserError("no training problems left after removing those in the evaluation sets.")
     write_problems(train, out / "train.jsonl")
+    (out / "rl.jsonl").unlink(missing_ok=True)
+    if rl:
+        write_problems(rl, out / "rl.jsonl")
     for label, problems in eval_sets.items():
         write_problems(problems, out / "eval" / f"{label}.jsonl")
     write_json(out / "summary.json", {
-        "n_train": len(train), "eval": {k: len(v) for k, v in eval_sets.items()},
+        "n_train": len(train), "n_rl": len(rl), "eval": {k: len(v) for k, v in eval_sets.items()},
         "n_removed_overlap_or_duplicate": n_overlap,
     })
     return out

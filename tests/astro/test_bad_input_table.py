@@ -163,6 +163,9 @@ CASES = [
     ("problems", ["--out", "{OUT}", "--task.train-problems", "{MAL}"], "malformed.jsonl:1"),
     ("problems", ["--out", "{OUT}", "--task.bench", "{DIR}"], "is a folder"),
     ("problems", ["--out", "{FILE}"], "a file is in the way"),
+    ("problems", ["--out", "{OUT}", "--task.n-rl", "-3"], "task.n_rl=-3: use an integer >= 0"),
+    ("problems", ["--out", "{OUT}", "--task.train-problems", "{P}", "--task.n-train", "2", "--task.n-rl", "5"], "for --task.n-rl 5"),
+    ("run", ["--dry-run", "--out", "{OUT}", "--task.n-rl", "-1"], "task.n_rl=-1"),
     # --- astro run (the dry run validates as the run does)
     ("run", ["--dry-run", "--out", "{OUT}", "--task", "chess"], "unknown task 'chess'"),
     # the embedded base needs the task's own corpus: refused before any stage runs, dry run or not
